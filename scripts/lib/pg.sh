@@ -1,0 +1,95 @@
+# Throwaway PostgreSQL clusters on loopback for tests, benchmarks and the demo.
+# Sourced by the scripts in scripts/; every function is safe to call as root or as a normal user.
+# shellcheck shell=bash
+
+pg_bindir() {
+  local dir
+  for dir in /usr/lib/postgresql/*/bin; do
+    [ -x "$dir/initdb" ] && { echo "$dir"; return 0; }
+  done
+  return 1
+}
+
+# Installs the PostgreSQL server from Debian's packages when it is missing.
+pg_install_if_missing() {
+  if pg_bindir >/dev/null && command -v psql >/dev/null; then return 0; fi
+  echo "seqsync: installing PostgreSQL server packages (postgresql)..." >&2
+  local sudo=""
+  [ "$(id -u)" -eq 0 ] || sudo="sudo"
+  $sudo apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq postgresql postgresql-client >/dev/null
+  # Debian's package starts a default cluster; we use our own throwaway clusters only.
+  if command -v pg_lsclusters >/dev/null; then
+    pg_lsclusters -h 2>/dev/null | while read -r ver name _; do
+      $sudo pg_ctlcluster "$ver" "$name" stop 2>/dev/null || true
+    done
+  fi
+  pg_bindir >/dev/null || { echo "seqsync: PostgreSQL install failed" >&2; return 1; }
+}
+
+# Runs a command as the owner of the clusters: postgres when we are root (initdb refuses root).
+pg_as_owner() {
+  if [ "$(id -u)" -eq 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi
+}
+
+pg_free_port() {
+  local port
+  for _ in $(seq 1 200); do
+    port=$(( 20000 + RANDOM % 30000 ))
+    if ! (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then echo "$port"; return 0; fi
+  done
+  return 1
+}
+
+# pg_cluster_start ROOT NAME PASSWORD [durable] -> prints the port
+# Creates ROOT/NAME, password (scram) auth on loopback, trust on its own Unix socket.
+# Test clusters run with fsync off for speed unless "durable" is given (benchmarks).
+pg_cluster_start() {
+  local root=$1 name=$2 password=$3 durable=${4:-} bin port dir
+  bin=$(pg_bindir) || return 1
+  dir="$root/$name"
+  mkdir -p "$dir"
+  [ "$(id -u)" -eq 0 ] && chown postgres "$root" "$dir"
+  printf '%s\n' "$password" > "$root/.pw-$name"
+  [ "$(id -u)" -eq 0 ] && chown postgres "$root/.pw-$name"
+  pg_as_owner "$bin/initdb" -D "$dir/data" -U postgres --pwfile="$root/.pw-$name" \
+    --auth-local=trust --auth-host=scram-sha-256 -E UTF8 --locale=C.UTF-8 >"$dir/initdb.log" 2>&1 \
+    || { cat "$dir/initdb.log" >&2; return 1; }
+  rm -f "$root/.pw-$name"
+  port=$(pg_free_port) || return 1
+  {
+    echo "listen_addresses = '127.0.0.1'"
+    echo "port = $port"
+    echo "unix_socket_directories = '$dir'"
+    echo "wal_level = logical"
+    echo "max_wal_senders = 20"
+    echo "max_replication_slots = 20"
+    if [ "$durable" != durable ]; then
+      echo "fsync = off"
+      echo "synchronous_commit = off"
+      echo "full_page_writes = off"
+    fi
+  } >> "$dir/data/postgresql.conf"
+  pg_as_owner "$bin/pg_ctl" -D "$dir/data" -l "$dir/server.log" -w -t 60 start >/dev/null \
+    || { cat "$dir/server.log" >&2; return 1; }
+  echo "$port"
+}
+
+pg_cluster_stop() {
+  local root=$1 name=$2 bin
+  bin=$(pg_bindir) || return 0
+  [ -f "$root/$name/data/postmaster.pid" ] || return 0
+  pg_as_owner "$bin/pg_ctl" -D "$root/$name/data" -m immediate -w stop >/dev/null 2>&1 || true
+}
+
+# psql on a cluster's Unix socket as the superuser.
+pg_psql() {
+  local root=$1 name=$2; shift 2
+  local port
+  port=$(sed -n 's/^port = //p' "$root/$name/data/postgresql.conf")
+  pg_as_owner psql -X -q -v ON_ERROR_STOP=1 -h "$root/$name" -p "$port" -U postgres "$@"
+}
+
+pg_random_password() {
+  echo "sq-$(od -An -N12 -tx1 /dev/urandom | tr -d ' \n')"
+}

@@ -1,0 +1,577 @@
+//! The headless subcommands for runbooks: `plan` and `sync`.
+
+use crate::config::{self, Settings};
+use crate::engine::journal::{new_run_id, Journal, JournalEvent, RunContext};
+use crate::engine::model::{check_pair, summarize, Engine, PlanRow, ENGINE_NAMES};
+use crate::engine::plan::{plan, PlanOptions};
+use crate::engine::postgres::{self, ApplyFailure, ApplyOptions, ApplyProgress, PgEndpoint};
+use crate::engine::{EngineError, Timeouts};
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use std::io::{BufRead, IsTerminal, Write};
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+
+/// Exit codes, as documented in the README.
+pub mod exit {
+    /// Done, or nothing to do.
+    pub const OK: u8 = 0;
+    /// Failed; nothing was applied.
+    pub const FAILED: u8 = 1;
+    /// Usage, configuration or prerequisite error; nothing was tried.
+    pub const USAGE: u8 = 2;
+    /// Applied, but some rows were not (out-of-range, no-privilege, missing).
+    pub const PARTIAL_ROWS: u8 = 3;
+    /// Failed, and the rollback could not restore every sequence: look at the destination.
+    pub const ROLLBACK_INCOMPLETE: u8 = 4;
+}
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "seqsync",
+    version,
+    about = "Sets destination sequences from the source's values plus an offset, all or nothing",
+    after_help = "Exit codes: 0 done or nothing to do; 1 failed, nothing applied; 2 usage, config or \
+                  prerequisite error; 3 applied, but some rows were not; 4 failed and the rollback \
+                  was incomplete."
+)]
+pub struct Cli {
+    /// Config file (default: $SEQSYNC_CONFIG, ./seqsync.toml, $XDG_CONFIG_HOME/seqsync/config.toml)
+    #[arg(long, global = true, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// Journal file (default: $XDG_STATE_HOME/seqsync/journal.jsonl)
+    #[arg(long, global = true, value_name = "FILE", env = "SEQSYNC_JOURNAL")]
+    pub journal: Option<PathBuf>,
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Show what a sync would change, without changing anything
+    Plan(PlanArgs),
+    /// Apply the plan to the destination, all or nothing, and show before and after
+    Sync(SyncArgs),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Format {
+    Table,
+    Json,
+    Csv,
+}
+
+#[derive(Debug, Args)]
+pub struct PlanArgs {
+    /// Instance id from the config file
+    #[arg(long, conflicts_with_all = ["source", "destination"], required_unless_present_all = ["source", "destination"])]
+    pub instance: Option<String>,
+    /// Source connection string (ad-hoc pair instead of --instance)
+    #[arg(long, requires = "destination", value_name = "URL")]
+    pub source: Option<String>,
+    /// Destination connection string (ad-hoc pair instead of --instance)
+    #[arg(long, requires = "source", value_name = "URL")]
+    pub destination: Option<String>,
+    #[arg(long, value_name = "ENGINE", default_value = "postgresql", value_parser = parse_engine)]
+    pub source_engine: Engine,
+    #[arg(long, value_name = "ENGINE", default_value = "postgresql", value_parser = parse_engine)]
+    pub destination_engine: Engine,
+    /// Added to each source value (subtracted for descending sequences); default from the config
+    #[arg(long, allow_hyphen_values = true, value_parser = parse_offset)]
+    pub offset: Option<i64>,
+    /// Also set destinations that are already past their target back to it
+    #[arg(long)]
+    pub allow_lower: bool,
+    #[arg(long, value_enum, default_value = "table")]
+    pub format: Format,
+    /// Sequences per apply transaction
+    #[arg(long, hide = true, env = "SEQSYNC_APPLY_BATCH", default_value_t = postgres::DEFAULT_APPLY_BATCH)]
+    pub batch_size: usize,
+}
+
+#[derive(Debug, Args)]
+pub struct SyncArgs {
+    #[command(flatten)]
+    pub plan: PlanArgs,
+    /// Apply without asking
+    #[arg(long, short = 'y')]
+    pub yes: bool,
+}
+
+fn parse_engine(text: &str) -> Result<Engine, String> {
+    Engine::parse(text)
+}
+
+/// The offset as a DBA types it: digits, `_` allowed as a separator; never negative.
+pub fn parse_offset(text: &str) -> Result<i64, String> {
+    let cleaned: String = text.trim().chars().filter(|c| *c != '_').collect();
+    if cleaned.starts_with('-')
+        && cleaned[1..].chars().all(|c| c.is_ascii_digit())
+        && cleaned.len() > 1
+    {
+        return Err(format!("the offset must not be negative (got {text}); it is subtracted automatically for descending sequences"));
+    }
+    if cleaned.is_empty() || !cleaned.chars().all(|c| c.is_ascii_digit()) {
+        return Err(format!(
+            "the offset must be a non-negative whole number, such as 10000 (got '{text}')"
+        ));
+    }
+    cleaned
+        .parse::<i64>()
+        .map_err(|_| format!("the offset {text} is too large: at most {}", i64::MAX))
+}
+
+/// One side of a pair, resolved from the config or the command line.
+struct Side {
+    endpoint: PgEndpoint,
+}
+
+struct Target {
+    instance: String,
+    source: Side,
+    destination: Side,
+    offset: i64,
+    timeouts: Timeouts,
+    journal: Journal,
+}
+
+/// An error with the exit code it deserves.
+struct Failure {
+    code: u8,
+    message: String,
+}
+
+fn usage(message: impl Into<String>) -> Failure {
+    Failure {
+        code: exit::USAGE,
+        message: message.into(),
+    }
+}
+
+fn failed(message: impl Into<String>) -> Failure {
+    Failure {
+        code: exit::FAILED,
+        message: message.into(),
+    }
+}
+
+fn side(engine: Engine, url: &str, password: Option<String>, label: &str) -> Result<Side, Failure> {
+    if !engine.speaks_postgres() {
+        return Err(failed(format!(
+            "the {label} engine 'oracle' is not available in this build of seqsync yet; supported here: {}",
+            ENGINE_NAMES.replace(", oracle", "")
+        )));
+    }
+    let endpoint = PgEndpoint::new(url, password).map_err(|e| usage(format!("{label}: {e}")))?;
+    Ok(Side { endpoint })
+}
+
+fn resolve(cli: &Cli, args: &PlanArgs) -> Result<Target, Failure> {
+    let settings: Settings = config::load(cli.config.as_deref()).map_err(usage)?;
+    let (instance, source, destination) = match &args.instance {
+        Some(id) => {
+            let inst = settings.instance(id).map_err(usage)?;
+            check_pair(inst.source.engine, inst.destination.engine).map_err(usage)?;
+            (
+                inst.id.clone(),
+                side(
+                    inst.source.engine,
+                    &inst.source.url,
+                    inst.source.password(),
+                    "source",
+                )?,
+                side(
+                    inst.destination.engine,
+                    &inst.destination.url,
+                    inst.destination.password(),
+                    "destination",
+                )?,
+            )
+        }
+        None => {
+            check_pair(args.source_engine, args.destination_engine).map_err(usage)?;
+            let (Some(s), Some(d)) = (&args.source, &args.destination) else {
+                return Err(usage(
+                    "give --instance ID, or both --source URL and --destination URL",
+                ));
+            };
+            (
+                "ad-hoc".to_string(),
+                side(args.source_engine, s, None, "source")?,
+                side(args.destination_engine, d, None, "destination")?,
+            )
+        }
+    };
+    let offset = args.offset.or(settings.offset).ok_or_else(|| {
+        usage("no offset: pass --offset N or set [defaults] offset in the config file")
+    })?;
+    let journal_path = cli
+        .journal
+        .clone()
+        .or(settings.journal.clone())
+        .unwrap_or_else(Journal::default_path);
+    Ok(Target {
+        instance,
+        source,
+        destination,
+        offset,
+        timeouts: settings.timeouts,
+        journal: Journal::new(journal_path),
+    })
+}
+
+/// `seqsync plan` and `seqsync sync`. Returns the exit code.
+pub async fn run(cli: &Cli, args: &PlanArgs, apply: bool, yes: bool) -> u8 {
+    match run_inner(cli, args, apply, yes).await {
+        Ok(code) => code,
+        Err(f) => {
+            eprintln!("seqsync: {}", f.message);
+            f.code
+        }
+    }
+}
+
+async fn run_inner(cli: &Cli, args: &PlanArgs, apply: bool, yes: bool) -> Result<u8, Failure> {
+    let target = resolve(cli, args)?;
+    let options = PlanOptions {
+        offset: target.offset,
+        allow_lower: args.allow_lower,
+    };
+    let (source_seqs, destination_seqs) = tokio::join!(
+        read_side(&target.source, &target.timeouts),
+        read_side(&target.destination, &target.timeouts)
+    );
+    let source_seqs = source_seqs.map_err(|e| failed(format!("source: {e}")))?;
+    let destination_seqs = destination_seqs.map_err(|e| failed(format!("destination: {e}")))?;
+    let mut rows = plan(&source_seqs, &destination_seqs, options);
+    let context = RunContext {
+        run_id: new_run_id(),
+        instance: target.instance.clone(),
+        source: target.source.endpoint.display.clone(),
+        destination: target.destination.endpoint.display.clone(),
+        offset: target.offset,
+        allow_lower: args.allow_lower,
+    };
+    let problems = rows.iter().any(|r| r.status.is_problem());
+    let rows_ok_code = if problems {
+        exit::PARTIAL_ROWS
+    } else {
+        exit::OK
+    };
+
+    if !apply {
+        target
+            .journal
+            .append(&context.entry(JournalEvent::Plan, &rows, ""))
+            .map_err(failed)?;
+        print_result(args.format, &context, &rows, "planned", None);
+        return Ok(rows_ok_code);
+    }
+
+    let changes = rows
+        .iter()
+        .filter(|r| r.status == crate::engine::model::RowStatus::Update)
+        .count();
+    if changes > 0 && !yes {
+        confirm(&rows, changes, &target.destination.endpoint.display)?;
+    }
+    // Write-ahead: the intent is on disk before the first sequence changes.
+    target
+        .journal
+        .append(&context.entry(JournalEvent::ApplyStarted, &rows, ""))
+        .map_err(|e| failed(format!("{e}; nothing was applied")))?;
+    if changes == 0 {
+        target
+            .journal
+            .append(&context.entry(JournalEvent::Applied, &rows, "nothing to change"))
+            .map_err(failed)?;
+        print_result(args.format, &context, &rows, "nothing-to-do", None);
+        return Ok(rows_ok_code);
+    }
+
+    let cancel = Arc::new(AtomicBool::new(false));
+    let on_interrupt = cancel.clone();
+    let interrupt_listener = tokio::spawn(async move {
+        if tokio::signal::ctrl_c().await.is_ok() {
+            eprintln!("seqsync: interrupted; rolling back what was set so far…");
+            on_interrupt.store(true, Ordering::SeqCst);
+        }
+    });
+    let show_progress = std::io::stderr().is_terminal();
+    let progress = move |p: ApplyProgress| {
+        if show_progress {
+            eprint!("\rseqsync: applied {}/{} ", p.done, p.total);
+        }
+    };
+    let apply_options = ApplyOptions {
+        allow_lower: args.allow_lower,
+        batch_size: args.batch_size,
+        ..ApplyOptions::default()
+    };
+    let outcome = postgres::apply(
+        &target.destination.endpoint,
+        &target.timeouts,
+        &mut rows,
+        &apply_options,
+        &progress,
+        &cancel,
+    )
+    .await;
+    interrupt_listener.abort();
+    if show_progress {
+        eprintln!();
+    }
+    match outcome {
+        Ok(()) => {
+            target
+                .journal
+                .append(&context.entry(JournalEvent::Applied, &rows, ""))
+                .map_err(|e| failed(format!("applied, but {e}")))?;
+            print_result(args.format, &context, &rows, "applied", None);
+            Ok(rows_ok_code)
+        }
+        Err(failure) => {
+            let (event, outcome, code) = match &failure {
+                ApplyFailure::RolledBack { .. } => {
+                    (JournalEvent::RolledBack, "rolled-back", exit::FAILED)
+                }
+                ApplyFailure::Incomplete { .. } => (
+                    JournalEvent::RollbackIncomplete,
+                    "rollback-incomplete",
+                    exit::ROLLBACK_INCOMPLETE,
+                ),
+            };
+            let message = failure.to_string();
+            let journaled = target
+                .journal
+                .append(&context.entry(event, &rows, &message));
+            print_result(args.format, &context, &rows, outcome, Some(&message));
+            if let Err(e) = journaled {
+                eprintln!("seqsync: {e}");
+            }
+            eprintln!("seqsync: {message} (run {})", context.run_id);
+            Ok(code)
+        }
+    }
+}
+
+async fn read_side(
+    side: &Side,
+    timeouts: &Timeouts,
+) -> Result<Vec<crate::engine::model::Sequence>, EngineError> {
+    let session = side.endpoint.connect(timeouts).await?;
+    session.read_sequences().await
+}
+
+/// Asks on the terminal; without one, refuses.
+fn confirm(rows: &[PlanRow], changes: usize, destination: &str) -> Result<(), Failure> {
+    let tty = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open("/dev/tty");
+    let Ok(tty) = tty else {
+        return Err(usage(
+            "refusing to apply without confirmation: no terminal to ask on; pass --yes",
+        ));
+    };
+    let mut out = std::io::stderr();
+    let _ = write!(out, "{}", render_table(rows));
+    let _ = write!(
+        out,
+        "Apply {changes} change(s) to {destination}? Type 'yes' to continue: "
+    );
+    let _ = out.flush();
+    let mut answer = String::new();
+    std::io::BufReader::new(tty)
+        .read_line(&mut answer)
+        .map_err(|e| usage(format!("cannot read the answer: {e}")))?;
+    if answer.trim().eq_ignore_ascii_case("yes") || answer.trim().eq_ignore_ascii_case("y") {
+        Ok(())
+    } else {
+        Err(usage("not confirmed; nothing was applied"))
+    }
+}
+
+fn print_result(
+    format: Format,
+    context: &RunContext,
+    rows: &[PlanRow],
+    outcome: &str,
+    error: Option<&str>,
+) {
+    let text = match format {
+        Format::Table => {
+            let mut t = render_table(rows);
+            t.push_str(&format!("{outcome}: {}\n", summary_text(rows)));
+            t
+        }
+        Format::Json => render_json(context, rows, outcome, error),
+        Format::Csv => render_csv(rows),
+    };
+    let mut stdout = std::io::stdout().lock();
+    let _ = stdout.write_all(text.as_bytes());
+    let _ = stdout.flush();
+}
+
+fn summary_text(rows: &[PlanRow]) -> String {
+    let summary = summarize(rows);
+    if summary.is_empty() {
+        return "no sequences".to_string();
+    }
+    summary
+        .iter()
+        .map(|(k, v)| format!("{v} {k}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+fn cell(v: Option<i64>) -> String {
+    v.map_or("-".to_string(), |v| v.to_string())
+}
+
+pub fn render_table(rows: &[PlanRow]) -> String {
+    let header = [
+        "SEQUENCE",
+        "SOURCE",
+        "DEST BEFORE",
+        "TARGET",
+        "DEST AFTER",
+        "STATUS",
+        "MESSAGE",
+    ];
+    let body: Vec<[String; 7]> = rows
+        .iter()
+        .map(|r| {
+            [
+                r.qualified_name(),
+                cell(r.source_value),
+                cell(r.destination_before),
+                cell(r.target),
+                cell(r.destination_after),
+                r.status.to_string(),
+                r.message.clone(),
+            ]
+        })
+        .collect();
+    let mut widths = header.map(|h| h.chars().count());
+    for line in &body {
+        for (w, c) in widths.iter_mut().zip(line) {
+            *w = (*w).max(c.chars().count());
+        }
+    }
+    let mut out = String::new();
+    let mut push = |cells: &[String]| {
+        let mut line = String::new();
+        for (i, (c, w)) in cells.iter().zip(widths).enumerate() {
+            let pad = w - c.chars().count();
+            if i == cells.len() - 1 {
+                line.push_str(c);
+            } else if (1..=4).contains(&i) {
+                line.push_str(&" ".repeat(pad));
+                line.push_str(c);
+                line.push_str("  ");
+            } else {
+                line.push_str(c);
+                line.push_str(&" ".repeat(pad + 2));
+            }
+        }
+        out.push_str(line.trim_end());
+        out.push('\n');
+    };
+    push(&header.map(String::from));
+    for line in &body {
+        push(line);
+    }
+    out
+}
+
+pub fn render_json(
+    context: &RunContext,
+    rows: &[PlanRow],
+    outcome: &str,
+    error: Option<&str>,
+) -> String {
+    let mut doc = serde_json::json!({
+        "instance": context.instance,
+        "run_id": context.run_id,
+        "offset": context.offset,
+        "outcome": outcome,
+        "rows": rows,
+        "summary": summarize(rows),
+    });
+    if let Some(e) = error {
+        doc["error"] = serde_json::Value::String(e.to_string());
+    }
+    let mut text = serde_json::to_string_pretty(&doc).expect("plain data serializes");
+    text.push('\n');
+    text
+}
+
+pub fn render_csv(rows: &[PlanRow]) -> String {
+    let mut writer = csv::Writer::from_writer(vec![]);
+    let _ = writer.write_record([
+        "schema",
+        "name",
+        "source_value",
+        "destination_before",
+        "target",
+        "destination_after",
+        "status",
+        "message",
+    ]);
+    let opt = |v: Option<i64>| v.map_or(String::new(), |v| v.to_string());
+    for r in rows {
+        let _ = writer.write_record([
+            r.schema.clone(),
+            r.name.clone(),
+            opt(r.source_value),
+            opt(r.destination_before),
+            opt(r.target),
+            opt(r.destination_after),
+            r.status.to_string(),
+            r.message.clone(),
+        ]);
+    }
+    String::from_utf8(writer.into_inner().unwrap_or_default()).unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn offsets_are_parsed_strictly_with_clear_errors() {
+        assert_eq!(parse_offset("10000"), Ok(10_000));
+        assert_eq!(parse_offset("10_000"), Ok(10_000));
+        assert_eq!(parse_offset("0"), Ok(0));
+        assert!(parse_offset("-5")
+            .unwrap_err()
+            .contains("must not be negative"));
+        assert!(parse_offset("abc").unwrap_err().contains("whole number"));
+        assert!(parse_offset("1e5").unwrap_err().contains("whole number"));
+        assert!(parse_offset("").unwrap_err().contains("whole number"));
+        assert!(parse_offset("99999999999999999999")
+            .unwrap_err()
+            .contains("too large"));
+        assert_eq!(parse_offset("9223372036854775807"), Ok(i64::MAX));
+    }
+
+    #[test]
+    fn csv_quotes_hostile_names() {
+        let rows = vec![PlanRow {
+            schema: "public".into(),
+            name: "a\"; DROP TABLE t; --,x".into(),
+            source_value: Some(1),
+            destination_before: None,
+            target: Some(11),
+            destination_after: None,
+            status: crate::engine::model::RowStatus::Update,
+            message: String::new(),
+        }];
+        let text = render_csv(&rows);
+        let mut reader = csv::Reader::from_reader(text.as_bytes());
+        let record = reader.records().next().unwrap().unwrap();
+        assert_eq!(&record[1], "a\"; DROP TABLE t; --,x");
+        assert_eq!(&record[6], "update");
+    }
+}

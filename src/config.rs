@@ -1,0 +1,351 @@
+//! Settings from a TOML file (the `config` crate) and `SEQSYNC_…__…` environment overrides,
+//! validated into errors that name the file, the instance and the key.
+
+use crate::engine::model::{check_pair, Engine};
+use crate::engine::Timeouts;
+use serde::Deserialize;
+use std::collections::{HashMap, HashSet};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+#[derive(Debug, Clone, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawConfig {
+    #[serde(default)]
+    defaults: RawDefaults,
+    #[serde(default)]
+    instances: Vec<RawInstance>,
+}
+
+#[derive(Debug, Clone, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawDefaults {
+    offset: Option<i64>,
+    connect_timeout: Option<String>,
+    statement_timeout: Option<String>,
+    lock_timeout: Option<String>,
+    journal: Option<PathBuf>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawInstance {
+    id: String,
+    name: Option<String>,
+    kind: Option<String>,
+    region: Option<String>,
+    topology: Option<String>,
+    subscription: Option<String>,
+    status: Option<String>,
+    phase: Option<String>,
+    source: RawEndpoint,
+    destination: RawEndpoint,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawEndpoint {
+    engine: String,
+    url: Option<String>,
+    user: Option<String>,
+    password_env: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EndpointConfig {
+    pub engine: Engine,
+    pub url: String,
+    pub user: Option<String>,
+    pub password_env: Option<String>,
+}
+
+impl EndpointConfig {
+    /// The password named by `password_env`, if that variable is set.
+    pub fn password(&self) -> Option<String> {
+        self.password_env
+            .as_ref()
+            .and_then(|v| std::env::var(v).ok())
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InstanceConfig {
+    pub id: String,
+    pub name: String,
+    pub kind: Option<String>,
+    pub region: Option<String>,
+    pub topology: Option<String>,
+    pub subscription: Option<String>,
+    pub status: Option<String>,
+    pub phase: Option<String>,
+    pub source: EndpointConfig,
+    pub destination: EndpointConfig,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Settings {
+    /// The file read, if any.
+    pub file: Option<PathBuf>,
+    pub offset: Option<i64>,
+    pub timeouts: Timeouts,
+    pub journal: Option<PathBuf>,
+    pub instances: Vec<InstanceConfig>,
+}
+
+impl Settings {
+    pub fn instance(&self, id: &str) -> Result<&InstanceConfig, String> {
+        self.instances.iter().find(|i| i.id == id).ok_or_else(|| {
+            let known: Vec<&str> = self.instances.iter().map(|i| i.id.as_str()).collect();
+            match &self.file {
+                None => format!(
+                    "no instance '{id}': no config file was found (looked in {})",
+                    search_paths_text()
+                ),
+                Some(f) if known.is_empty() => {
+                    format!(
+                        "no instance '{id}' in {}: it defines no instances",
+                        f.display()
+                    )
+                }
+                Some(f) => format!(
+                    "no instance '{id}' in {}; known instances: {}",
+                    f.display(),
+                    known.join(", ")
+                ),
+            }
+        })
+    }
+}
+
+/// Where a config file is looked for, in order, when `--config` is not given.
+pub fn search_paths() -> Vec<PathBuf> {
+    let mut paths = vec![];
+    if let Some(p) = std::env::var_os("SEQSYNC_CONFIG") {
+        paths.push(PathBuf::from(p));
+    }
+    paths.push(PathBuf::from("seqsync.toml"));
+    let config_home = std::env::var_os("XDG_CONFIG_HOME")
+        .map(PathBuf::from)
+        .filter(|p| p.is_absolute())
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".config")));
+    if let Some(home) = config_home {
+        paths.push(home.join("seqsync").join("config.toml"));
+    }
+    paths
+}
+
+pub fn search_paths_text() -> String {
+    search_paths()
+        .iter()
+        .map(|p| p.display().to_string())
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// Loads settings: the explicit file (which must exist), else the first file found on the search
+/// path, else none; then `SEQSYNC_<SECTION>__<KEY>` environment overrides.
+pub fn load(explicit: Option<&Path>) -> Result<Settings, String> {
+    let file = match explicit {
+        Some(p) if !p.is_file() => {
+            return Err(format!("config file {} does not exist", p.display()))
+        }
+        Some(p) => Some(p.to_path_buf()),
+        None => search_paths().into_iter().find(|p| p.is_file()),
+    };
+    let mut builder = config::Config::builder();
+    if let Some(f) = &file {
+        builder =
+            builder.add_source(config::File::from(f.as_path()).format(config::FileFormat::Toml));
+    }
+    builder = builder.add_source(
+        config::Environment::with_prefix("SEQSYNC")
+            .separator("__")
+            .source(Some(env_overrides())),
+    );
+    let where_ = file
+        .as_ref()
+        .map_or("the environment".to_string(), |f| f.display().to_string());
+    let raw: RawConfig = builder
+        .build()
+        .and_then(|c| c.try_deserialize())
+        .map_err(|e| format!("config error in {where_}: {e}"))?;
+    validate(raw, file)
+}
+
+/// Only `SEQSYNC_X__Y` variables are config keys; `SEQSYNC_CONFIG` and friends are not.
+fn env_overrides() -> HashMap<String, String> {
+    std::env::vars()
+        .filter(|(k, _)| k.starts_with("SEQSYNC_") && k.contains("__"))
+        .collect()
+}
+
+fn parse_duration(
+    value: &Option<String>,
+    key: &str,
+    default: Duration,
+) -> Result<Duration, String> {
+    match value {
+        None => Ok(default),
+        Some(text) => humantime::parse_duration(text.trim()).map_err(|e| {
+            format!("[defaults] {key} = \"{text}\": {e}; expected a duration such as \"5s\" or \"500ms\"")
+        }),
+    }
+}
+
+fn validate(raw: RawConfig, file: Option<PathBuf>) -> Result<Settings, String> {
+    let where_ = file
+        .as_ref()
+        .map_or("the environment".to_string(), |f| f.display().to_string());
+    let in_file = |msg: String| format!("config error in {where_}: {msg}");
+    let defaults = Timeouts::default();
+    let timeouts = Timeouts {
+        connect: parse_duration(
+            &raw.defaults.connect_timeout,
+            "connect_timeout",
+            defaults.connect,
+        )
+        .map_err(in_file)?,
+        statement: parse_duration(
+            &raw.defaults.statement_timeout,
+            "statement_timeout",
+            defaults.statement,
+        )
+        .map_err(in_file)?,
+        lock: parse_duration(&raw.defaults.lock_timeout, "lock_timeout", defaults.lock)
+            .map_err(in_file)?,
+    };
+    if let Some(o) = raw.defaults.offset.filter(|o| *o < 0) {
+        return Err(in_file(format!(
+            "[defaults] offset = {o}: the offset must be a non-negative whole number"
+        )));
+    }
+    let mut seen = HashSet::new();
+    let mut instances = vec![];
+    for (n, inst) in raw.instances.into_iter().enumerate() {
+        let label = if inst.id.trim().is_empty() {
+            format!("instance #{}", n + 1)
+        } else {
+            format!("instance '{}'", inst.id)
+        };
+        if inst.id.trim().is_empty() {
+            return Err(in_file(format!("{label}: id must not be empty")));
+        }
+        if !seen.insert(inst.id.clone()) {
+            return Err(in_file(format!(
+                "{label}: id is used by another instance; ids must be unique"
+            )));
+        }
+        let source =
+            endpoint(&inst.source, "source").map_err(|e| in_file(format!("{label}: {e}")))?;
+        let destination = endpoint(&inst.destination, "destination")
+            .map_err(|e| in_file(format!("{label}: {e}")))?;
+        check_pair(source.engine, destination.engine)
+            .map_err(|e| in_file(format!("{label}: {e}")))?;
+        instances.push(InstanceConfig {
+            name: inst.name.unwrap_or_else(|| inst.id.clone()),
+            id: inst.id,
+            kind: inst.kind,
+            region: inst.region,
+            topology: inst.topology,
+            subscription: inst.subscription,
+            status: inst.status,
+            phase: inst.phase,
+            source,
+            destination,
+        });
+    }
+    Ok(Settings {
+        file,
+        offset: raw.defaults.offset,
+        timeouts,
+        journal: raw.defaults.journal,
+        instances,
+    })
+}
+
+fn endpoint(raw: &RawEndpoint, side: &str) -> Result<EndpointConfig, String> {
+    let engine = Engine::parse(&raw.engine).map_err(|e| format!("{side}.engine: {e}"))?;
+    let url = raw
+        .url
+        .clone()
+        .filter(|u| !u.trim().is_empty())
+        .ok_or_else(|| {
+            format!("{side}.url is missing; expected e.g. postgresql://user@host:5432/dbname")
+        })?;
+    Ok(EndpointConfig {
+        engine,
+        url,
+        user: raw.user.clone(),
+        password_env: raw.password_env.clone(),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn write(name: &str, text: &str) -> PathBuf {
+        let dir =
+            std::env::temp_dir().join(format!("seqsync-config-{}-{name}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("seqsync.toml");
+        std::fs::write(&path, text).unwrap();
+        path
+    }
+
+    const GOOD: &str = r#"
+[defaults]
+offset = 10000
+lock_timeout = "2s"
+
+[[instances]]
+id = "dts-orders"
+name = "orders cutover"
+source      = { engine = "postgresql", url = "postgresql://dba@src/orders", password_env = "SRC_PW" }
+destination = { engine = "polardb-pg", url = "postgresql://dba@dst/orders" }
+"#;
+
+    #[test]
+    fn reads_instances_and_defaults() {
+        let s = load(Some(&write("good", GOOD))).unwrap();
+        assert_eq!(s.offset, Some(10_000));
+        assert_eq!(s.timeouts.lock, Duration::from_secs(2));
+        assert_eq!(s.timeouts.statement, Duration::from_secs(30));
+        let i = s.instance("dts-orders").unwrap();
+        assert_eq!(i.destination.engine, Engine::PolardbPg);
+        assert_eq!(i.source.password_env.as_deref(), Some("SRC_PW"));
+        assert!(s
+            .instance("nope")
+            .unwrap_err()
+            .contains("known instances: dts-orders"));
+    }
+
+    #[test]
+    fn errors_name_the_file_the_instance_and_the_key() {
+        let bad_engine = GOOD.replace("polardb-pg", "mysql");
+        let e = load(Some(&write("engine", &bad_engine))).unwrap_err();
+        assert!(
+            e.contains("seqsync.toml")
+                && e.contains("'dts-orders'")
+                && e.contains("destination.engine"),
+            "{e}"
+        );
+        let bad_pair = GOOD.replace(
+            "\"postgresql\", url = \"postgresql://dba@src",
+            "\"oracle\", url = \"postgresql://dba@src",
+        );
+        let e = load(Some(&write("pair", &bad_pair))).unwrap_err();
+        assert!(e.contains("unsupported pair oracle → polardb-pg"), "{e}");
+        let bad_duration = GOOD.replace("\"2s\"", "\"two seconds\"");
+        let e = load(Some(&write("duration", &bad_duration))).unwrap_err();
+        assert!(e.contains("lock_timeout"), "{e}");
+        let duplicate = format!("{GOOD}{}", &GOOD[GOOD.find("[[instances]]").unwrap()..]);
+        let e = load(Some(&write("dup", &duplicate))).unwrap_err();
+        assert!(e.contains("unique"), "{e}");
+        let unknown_key = GOOD.replace("name = \"orders cutover\"", "nmae = \"x\"");
+        let e = load(Some(&write("unknown", &unknown_key))).unwrap_err();
+        assert!(e.contains("nmae"), "{e}");
+        let e = load(Some(Path::new("/nonexistent/seqsync.toml"))).unwrap_err();
+        assert!(e.contains("does not exist"), "{e}");
+    }
+}

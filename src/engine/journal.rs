@@ -1,0 +1,243 @@
+//! The journal: one JSON object per line for every plan and apply, fsynced before we go on.
+//! The `apply-started` entry is written before the first sequence changes, so a run that was
+//! killed can always be found and checked against the destination.
+
+use super::model::{summarize, PlanRow};
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::fs::{File, OpenOptions};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::time::SystemTime;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum JournalEvent {
+    Plan,
+    ApplyStarted,
+    Applied,
+    RolledBack,
+    RollbackIncomplete,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct JournalEntry {
+    pub run_id: String,
+    pub event: JournalEvent,
+    pub at: String,
+    pub user: String,
+    pub host: String,
+    pub instance: String,
+    /// Connection strings with passwords masked.
+    pub source: String,
+    pub destination: String,
+    pub offset: i64,
+    pub allow_lower: bool,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub message: String,
+    pub summary: BTreeMap<String, usize>,
+    pub rows: Vec<PlanRow>,
+}
+
+/// What every entry of one run shares.
+#[derive(Debug, Clone)]
+pub struct RunContext {
+    pub run_id: String,
+    pub instance: String,
+    pub source: String,
+    pub destination: String,
+    pub offset: i64,
+    pub allow_lower: bool,
+}
+
+impl RunContext {
+    pub fn entry(&self, event: JournalEvent, rows: &[PlanRow], message: &str) -> JournalEntry {
+        JournalEntry {
+            run_id: self.run_id.clone(),
+            event,
+            at: humantime::format_rfc3339_millis(SystemTime::now()).to_string(),
+            user: current_user(),
+            host: hostname(),
+            instance: self.instance.clone(),
+            source: self.source.clone(),
+            destination: self.destination.clone(),
+            offset: self.offset,
+            allow_lower: self.allow_lower,
+            message: message.to_string(),
+            summary: summarize(rows)
+                .into_iter()
+                .map(|(k, v)| (k.to_string(), v))
+                .collect(),
+            rows: rows.to_vec(),
+        }
+    }
+}
+
+/// A run id that sorts by time and is unique on this host: `20261126T043000123Z-<pid>`.
+pub fn new_run_id() -> String {
+    let now = humantime::format_rfc3339_millis(SystemTime::now()).to_string();
+    let compact: String = now.chars().filter(|c| c.is_ascii_alphanumeric()).collect();
+    format!("{compact}-{}", std::process::id())
+}
+
+pub struct Journal {
+    path: PathBuf,
+}
+
+impl Journal {
+    pub fn new(path: PathBuf) -> Self {
+        Journal { path }
+    }
+
+    /// `$XDG_STATE_HOME/seqsync/journal.jsonl`, else `~/.local/state/seqsync/journal.jsonl`.
+    pub fn default_path() -> PathBuf {
+        let base = std::env::var_os("XDG_STATE_HOME")
+            .map(PathBuf::from)
+            .filter(|p| p.is_absolute())
+            .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".local/state")))
+            .unwrap_or_else(|| PathBuf::from("."));
+        base.join("seqsync").join("journal.jsonl")
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Appends one entry and waits until it is on disk.
+    pub fn append(&self, entry: &JournalEntry) -> Result<(), String> {
+        let fail =
+            |e: std::io::Error| format!("cannot write the journal {}: {e}", self.path.display());
+        if let Some(dir) = self.path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            create_private_dir(dir).map_err(fail)?;
+        }
+        let mut line = serde_json::to_vec(entry).map_err(|e| e.to_string())?;
+        line.push(b'\n');
+        let mut file = open_append(&self.path).map_err(fail)?;
+        if !ends_with_newline(&file).map_err(fail)? {
+            // A run killed mid-write left a torn line; keep ours on a line of its own.
+            line.insert(0, b'\n');
+        }
+        file.write_all(&line).map_err(fail)?;
+        file.sync_data().map_err(fail)
+    }
+
+    /// Every entry, oldest first. Lines that do not parse (a torn last line) are skipped.
+    pub fn read_all(&self) -> Result<Vec<JournalEntry>, String> {
+        let text = match std::fs::read_to_string(&self.path) {
+            Ok(t) => t,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(vec![]),
+            Err(e) => {
+                return Err(format!(
+                    "cannot read the journal {}: {e}",
+                    self.path.display()
+                ))
+            }
+        };
+        Ok(text
+            .lines()
+            .filter_map(|l| serde_json::from_str(l).ok())
+            .collect())
+    }
+}
+
+fn create_private_dir(dir: &Path) -> std::io::Result<()> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::DirBuilderExt;
+        std::fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(dir)
+    }
+    #[cfg(not(unix))]
+    std::fs::create_dir_all(dir)
+}
+
+fn ends_with_newline(file: &File) -> std::io::Result<bool> {
+    let len = file.metadata()?.len();
+    if len == 0 {
+        return Ok(true);
+    }
+    let mut last = [0u8; 1];
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::FileExt;
+        file.read_at(&mut last, len - 1)?;
+    }
+    Ok(last[0] == b'\n')
+}
+
+fn open_append(path: &Path) -> std::io::Result<File> {
+    let mut options = OpenOptions::new();
+    options.create(true).append(true).read(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.mode(0o600);
+    }
+    options.open(path)
+}
+
+pub fn current_user() -> String {
+    ["USER", "LOGNAME"]
+        .iter()
+        .find_map(|v| std::env::var(v).ok().filter(|s| !s.is_empty()))
+        .unwrap_or_else(|| "unknown".to_string())
+}
+
+pub fn hostname() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|s| s.trim().to_string())
+        .ok()
+        .filter(|s| !s.is_empty())
+        .or_else(|| std::env::var("HOSTNAME").ok())
+        .unwrap_or_else(|| "unknown".to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::engine::model::RowStatus;
+
+    #[test]
+    fn entries_round_trip_and_a_torn_line_is_skipped() {
+        let dir = std::env::temp_dir().join(format!("seqsync-journal-{}", std::process::id()));
+        let journal = Journal::new(dir.join("nested/journal.jsonl"));
+        let context = RunContext {
+            run_id: new_run_id(),
+            instance: "ad-hoc".into(),
+            source: "postgresql://u:****@h/db".into(),
+            destination: "postgresql://u@h2/db".into(),
+            offset: 10,
+            allow_lower: false,
+        };
+        let rows = vec![PlanRow {
+            schema: "public".into(),
+            name: "a\"b".into(),
+            source_value: Some(5),
+            destination_before: Some(1),
+            target: Some(15),
+            destination_after: None,
+            status: RowStatus::Update,
+            message: String::new(),
+        }];
+        journal
+            .append(&context.entry(JournalEvent::ApplyStarted, &rows, ""))
+            .unwrap();
+        std::fs::OpenOptions::new()
+            .append(true)
+            .open(journal.path())
+            .unwrap()
+            .write_all(b"{\"run_id\": \"torn")
+            .unwrap();
+        journal
+            .append(&context.entry(JournalEvent::Applied, &rows, ""))
+            .unwrap();
+        let entries = journal.read_all().unwrap();
+        assert_eq!(entries.len(), 2, "an entry after a torn line survives");
+        assert_eq!(entries[1].event, JournalEvent::Applied);
+        assert_eq!(entries[0].rows, rows);
+        assert_eq!(entries[0].summary.get("update"), Some(&1));
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+}

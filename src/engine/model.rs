@@ -1,0 +1,365 @@
+//! The vocabulary shared by every part of seqsync: engines, sequences, plan rows and statuses.
+
+use serde::{Deserialize, Serialize};
+use std::fmt;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Engine {
+    Postgresql,
+    PolardbPg,
+    PolardbOracle,
+    Oracle,
+}
+
+pub const ENGINE_NAMES: &str = "postgresql, polardb-pg, polardb-oracle, oracle";
+
+/// The source → destination pairs the console supports, and so do we.
+pub const SUPPORTED_PAIRS: &[(Engine, &[Engine])] = &[
+    (
+        Engine::Postgresql,
+        &[Engine::Postgresql, Engine::PolardbPg, Engine::PolardbOracle],
+    ),
+    (Engine::PolardbPg, &[Engine::Postgresql, Engine::PolardbPg]),
+    (Engine::PolardbOracle, &[Engine::PolardbOracle]),
+    (Engine::Oracle, &[Engine::PolardbOracle]),
+];
+
+impl Engine {
+    pub fn name(self) -> &'static str {
+        match self {
+            Engine::Postgresql => "postgresql",
+            Engine::PolardbPg => "polardb-pg",
+            Engine::PolardbOracle => "polardb-oracle",
+            Engine::Oracle => "oracle",
+        }
+    }
+
+    pub fn parse(text: &str) -> Result<Engine, String> {
+        match text.trim().to_ascii_lowercase().as_str() {
+            "postgresql" | "postgres" | "pg" => Ok(Engine::Postgresql),
+            "polardb-pg" | "polardb-postgresql" => Ok(Engine::PolardbPg),
+            "polardb-oracle" => Ok(Engine::PolardbOracle),
+            "oracle" => Ok(Engine::Oracle),
+            _ => Err(format!(
+                "unknown engine '{text}': expected one of {ENGINE_NAMES}"
+            )),
+        }
+    }
+
+    /// Engines reached over the PostgreSQL wire protocol.
+    pub fn speaks_postgres(self) -> bool {
+        !matches!(self, Engine::Oracle)
+    }
+}
+
+impl fmt::Display for Engine {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+pub fn check_pair(source: Engine, destination: Engine) -> Result<(), String> {
+    let supported = SUPPORTED_PAIRS
+        .iter()
+        .any(|(s, ds)| *s == source && ds.contains(&destination));
+    if supported {
+        Ok(())
+    } else {
+        Err(format!(
+            "unsupported pair {source} → {destination}; supported pairs: {}",
+            supported_pairs_text()
+        ))
+    }
+}
+
+pub fn supported_pairs_text() -> String {
+    SUPPORTED_PAIRS
+        .iter()
+        .map(|(s, ds)| {
+            let ds: Vec<&str> = ds.iter().map(|d| d.name()).collect();
+            format!("{s} → {}", ds.join("|"))
+        })
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
+/// The column a serial or identity sequence feeds.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OwnedBy {
+    pub schema: String,
+    pub table: String,
+    pub column: String,
+    pub identity: bool,
+}
+
+/// One sequence as read from a database.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Sequence {
+    pub schema: String,
+    pub name: String,
+    pub data_type: String,
+    pub start: i64,
+    pub min: i64,
+    pub max: i64,
+    pub increment: i64,
+    pub cycle: bool,
+    pub cache: i64,
+    /// None when this role may not read the sequence's value.
+    pub last_value: Option<i64>,
+    pub is_called: bool,
+    pub can_read: bool,
+    pub can_update: bool,
+    pub owned_by: Option<OwnedBy>,
+}
+
+/// What the next `nextval()` would do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NextValue {
+    Value(i64),
+    /// A NO CYCLE sequence that has handed out its last value.
+    Exhausted,
+}
+
+impl Sequence {
+    pub fn ascending(&self) -> bool {
+        self.increment > 0
+    }
+
+    pub fn next_value(&self) -> Option<NextValue> {
+        let last = self.last_value?;
+        if !self.is_called {
+            return Some(NextValue::Value(last));
+        }
+        let next = last as i128 + self.increment as i128;
+        if next > self.max as i128 || next < self.min as i128 {
+            if self.cycle {
+                let wrapped = if self.ascending() { self.min } else { self.max };
+                Some(NextValue::Value(wrapped))
+            } else {
+                Some(NextValue::Exhausted)
+            }
+        } else {
+            Some(NextValue::Value(next as i64))
+        }
+    }
+
+    /// The next value on an unbounded line in the increment's direction, so that an exhausted
+    /// (or wrapped) sequence compares as being past every value within its bounds.
+    pub fn next_position(&self) -> Option<i128> {
+        let last = self.last_value? as i128;
+        Some(if self.is_called {
+            last + self.increment as i128
+        } else {
+            last
+        })
+    }
+
+    pub fn qualified_name(&self) -> String {
+        display_name(&self.schema, &self.name)
+    }
+}
+
+/// `schema.name`, with either part double-quoted when it is not a plain lower-case identifier,
+/// so that odd names stay readable and unambiguous on screen.
+pub fn display_name(schema: &str, name: &str) -> String {
+    format!("{}.{}", display_ident(schema), display_ident(name))
+}
+
+fn display_ident(ident: &str) -> String {
+    let plain = !ident.is_empty()
+        && ident
+            .chars()
+            .next()
+            .is_some_and(|c| c.is_ascii_lowercase() || c == '_')
+        && ident
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_' || c == '$');
+    if plain {
+        ident.to_string()
+    } else {
+        quote_ident(ident)
+    }
+}
+
+/// PostgreSQL identifier quoting: always quote, double any embedded quote.
+pub fn quote_ident(ident: &str) -> String {
+    format!("\"{}\"", ident.replace('"', "\"\""))
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum RowStatus {
+    Update,
+    Updated,
+    Unchanged,
+    Ahead,
+    MissingInDestination,
+    MissingInSource,
+    OutOfRange,
+    NoPrivilege,
+}
+
+impl RowStatus {
+    pub fn name(self) -> &'static str {
+        match self {
+            RowStatus::Update => "update",
+            RowStatus::Updated => "updated",
+            RowStatus::Unchanged => "unchanged",
+            RowStatus::Ahead => "ahead",
+            RowStatus::MissingInDestination => "missing-in-destination",
+            RowStatus::MissingInSource => "missing-in-source",
+            RowStatus::OutOfRange => "out-of-range",
+            RowStatus::NoPrivilege => "no-privilege",
+        }
+    }
+
+    /// Rows the operator asked for but that could not be applied: exit code 3.
+    pub fn is_problem(self) -> bool {
+        matches!(
+            self,
+            RowStatus::MissingInDestination
+                | RowStatus::MissingInSource
+                | RowStatus::OutOfRange
+                | RowStatus::NoPrivilege
+        )
+    }
+}
+
+impl fmt::Display for RowStatus {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// One line of a plan, and later of its result.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PlanRow {
+    pub schema: String,
+    pub name: String,
+    /// The source's `last_value`.
+    pub source_value: Option<i64>,
+    /// The value the destination's next `nextval()` would have returned.
+    pub destination_before: Option<i64>,
+    /// The value the destination's next `nextval()` is to return.
+    pub target: Option<i64>,
+    /// Read back from the destination after the apply.
+    pub destination_after: Option<i64>,
+    pub status: RowStatus,
+    pub message: String,
+}
+
+impl PlanRow {
+    pub fn qualified_name(&self) -> String {
+        display_name(&self.schema, &self.name)
+    }
+}
+
+/// Counts per status, in a stable order.
+pub fn summarize(rows: &[PlanRow]) -> std::collections::BTreeMap<&'static str, usize> {
+    let mut summary = std::collections::BTreeMap::new();
+    for row in rows {
+        *summary.entry(row.status.name()).or_insert(0) += 1;
+    }
+    summary
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_unsupported_pair_is_refused_with_the_list() {
+        let all = [
+            Engine::Postgresql,
+            Engine::PolardbPg,
+            Engine::PolardbOracle,
+            Engine::Oracle,
+        ];
+        let mut accepted = vec![];
+        for s in all {
+            for d in all {
+                match check_pair(s, d) {
+                    Ok(()) => accepted.push((s.name(), d.name())),
+                    Err(e) => assert!(e.contains("supported pairs: postgresql →"), "{e}"),
+                }
+            }
+        }
+        assert_eq!(
+            accepted,
+            vec![
+                ("postgresql", "postgresql"),
+                ("postgresql", "polardb-pg"),
+                ("postgresql", "polardb-oracle"),
+                ("polardb-pg", "postgresql"),
+                ("polardb-pg", "polardb-pg"),
+                ("polardb-oracle", "polardb-oracle"),
+                ("oracle", "polardb-oracle"),
+            ]
+        );
+    }
+
+    #[test]
+    fn display_names_quote_only_when_needed() {
+        assert_eq!(
+            display_name("public", "orders_id_seq"),
+            "public.orders_id_seq"
+        );
+        assert_eq!(display_name("Sales", "a\"b"), "\"Sales\".\"a\"\"b\"");
+        assert_eq!(
+            quote_ident("a\"; DROP TABLE t; --"),
+            "\"a\"\"; DROP TABLE t; --\""
+        );
+    }
+
+    fn seq(last: i64, called: bool, inc: i64, min: i64, max: i64, cycle: bool) -> Sequence {
+        Sequence {
+            schema: "s".into(),
+            name: "n".into(),
+            data_type: "bigint".into(),
+            start: 1,
+            min,
+            max,
+            increment: inc,
+            cycle,
+            cache: 1,
+            last_value: Some(last),
+            is_called: called,
+            can_read: true,
+            can_update: true,
+            owned_by: None,
+        }
+    }
+
+    #[test]
+    fn next_value_follows_is_called_bounds_and_cycle() {
+        assert_eq!(
+            seq(5, false, 1, 1, 10, false).next_value(),
+            Some(NextValue::Value(5))
+        );
+        assert_eq!(
+            seq(5, true, 1, 1, 10, false).next_value(),
+            Some(NextValue::Value(6))
+        );
+        assert_eq!(
+            seq(10, true, 1, 1, 10, false).next_value(),
+            Some(NextValue::Exhausted)
+        );
+        assert_eq!(
+            seq(10, true, 1, 1, 10, true).next_value(),
+            Some(NextValue::Value(1))
+        );
+        assert_eq!(
+            seq(-5, true, -3, -10, -1, false).next_value(),
+            Some(NextValue::Value(-8))
+        );
+        assert_eq!(
+            seq(-9, true, -3, -10, -1, true).next_value(),
+            Some(NextValue::Value(-1))
+        );
+        assert_eq!(
+            seq(i64::MAX, true, 1, 1, i64::MAX, false).next_value(),
+            Some(NextValue::Exhausted)
+        );
+    }
+}

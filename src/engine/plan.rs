@@ -1,0 +1,400 @@
+//! The planner: pure, no I/O. (source sequences, destination sequences, offset) → plan rows.
+
+use super::model::{NextValue, PlanRow, RowStatus, Sequence};
+use std::collections::BTreeMap;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PlanOptions {
+    /// Non-negative; enforced where it is parsed.
+    pub offset: i64,
+    /// Set a destination that is already past the target back to the target.
+    pub allow_lower: bool,
+}
+
+/// Matches sequences by schema and name and decides, for each, what the apply would do.
+/// Rows come out sorted by schema and name.
+pub fn plan(source: &[Sequence], destination: &[Sequence], options: PlanOptions) -> Vec<PlanRow> {
+    let mut pairs: BTreeMap<(&str, &str), (Option<&Sequence>, Option<&Sequence>)> = BTreeMap::new();
+    for s in source {
+        pairs.entry((&s.schema, &s.name)).or_default().0 = Some(s);
+    }
+    for d in destination {
+        pairs.entry((&d.schema, &d.name)).or_default().1 = Some(d);
+    }
+    pairs
+        .into_iter()
+        .map(|((schema, name), (s, d))| plan_row(schema, name, s, d, options))
+        .collect()
+}
+
+fn plan_row(
+    schema: &str,
+    name: &str,
+    source: Option<&Sequence>,
+    destination: Option<&Sequence>,
+    options: PlanOptions,
+) -> PlanRow {
+    let mut row = PlanRow {
+        schema: schema.to_string(),
+        name: name.to_string(),
+        source_value: source.and_then(|s| s.last_value),
+        destination_before: destination.and_then(destination_next_display),
+        target: None,
+        destination_after: None,
+        status: RowStatus::Update,
+        message: String::new(),
+    };
+    let (src, dst) = match (source, destination) {
+        (Some(s), Some(d)) => (s, d),
+        (Some(_), None) => {
+            return with(
+                row,
+                RowStatus::MissingInDestination,
+                "no sequence of that name in the destination".into(),
+            )
+        }
+        (None, _) => {
+            return with(
+                row,
+                RowStatus::MissingInSource,
+                "no sequence of that name in the source".into(),
+            )
+        }
+    };
+    let Some(source_value) = src.last_value.filter(|_| src.can_read) else {
+        return with(
+            row,
+            RowStatus::NoPrivilege,
+            format!(
+                "cannot read the source sequence: GRANT SELECT ON SEQUENCE {} to the source role",
+                src.qualified_name()
+            ),
+        );
+    };
+    let Some(position) = dst.next_position().filter(|_| dst.can_read) else {
+        return with(row, RowStatus::NoPrivilege, format!(
+            "cannot read the destination sequence: GRANT SELECT, UPDATE ON SEQUENCE {} to the destination role",
+            dst.qualified_name()
+        ));
+    };
+    if src.ascending() != dst.ascending() {
+        return with(
+            row,
+            RowStatus::OutOfRange,
+            format!(
+                "the source sequence {} and the destination sequence {}",
+                direction(src),
+                direction(dst)
+            ),
+        );
+    }
+    let target = if dst.ascending() {
+        source_value as i128 + options.offset as i128
+    } else {
+        source_value as i128 - options.offset as i128
+    };
+    let Ok(target) = i64::try_from(target) else {
+        return with(
+            row,
+            RowStatus::OutOfRange,
+            format!(
+                "{source_value} {} {} overflows a 64-bit integer",
+                if dst.ascending() { "+" } else { "−" },
+                options.offset
+            ),
+        );
+    };
+    row.target = Some(target);
+    if target < dst.min || target > dst.max {
+        return with(
+            row,
+            RowStatus::OutOfRange,
+            format!(
+                "target {target} is outside the destination's range {}..{} ({})",
+                dst.min, dst.max, dst.data_type
+            ),
+        );
+    }
+    let past_target = if dst.ascending() {
+        position > target as i128
+    } else {
+        position < target as i128
+    };
+    if position == target as i128 {
+        return with(row, RowStatus::Unchanged, String::new());
+    }
+    if past_target && !options.allow_lower {
+        let message = match dst.next_value() {
+            Some(NextValue::Exhausted) => "the destination has handed out its last value; \
+                 use --allow-lower to set it back to the target"
+                .to_string(),
+            _ => format!(
+                "the destination is already past the target; lowering it could re-issue ids \
+                 (--allow-lower to force)"
+            ),
+        };
+        return with(row, RowStatus::Ahead, message);
+    }
+    if !dst.can_update {
+        return with(row, RowStatus::NoPrivilege, format!(
+            "cannot change the destination sequence: GRANT UPDATE ON SEQUENCE {} to the destination role",
+            dst.qualified_name()
+        ));
+    }
+    if past_target {
+        row.message = "moves the destination back (--allow-lower)".to_string();
+    }
+    row
+}
+
+fn with(mut row: PlanRow, status: RowStatus, message: String) -> PlanRow {
+    row.status = status;
+    row.message = message;
+    row
+}
+
+fn direction(s: &Sequence) -> &'static str {
+    if s.ascending() {
+        "ascends"
+    } else {
+        "descends"
+    }
+}
+
+/// The destination's next value for the "before" column; an exhausted sequence shows its last value.
+fn destination_next_display(d: &Sequence) -> Option<i64> {
+    if !d.can_read {
+        return None;
+    }
+    match d.next_value()? {
+        NextValue::Value(v) => Some(v),
+        NextValue::Exhausted => d.last_value,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn seq(name: &str, last: i64, called: bool, inc: i64, min: i64, max: i64) -> Sequence {
+        Sequence {
+            schema: "public".into(),
+            name: name.into(),
+            data_type: "bigint".into(),
+            start: if inc > 0 { min } else { max },
+            min,
+            max,
+            increment: inc,
+            cycle: false,
+            cache: 1,
+            last_value: Some(last),
+            is_called: called,
+            can_read: true,
+            can_update: true,
+            owned_by: None,
+        }
+    }
+
+    fn opts(offset: i64) -> PlanOptions {
+        PlanOptions {
+            offset,
+            allow_lower: false,
+        }
+    }
+
+    fn one(s: Sequence, d: Sequence, o: PlanOptions) -> PlanRow {
+        let rows = plan(&[s], &[d], o);
+        assert_eq!(rows.len(), 1);
+        rows.into_iter().next().unwrap()
+    }
+
+    #[test]
+    fn ascending_target_is_source_plus_offset() {
+        let r = one(
+            seq("a", 12_345, true, 1, 1, i64::MAX),
+            seq("a", 3, true, 1, 1, i64::MAX),
+            opts(10_000),
+        );
+        assert_eq!(
+            (r.status, r.target, r.destination_before),
+            (RowStatus::Update, Some(22_345), Some(4))
+        );
+    }
+
+    #[test]
+    fn descending_target_is_source_minus_offset() {
+        let r = one(
+            seq("d", -500, true, -3, i64::MIN, -1),
+            seq("d", -10, true, -3, i64::MIN, -1),
+            opts(1_000),
+        );
+        assert_eq!((r.status, r.target), (RowStatus::Update, Some(-1_500)));
+    }
+
+    #[test]
+    fn unchanged_ahead_and_allow_lower() {
+        let s = seq("a", 100, true, 1, 1, 1_000_000);
+        let r = one(s.clone(), seq("a", 109, true, 1, 1, 1_000_000), opts(10));
+        assert_eq!(r.status, RowStatus::Unchanged);
+        let r = one(s.clone(), seq("a", 500, true, 1, 1, 1_000_000), opts(10));
+        assert_eq!((r.status, r.target), (RowStatus::Ahead, Some(110)));
+        let r = one(
+            s,
+            seq("a", 500, true, 1, 1, 1_000_000),
+            PlanOptions {
+                offset: 10,
+                allow_lower: true,
+            },
+        );
+        assert_eq!((r.status, r.target), (RowStatus::Update, Some(110)));
+        assert!(r.message.contains("allow-lower"));
+    }
+
+    #[test]
+    fn out_of_range_on_bounds_and_on_overflow() {
+        let r = one(
+            seq("a", 32_000, true, 1, 1, 32_767),
+            seq("a", 1, false, 1, 1, 32_767),
+            opts(1_000),
+        );
+        assert_eq!((r.status, r.target), (RowStatus::OutOfRange, Some(33_000)));
+        let r = one(
+            seq("a", i64::MAX - 5, true, 1, 1, i64::MAX),
+            seq("a", 1, false, 1, 1, i64::MAX),
+            opts(10),
+        );
+        assert_eq!((r.status, r.target), (RowStatus::OutOfRange, None));
+        assert!(r.message.contains("overflows"), "{}", r.message);
+    }
+
+    #[test]
+    fn missing_on_either_side_and_privileges() {
+        let rows = plan(
+            &[
+                seq("only_src", 1, true, 1, 1, 100),
+                seq("both", 1, true, 1, 1, 100),
+            ],
+            &[
+                seq("only_dst", 1, true, 1, 1, 100),
+                seq("both", 1, true, 1, 1, 100),
+            ],
+            opts(5),
+        );
+        let statuses: Vec<_> = rows.iter().map(|r| (r.name.as_str(), r.status)).collect();
+        assert_eq!(
+            statuses,
+            vec![
+                ("both", RowStatus::Update),
+                ("only_dst", RowStatus::MissingInSource),
+                ("only_src", RowStatus::MissingInDestination)
+            ]
+        );
+        let mut unreadable = seq("a", 1, true, 1, 1, 100);
+        unreadable.can_read = false;
+        unreadable.last_value = None;
+        let r = one(unreadable, seq("a", 1, true, 1, 1, 100), opts(5));
+        assert_eq!(r.status, RowStatus::NoPrivilege);
+        assert!(r.message.contains("GRANT SELECT"));
+        let mut locked = seq("a", 1, true, 1, 1, 100);
+        locked.can_update = false;
+        let r = one(seq("a", 50, true, 1, 1, 100), locked.clone(), opts(5));
+        assert_eq!(r.status, RowStatus::NoPrivilege);
+        assert!(r.message.contains("GRANT UPDATE"));
+        // Nothing to change needs no privilege to change it.
+        let r = one(
+            seq("a", 1, true, 1, 1, 100),
+            seq("a", 5, true, 1, 1, 100),
+            opts(5),
+        );
+        assert_eq!(r.status, RowStatus::Unchanged);
+        let _ = locked;
+    }
+
+    #[test]
+    fn never_used_destination_counts_its_start_as_next() {
+        let r = one(
+            seq("a", 10, true, 1, 1, 100),
+            seq("a", 15, false, 1, 1, 100),
+            opts(5),
+        );
+        assert_eq!(
+            (r.status, r.destination_before),
+            (RowStatus::Unchanged, Some(15))
+        );
+    }
+
+    #[test]
+    fn exhausted_destination_is_ahead() {
+        let r = one(
+            seq("a", 10, true, 1, 1, 100),
+            seq("a", 100, true, 1, 1, 100),
+            opts(5),
+        );
+        assert_eq!(r.status, RowStatus::Ahead);
+        assert!(r.message.contains("last value"));
+    }
+
+    fn any_sequence() -> impl Strategy<Value = Sequence> {
+        (
+            any::<bool>(),
+            any::<i64>(),
+            any::<i64>(),
+            1i64..1_000,
+            any::<bool>(),
+            any::<bool>(),
+            any::<i64>(),
+        )
+            .prop_map(|(ascending, a, b, step, called, cycle, last_seed)| {
+                let (min, max) = if a <= b { (a, b) } else { (b, a) };
+                let span = (max as i128 - min as i128 + 1) as u128;
+                let last = (min as i128 + (last_seed as u64 as u128 % span) as i128) as i64;
+                let mut s = seq(
+                    "x",
+                    last,
+                    called,
+                    if ascending { step } else { -step },
+                    min,
+                    max,
+                );
+                s.cycle = cycle;
+                s
+            })
+    }
+
+    proptest! {
+        #[test]
+        fn no_plan_lowers_or_leaves_bounds(
+            src in any_sequence(),
+            dst in any_sequence(),
+            offset in prop_oneof![0i64..1_000_000, any::<i64>().prop_map(|v| v.saturating_abs())],
+            allow_lower in any::<bool>(),
+        ) {
+            let row = one(src.clone(), dst.clone(), PlanOptions { offset, allow_lower });
+            if let Some(target) = row.target {
+                let expected = if dst.ascending() {
+                    src.last_value.unwrap() as i128 + offset as i128
+                } else {
+                    src.last_value.unwrap() as i128 - offset as i128
+                };
+                prop_assert_eq!(target as i128, expected);
+            }
+            if row.status == RowStatus::Update {
+                let target = row.target.unwrap();
+                prop_assert!(target >= dst.min && target <= dst.max);
+                let position = dst.next_position().unwrap();
+                if !allow_lower {
+                    if dst.ascending() {
+                        prop_assert!(target as i128 > position);
+                    } else {
+                        prop_assert!((target as i128) < position);
+                    }
+                }
+                prop_assert_ne!(target as i128, position);
+            }
+            if row.status == RowStatus::Unchanged {
+                prop_assert_eq!(row.target.map(|t| t as i128), dst.next_position());
+            }
+        }
+    }
+}

@@ -1,0 +1,5 @@
+//! seqsync: set destination sequences from the source's values plus an offset, all or nothing.
+
+pub mod cli;
+pub mod config;
+pub mod engine;

@@ -1,0 +1,33 @@
+use clap::Parser;
+use seqsync::cli::{self, Cli, Command};
+use std::process::ExitCode;
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("seqsync: cannot start the async runtime: {e}");
+            return ExitCode::from(cli::exit::FAILED);
+        }
+    };
+    let code = runtime.block_on(async {
+        match &cli.command {
+            Some(Command::Plan(args)) => cli::run(&cli, args, false, false).await,
+            Some(Command::Sync(args)) => cli::run(&cli, &args.plan, true, args.yes).await,
+            None => {
+                eprintln!(
+                    "seqsync: the terminal UI is not built yet; use `seqsync plan` or `seqsync sync` (see --help)"
+                );
+                cli::exit::USAGE
+            }
+        }
+    });
+    // Drop the runtime without waiting for background connection tasks.
+    runtime.shutdown_background();
+    ExitCode::from(code)
+}
