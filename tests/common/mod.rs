@@ -1,0 +1,173 @@
+//! Helpers for tests against the real PostgreSQL clusters that `scripts/test` starts.
+#![allow(dead_code)]
+
+use std::path::PathBuf;
+use std::process::Output;
+use tokio_postgres::{Client, NoTls};
+
+/// The clusters' URLs. Missing variables fail the test: a database test never skips itself.
+pub fn cluster_urls() -> (String, String) {
+    let get = |k: &str| {
+        std::env::var(k).unwrap_or_else(|_| {
+            panic!("{k} is not set: run the tests with scripts/test, which starts PostgreSQL")
+        })
+    };
+    (get("SEQSYNC_TEST_SOURCE"), get("SEQSYNC_TEST_DESTINATION"))
+}
+
+pub fn test_password() -> String {
+    std::env::var("SEQSYNC_TEST_PASSWORD").expect("SEQSYNC_TEST_PASSWORD set by scripts/test")
+}
+
+fn with_database(url: &str, db: &str) -> String {
+    let base = url.rsplit_once('/').expect("URL with a database").0;
+    format!("{base}/{db}")
+}
+
+pub async fn connect(url: &str) -> Client {
+    let (client, connection) = tokio_postgres::connect(url, NoTls)
+        .await
+        .unwrap_or_else(|e| panic!("connecting to the test cluster: {e}"));
+    tokio::spawn(async move {
+        let _ = connection.await;
+    });
+    client
+}
+
+/// A fresh database of the same name on both clusters, for one test.
+pub struct Pair {
+    pub name: String,
+    pub source_url: String,
+    pub destination_url: String,
+    pub dir: PathBuf,
+}
+
+impl Pair {
+    pub async fn new(name: &str) -> Pair {
+        let (src, dst) = cluster_urls();
+        let db = format!("t_{name}");
+        for url in [&src, &dst] {
+            let admin = connect(url).await;
+            admin
+                .batch_execute(&format!("DROP DATABASE IF EXISTS {db} WITH (FORCE)"))
+                .await
+                .unwrap();
+            admin
+                .batch_execute(&format!("CREATE DATABASE {db}"))
+                .await
+                .unwrap();
+        }
+        let dir = std::env::temp_dir().join(format!("seqsync-it-{db}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        Pair {
+            name: db.clone(),
+            source_url: with_database(&src, &db),
+            destination_url: with_database(&dst, &db),
+            dir,
+        }
+    }
+
+    pub async fn source(&self) -> Client {
+        connect(&self.source_url).await
+    }
+
+    pub async fn destination(&self) -> Client {
+        connect(&self.destination_url).await
+    }
+
+    /// The same SQL on both sides.
+    pub async fn both(&self, sql: &str) {
+        self.source().await.batch_execute(sql).await.unwrap();
+        self.destination().await.batch_execute(sql).await.unwrap();
+    }
+
+    pub fn journal(&self) -> PathBuf {
+        self.dir.join("journal.jsonl")
+    }
+
+    /// The seqsync binary, isolated from any user config, journaling into the test's folder.
+    pub fn command(&self, args: &[&str]) -> std::process::Command {
+        let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_seqsync"));
+        cmd.args(args)
+            .current_dir(&self.dir)
+            .env_remove("SEQSYNC_CONFIG")
+            .env_remove("PGPASSWORD")
+            .env("HOME", &self.dir)
+            .env("XDG_CONFIG_HOME", self.dir.join("config"))
+            .env("SEQSYNC_JOURNAL", self.journal())
+            .stdin(std::process::Stdio::null());
+        cmd
+    }
+
+    pub fn ad_hoc<'a>(&'a self, verb: &'a str, offset: &'a str) -> Vec<&'a str> {
+        vec![
+            verb,
+            "--source",
+            &self.source_url,
+            "--destination",
+            &self.destination_url,
+            "--offset",
+            offset,
+        ]
+    }
+
+    pub fn run(&self, args: &[&str]) -> Output {
+        self.command(args).output().expect("running seqsync")
+    }
+
+    /// Runs `seqsync <args> --format json` and parses stdout.
+    pub fn run_json(&self, args: &[&str]) -> (i32, serde_json::Value, String) {
+        let mut all: Vec<&str> = args.to_vec();
+        all.extend(["--format", "json"]);
+        let out = self.run(&all);
+        let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+        let json = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+            panic!(
+                "stdout is not JSON ({e}): {}\nstderr: {stderr}",
+                String::from_utf8_lossy(&out.stdout)
+            )
+        });
+        (out.status.code().unwrap_or(-1), json, stderr)
+    }
+
+    /// Exact (last_value, is_called) of every user sequence in the destination, by name.
+    pub async fn destination_states(&self) -> Vec<(String, i64, bool)> {
+        states(&self.destination().await).await
+    }
+}
+
+/// Reads each sequence relation directly (one statement per sequence keeps the lock count low).
+pub async fn states(client: &Client) -> Vec<(String, i64, bool)> {
+    let names = client
+        .query(
+            "SELECT format('%I.%I', n.nspname, c.relname) FROM pg_class c \
+             JOIN pg_namespace n ON n.oid = c.relnamespace \
+             WHERE c.relkind = 'S' AND n.nspname NOT IN ('pg_catalog', 'information_schema') \
+             ORDER BY 1",
+            &[],
+        )
+        .await
+        .unwrap();
+    let mut out = vec![];
+    for row in names {
+        let name: String = row.get(0);
+        let r = client
+            .query_one(&format!("SELECT last_value, is_called FROM {name}"), &[])
+            .await
+            .unwrap();
+        out.push((name, r.get(0), r.get(1)));
+    }
+    out
+}
+
+pub fn rows(json: &serde_json::Value) -> &Vec<serde_json::Value> {
+    json["rows"].as_array().expect("rows array")
+}
+
+pub fn row<'a>(json: &'a serde_json::Value, name: &str) -> &'a serde_json::Value {
+    rows(json)
+        .iter()
+        .find(|r| r["name"] == name)
+        .unwrap_or_else(|| panic!("no row {name} in {json:#}"))
+}
