@@ -145,6 +145,13 @@ pub fn search_paths_text() -> String {
 /// Loads settings: the explicit file (which must exist), else the first file found on the search
 /// path, else none; then `SEQSYNC_<SECTION>__<KEY>` environment overrides.
 pub fn load(explicit: Option<&Path>) -> Result<Settings, String> {
+    load_with_env(explicit, env_overrides())
+}
+
+fn load_with_env(
+    explicit: Option<&Path>,
+    env: HashMap<String, String>,
+) -> Result<Settings, String> {
     let file = match explicit {
         Some(p) if !p.is_file() => {
             return Err(format!("config file {} does not exist", p.display()))
@@ -159,8 +166,9 @@ pub fn load(explicit: Option<&Path>) -> Result<Settings, String> {
     }
     builder = builder.add_source(
         config::Environment::with_prefix("SEQSYNC")
+            .prefix_separator("_")
             .separator("__")
-            .source(Some(env_overrides())),
+            .source(Some(env)),
     );
     let where_ = file
         .as_ref()
@@ -318,6 +326,28 @@ destination = { engine = "polardb-pg", url = "postgresql://dba@dst/orders" }
             .instance("nope")
             .unwrap_err()
             .contains("known instances: dts-orders"));
+    }
+
+    #[test]
+    fn environment_overrides_file_values() {
+        let path = write("env", GOOD);
+        let env = HashMap::from([
+            (
+                "SEQSYNC_DEFAULTS__STATEMENT_TIMEOUT".to_string(),
+                "7s".to_string(),
+            ),
+            (
+                "SEQSYNC_DEFAULTS__LOCK_TIMEOUT".to_string(),
+                "250ms".to_string(),
+            ),
+        ]);
+        let s = load_with_env(Some(&path), env).unwrap();
+        assert_eq!(s.timeouts.statement, Duration::from_secs(7));
+        assert_eq!(
+            s.timeouts.lock,
+            Duration::from_millis(250),
+            "env beats the file"
+        );
     }
 
     #[test]
