@@ -64,7 +64,7 @@ pub enum Format {
 #[derive(Debug, Args)]
 pub struct PlanArgs {
     /// Instance id from the config file
-    #[arg(long, conflicts_with_all = ["source", "destination"], required_unless_present_all = ["source", "destination"])]
+    #[arg(long, value_name = "ID", conflicts_with_all = ["source", "destination"], required_unless_present_all = ["source", "destination"])]
     pub instance: Option<String>,
     /// Source connection string (ad-hoc pair instead of --instance)
     #[arg(long, requires = "destination", value_name = "URL")]
@@ -567,6 +567,7 @@ mod tests {
             destination_after: None,
             status: crate::engine::model::RowStatus::Update,
             message: String::new(),
+            destination_oid: None,
         }];
         let text = render_csv(&rows);
         let mut reader = csv::Reader::from_reader(text.as_bytes());

@@ -3,7 +3,27 @@ use seqsync::cli::{self, Cli, Command};
 use std::process::ExitCode;
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) if !e.use_stderr() => {
+            // --help and --version
+            let _ = e.print();
+            return ExitCode::SUCCESS;
+        }
+        Err(e) => {
+            // One line a tired operator can act on, instead of clap's paragraph.
+            let rendered = e.to_string();
+            let first_paragraph: Vec<&str> = rendered
+                .lines()
+                .take_while(|l| !l.trim().is_empty())
+                .map(str::trim)
+                .collect();
+            let text = first_paragraph.join(" ");
+            let text = text.strip_prefix("error: ").unwrap_or(&text);
+            eprintln!("seqsync: {text} (see seqsync --help)");
+            return ExitCode::from(cli::exit::USAGE);
+        }
+    };
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()

@@ -32,20 +32,90 @@ async fn scene(name: &str) -> (Pair, Vec<(String, i64, bool)>) {
     (pair, original)
 }
 
-/// Starts `seqsync sync` with two sequences per batch, so s6 is in the third batch.
-fn start_sync(pair: &Pair, lock_timeout: &str) -> tokio::process::Child {
+/// A `seqsync sync` that has planned and waits at its confirmation prompt, on a pseudo-terminal
+/// (`script`), as an operator reviewing the preview would. Two sequences per batch, so s6 is in
+/// the third batch.
+struct Prompted {
+    child: tokio::process::Child,
+    stdin: tokio::process::ChildStdin,
+    output: tokio::task::JoinHandle<String>,
+}
+
+async fn start_sync(pair: &Pair, lock_timeout: &str) -> Prompted {
+    use tokio::io::AsyncReadExt;
     let offset = OFFSET.to_string();
-    let mut args = pair.ad_hoc("sync", &offset);
-    args.extend(["--yes", "--format", "json"]);
-    let mut cmd = pair.command(&args);
-    cmd.env("SEQSYNC_APPLY_BATCH", "2")
+    let mut args = vec![env!("CARGO_BIN_EXE_seqsync").to_string()];
+    args.extend(pair.ad_hoc("sync", &offset).into_iter().map(String::from));
+    let shell_line = args
+        .iter()
+        .map(|a| format!("'{}'", a.replace('\'', "'\\''")))
+        .collect::<Vec<_>>()
+        .join(" ");
+    let isolated = pair.command(&[]);
+    let mut cmd = tokio::process::Command::new("script");
+    cmd.args(["-qfec", &shell_line, "/dev/null"])
+        .envs(
+            isolated
+                .get_envs()
+                .filter_map(|(k, v)| v.map(|v| (k.to_owned(), v.to_owned()))),
+        )
+        .env("SEQSYNC_APPLY_BATCH", "2")
         .env("SEQSYNC_DEFAULTS__LOCK_TIMEOUT", lock_timeout)
+        .current_dir(&pair.dir)
+        .stdin(std::process::Stdio::piped())
         .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped());
-    tokio::process::Command::from(cmd)
-        .kill_on_drop(true)
-        .spawn()
-        .expect("spawning seqsync")
+        .kill_on_drop(true);
+    let mut child = cmd.spawn().expect("spawning seqsync under script");
+    let stdin = child.stdin.take().unwrap();
+    let mut stdout = child.stdout.take().unwrap();
+    let (prompted_tx, prompted_rx) = tokio::sync::oneshot::channel();
+    let output = tokio::spawn(async move {
+        let mut text = String::new();
+        let mut prompted = Some(prompted_tx);
+        let mut buf = [0u8; 4096];
+        while let Ok(n) = stdout.read(&mut buf).await {
+            if n == 0 {
+                break;
+            }
+            text.push_str(&String::from_utf8_lossy(&buf[..n]));
+            if text.contains("Type 'yes'") {
+                if let Some(tx) = prompted.take() {
+                    let _ = tx.send(());
+                }
+            }
+        }
+        text
+    });
+    tokio::time::timeout(Duration::from_secs(30), prompted_rx)
+        .await
+        .expect("seqsync asks for confirmation")
+        .expect("seqsync asks for confirmation");
+    Prompted {
+        child,
+        stdin,
+        output,
+    }
+}
+
+impl Prompted {
+    async fn confirm(&mut self) {
+        use tokio::io::AsyncWriteExt;
+        self.stdin.write_all(b"yes\n").await.unwrap();
+        self.stdin.flush().await.unwrap();
+    }
+
+    /// Exit code and everything the terminal showed.
+    async fn finish(self) -> (i32, String) {
+        let status = tokio::time::timeout(Duration::from_secs(60), async {
+            let mut child = self.child;
+            child.wait().await
+        })
+        .await
+        .expect("seqsync finishes")
+        .unwrap();
+        let text = self.output.await.unwrap();
+        (status.code().unwrap_or(-1), text)
+    }
 }
 
 /// The pid of seqsync's destination backend once it waits for a lock.
@@ -71,30 +141,26 @@ async fn wait_for_lock_wait(observer: &Client, db: &str) -> i32 {
     }
 }
 
-async fn state_of(client: &Client, seq: &str) -> (i64, bool) {
-    let r = client
-        .query_one(&format!("SELECT last_value, is_called FROM {seq}"), &[])
-        .await
-        .unwrap();
-    (r.get(0), r.get(1))
-}
-
 /// While seqsync waits on s6, s1 (first batch) already holds its target: there is something to
 /// roll back.
 async fn assert_first_batch_applied(observer: &Client) {
-    assert_eq!(state_of(observer, "s1").await, (100 + OFFSET, false));
-    assert_eq!(state_of(observer, "s4").await, (400 + OFFSET, false));
-}
-
-async fn finish(child: tokio::process::Child) -> (i32, serde_json::Value, String) {
-    let out = tokio::time::timeout(Duration::from_secs(60), child.wait_with_output())
-        .await
-        .expect("seqsync finishes")
-        .unwrap();
-    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
-    let json = serde_json::from_slice(&out.stdout)
-        .unwrap_or_else(|e| panic!("stdout not JSON ({e}); stderr: {stderr}"));
-    (out.status.code().unwrap_or(-1), json, stderr)
+    for (seq, source_value) in [("s1", 100), ("s4", 400)] {
+        let next: i64 = observer
+            .query_one(
+                &format!(
+                    "SELECT CASE WHEN is_called THEN last_value + 1 ELSE last_value END FROM {seq}"
+                ),
+                &[],
+            )
+            .await
+            .unwrap()
+            .get(0);
+        assert_eq!(
+            next,
+            source_value + OFFSET,
+            "{seq} was set before the failure"
+        );
+    }
 }
 
 fn last_journal_event(pair: &Pair) -> String {
@@ -106,21 +172,21 @@ fn last_journal_event(pair: &Pair) -> String {
 #[tokio::test(flavor = "multi_thread")]
 async fn lock_timeout_in_a_later_batch_leaves_no_sequence_changed() {
     let (pair, original) = scene("fault_lock").await;
+    let mut sync = start_sync(&pair, "3s").await;
     let holder = pair.destination().await;
     holder
         .batch_execute("BEGIN; ALTER SEQUENCE s6 INCREMENT 1;")
         .await
         .unwrap();
-    let child = start_sync(&pair, "3s");
+    sync.confirm().await;
     let observer = pair.destination().await;
     wait_for_lock_wait(&observer, &pair.name).await;
     assert_first_batch_applied(&observer).await;
-    let (code, json, stderr) = finish(child).await;
+    let (code, shown) = sync.finish().await;
     holder.batch_execute("ROLLBACK").await.unwrap();
-    assert_eq!(code, 1, "{stderr}");
-    assert!(stderr.contains("lock_timeout"), "{stderr}");
-    assert!(stderr.contains("nothing was applied"), "{stderr}");
-    assert_eq!(json["outcome"], "rolled-back");
+    assert_eq!(code, 1, "{shown}");
+    assert!(shown.contains("lock_timeout (3s)"), "{shown}");
+    assert!(shown.contains("nothing was applied"), "{shown}");
     assert_eq!(pair.destination_states().await, original);
     assert_eq!(last_journal_event(&pair), "rolled-back");
 }
@@ -128,12 +194,13 @@ async fn lock_timeout_in_a_later_batch_leaves_no_sequence_changed() {
 #[tokio::test(flavor = "multi_thread")]
 async fn a_terminated_destination_backend_leaves_no_sequence_changed() {
     let (pair, original) = scene("fault_kill").await;
+    let mut sync = start_sync(&pair, "30s").await;
     let holder = pair.destination().await;
     holder
         .batch_execute("BEGIN; ALTER SEQUENCE s6 INCREMENT 1;")
         .await
         .unwrap();
-    let child = start_sync(&pair, "30s");
+    sync.confirm().await;
     let observer = pair.destination().await;
     let pid = wait_for_lock_wait(&observer, &pair.name).await;
     assert_first_batch_applied(&observer).await;
@@ -141,46 +208,46 @@ async fn a_terminated_destination_backend_leaves_no_sequence_changed() {
         .execute("SELECT pg_terminate_backend($1)", &[&pid])
         .await
         .unwrap();
-    let (code, json, stderr) = finish(child).await;
+    let (code, shown) = sync.finish().await;
     holder.batch_execute("ROLLBACK").await.unwrap();
-    assert_eq!(code, 1, "{stderr}");
-    assert!(
-        stderr.contains("terminat") || stderr.contains("connection"),
-        "{stderr}"
-    );
-    assert_eq!(json["outcome"], "rolled-back");
+    assert_eq!(code, 1, "{shown}");
+    assert!(shown.contains("terminat"), "{shown}");
+    assert!(shown.contains("nothing was applied"), "{shown}");
     assert_eq!(pair.destination_states().await, original);
+    assert_eq!(last_journal_event(&pair), "rolled-back");
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_bound_lowered_during_the_apply_leaves_no_sequence_changed() {
     let (pair, original) = scene("fault_bound").await;
+    let mut sync = start_sync(&pair, "30s").await;
     let holder = pair.destination().await;
     holder
         .batch_execute("BEGIN; ALTER SEQUENCE s6 MAXVALUE 50;")
         .await
         .unwrap();
-    let child = start_sync(&pair, "30s");
+    sync.confirm().await;
     let observer = pair.destination().await;
     wait_for_lock_wait(&observer, &pair.name).await;
     assert_first_batch_applied(&observer).await;
     holder.batch_execute("COMMIT").await.unwrap();
-    let (code, json, stderr) = finish(child).await;
-    assert_eq!(code, 1, "{stderr}");
-    assert!(stderr.contains("outside its range 1..50"), "{stderr}");
-    assert_eq!(json["outcome"], "rolled-back");
+    let (code, shown) = sync.finish().await;
+    assert_eq!(code, 1, "{shown}");
+    assert!(shown.contains("outside its range 1..50"), "{shown}");
     assert_eq!(pair.destination_states().await, original);
+    assert_eq!(last_journal_event(&pair), "rolled-back");
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_sequence_used_after_being_set_is_not_lowered_by_the_rollback() {
     let (pair, original) = scene("fault_used").await;
+    let mut sync = start_sync(&pair, "30s").await;
     let holder = pair.destination().await;
     holder
         .batch_execute("BEGIN; ALTER SEQUENCE s6 INCREMENT 1;")
         .await
         .unwrap();
-    let child = start_sync(&pair, "30s");
+    sync.confirm().await;
     let observer = pair.destination().await;
     let pid = wait_for_lock_wait(&observer, &pair.name).await;
     assert_first_batch_applied(&observer).await;
@@ -195,11 +262,10 @@ async fn a_sequence_used_after_being_set_is_not_lowered_by_the_rollback() {
         .execute("SELECT pg_terminate_backend($1)", &[&pid])
         .await
         .unwrap();
-    let (code, json, stderr) = finish(child).await;
+    let (code, shown) = sync.finish().await;
     holder.batch_execute("ROLLBACK").await.unwrap();
-    assert_eq!(code, 4, "{stderr}");
-    assert!(stderr.contains("public.s2"), "{stderr}");
-    assert_eq!(json["outcome"], "rollback-incomplete");
+    assert_eq!(code, 4, "{shown}");
+    assert!(shown.contains("public.s2"), "{shown}");
     let now = pair.destination_states().await;
     for (then, now) in original.iter().zip(&now) {
         if then.0 == "public.s2" {

@@ -228,7 +228,8 @@ async fn a_role_without_select_on_one_source_sequence_gets_no_privilege_and_the_
     assert_eq!(
         states,
         vec![
-            ("public.readable".to_string(), 55, false),
+            // Stored as "54 handed out", so the next value is 55.
+            ("public.readable".to_string(), 54, true),
             ("public.secret".to_string(), 1, false),
         ]
     );

@@ -220,6 +220,7 @@ mod tests {
             destination_after: None,
             status: RowStatus::Update,
             message: String::new(),
+            destination_oid: None,
         }];
         journal
             .append(&context.entry(JournalEvent::ApplyStarted, &rows, ""))

@@ -96,6 +96,8 @@ pub struct OwnedBy {
 /// One sequence as read from a database.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Sequence {
+    /// The catalogue's identity of the sequence (PostgreSQL OID); 0 where there is none.
+    pub oid: u32,
     pub schema: String,
     pub name: String,
     pub data_type: String,
@@ -247,6 +249,10 @@ pub struct PlanRow {
     pub destination_after: Option<i64>,
     pub status: RowStatus,
     pub message: String,
+    /// The destination sequence the plan was made against: the apply changes exactly that one
+    /// and refuses if it was dropped or renamed since.
+    #[serde(skip)]
+    pub destination_oid: Option<u32>,
 }
 
 impl PlanRow {
@@ -314,6 +320,7 @@ mod tests {
 
     fn seq(last: i64, called: bool, inc: i64, min: i64, max: i64, cycle: bool) -> Sequence {
         Sequence {
+            oid: 0,
             schema: "s".into(),
             name: "n".into(),
             data_type: "bigint".into(),

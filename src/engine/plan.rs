@@ -14,7 +14,8 @@ pub struct PlanOptions {
 /// Matches sequences by schema and name and decides, for each, what the apply would do.
 /// Rows come out sorted by schema and name.
 pub fn plan(source: &[Sequence], destination: &[Sequence], options: PlanOptions) -> Vec<PlanRow> {
-    let mut pairs: BTreeMap<(&str, &str), (Option<&Sequence>, Option<&Sequence>)> = BTreeMap::new();
+    type Sides<'a> = (Option<&'a Sequence>, Option<&'a Sequence>);
+    let mut pairs: BTreeMap<(&str, &str), Sides> = BTreeMap::new();
     for s in source {
         pairs.entry((&s.schema, &s.name)).or_default().0 = Some(s);
     }
@@ -43,6 +44,7 @@ fn plan_row(
         destination_after: None,
         status: RowStatus::Update,
         message: String::new(),
+        destination_oid: destination.map(|d| d.oid),
     };
     let (src, dst) = match (source, destination) {
         (Some(s), Some(d)) => (s, d),
@@ -128,10 +130,9 @@ fn plan_row(
             Some(NextValue::Exhausted) => "the destination has handed out its last value; \
                  use --allow-lower to set it back to the target"
                 .to_string(),
-            _ => format!(
-                "the destination is already past the target; lowering it could re-issue ids \
+            _ => "the destination is already past the target; lowering it could re-issue ids \
                  (--allow-lower to force)"
-            ),
+                .to_string(),
         };
         return with(row, RowStatus::Ahead, message);
     }
@@ -179,6 +180,7 @@ mod tests {
 
     fn seq(name: &str, last: i64, called: bool, inc: i64, min: i64, max: i64) -> Sequence {
         Sequence {
+            oid: 0,
             schema: "public".into(),
             name: name.into(),
             data_type: "bigint".into(),
