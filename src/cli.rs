@@ -237,12 +237,13 @@ async fn run_inner(cli: &Cli, args: &PlanArgs, apply: bool, yes: bool) -> Result
         offset: target.offset,
         allow_lower: args.allow_lower,
     };
-    let (source_seqs, destination_seqs) = tokio::join!(
+    let (source_read, destination_read) = tokio::join!(
         read_side(&target.source, &target.timeouts),
         read_side(&target.destination, &target.timeouts)
     );
-    let source_seqs = source_seqs.map_err(|e| failed(format!("source: {e}")))?;
-    let destination_seqs = destination_seqs.map_err(|e| failed(format!("destination: {e}")))?;
+    let (_, source_seqs) = source_read.map_err(|e| failed(format!("source: {e}")))?;
+    let (destination_session, destination_seqs) =
+        destination_read.map_err(|e| failed(format!("destination: {e}")))?;
     let mut rows = plan(&source_seqs, &destination_seqs, options);
     let context = RunContext {
         run_id: new_run_id(),
@@ -311,6 +312,7 @@ async fn run_inner(cli: &Cli, args: &PlanArgs, apply: bool, yes: bool) -> Result
     let outcome = postgres::apply(
         &target.destination.endpoint,
         &target.timeouts,
+        Some(destination_session),
         &mut rows,
         &apply_options,
         &progress,
@@ -358,9 +360,10 @@ async fn run_inner(cli: &Cli, args: &PlanArgs, apply: bool, yes: bool) -> Result
 async fn read_side(
     side: &Side,
     timeouts: &Timeouts,
-) -> Result<Vec<crate::engine::model::Sequence>, EngineError> {
+) -> Result<(postgres::PgSession, Vec<crate::engine::model::Sequence>), EngineError> {
     let session = side.endpoint.connect(timeouts).await?;
-    session.read_sequences().await
+    let sequences = session.read_sequences().await?;
+    Ok((session, sequences))
 }
 
 /// Asks on the terminal; without one, refuses.

@@ -54,6 +54,10 @@ const READ_CHUNK: usize = 2_000;
 const DIRECT_CHUNK: usize = 16;
 /// …pipelined on the connection, this many at a time.
 const DIRECT_PIPELINE: usize = 32;
+/// Connections that read never-called sequences side by side during a plan…
+const PARALLEL_READERS: usize = 2;
+/// …one per this many sequences.
+const PARALLEL_READ_THRESHOLD: usize = 1_000;
 
 /// Sequences per apply transaction: far below the ~12,500 locks a default server can hold in
 /// total, leaving room for every other session.
@@ -202,34 +206,26 @@ SELECT c.oid,
        c.relname,
        format_type(s.seqtypid, NULL) AS data_type,
        s.seqstart, s.seqmin, s.seqmax, s.seqincrement, s.seqcycle, s.seqcache,
-       has_schema_privilege(n.oid, 'USAGE') AND has_sequence_privilege(c.oid, 'SELECT') AS can_read,
-       has_schema_privilege(n.oid, 'USAGE') AND has_sequence_privilege(c.oid, 'UPDATE') AS can_update,
-       owner.nspname AS owner_schema, owner.relname AS owner_table, owner.attname AS owner_column,
-       owner.deptype = 'i' AS owner_identity
-FROM pg_catalog.pg_class c
-JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
-JOIN pg_catalog.pg_sequence s ON s.seqrelid = c.oid
-LEFT JOIN LATERAL (
-    SELECT tn.nspname, t.relname, a.attname, d.deptype
-    FROM pg_catalog.pg_depend d
-    JOIN pg_catalog.pg_class t ON t.oid = d.refobjid
-    JOIN pg_catalog.pg_namespace tn ON tn.oid = t.relnamespace
-    JOIN pg_catalog.pg_attribute a ON a.attrelid = t.oid AND a.attnum = d.refobjsubid
-    WHERE d.classid = 'pg_catalog.pg_class'::regclass
-      AND d.refclassid = 'pg_catalog.pg_class'::regclass
-      AND d.objid = c.oid
-      AND d.deptype IN ('a', 'i')
-    LIMIT 1
-) owner ON true
-WHERE c.relkind = 'S'
-  AND c.relpersistence <> 't'
-  AND n.nspname NOT IN ('pg_catalog', 'information_schema')
-  AND n.nspname NOT LIKE 'pg\_toast%'
-  AND n.nspname NOT LIKE 'pg\_temp\_%'
-  AND NOT EXISTS (
-      SELECT 1 FROM pg_catalog.pg_depend e
-      WHERE e.classid = 'pg_catalog.pg_class'::regclass AND e.objid = c.oid AND e.deptype = 'e')
-ORDER BY n.nspname, c.relname
+       n.usable AND has_sequence_privilege(c.oid, 'SELECT') AS can_read,
+       n.usable AND has_sequence_privilege(c.oid, 'UPDATE') AS can_update,
+       tn.nspname AS owner_schema, t.relname AS owner_table, a.attname AS owner_column,
+       d.deptype = 'i' AS owner_identity
+FROM pg_catalog.pg_sequence s
+JOIN pg_catalog.pg_class c ON c.oid = s.seqrelid
+JOIN (SELECT oid, nspname, has_schema_privilege(oid, 'USAGE') AS usable
+      FROM pg_catalog.pg_namespace
+      WHERE nspname NOT IN ('pg_catalog', 'information_schema')
+        AND nspname NOT LIKE 'pg\_toast%'
+        AND nspname NOT LIKE 'pg\_temp\_%') n ON n.oid = c.relnamespace
+LEFT JOIN pg_catalog.pg_depend d
+       ON d.classid = 'pg_catalog.pg_class'::regclass AND d.objid = c.oid
+      AND d.refclassid = 'pg_catalog.pg_class'::regclass AND d.deptype IN ('a', 'i')
+LEFT JOIN pg_catalog.pg_class t ON t.oid = d.refobjid
+LEFT JOIN pg_catalog.pg_namespace tn ON tn.oid = t.relnamespace
+LEFT JOIN pg_catalog.pg_attribute a ON a.attrelid = d.refobjid AND a.attnum = d.refobjsubid
+WHERE c.relpersistence <> 't'
+  AND c.oid NOT IN (SELECT e.objid FROM pg_catalog.pg_depend e
+                    WHERE e.classid = 'pg_catalog.pg_class'::regclass AND e.deptype = 'e')
 "#;
 
 /// Reads sequences by OID: names and bounds from the catalogue, state from the relation.
@@ -247,6 +243,9 @@ ORDER BY u.i
 /// It takes the lock `setval` takes (RowExclusiveLock, held to the end of the transaction), so
 /// inside an apply transaction it also locks the batch before anything changes.
 const FAST_VALUES_SQL: &str = "SELECT pg_catalog.pg_sequence_last_value(u.o) \
+     FROM unnest($1::oid[]) WITH ORDINALITY AS u(o, i) ORDER BY u.i";
+
+const NEXTVAL_SQL: &str = "SELECT pg_catalog.nextval(u.o::regclass) \
      FROM unnest($1::oid[]) WITH ORDINALITY AS u(o, i) ORDER BY u.i";
 
 const SETVAL_SQL: &str = "SELECT count(pg_catalog.setval(u.o::regclass, u.v, u.c)) \
@@ -319,20 +318,69 @@ impl PgSession {
         let readable: Vec<usize> = (0..sequences.len())
             .filter(|&i| sequences[i].can_read)
             .collect();
+        let mut uncalled = vec![];
         for chunk in readable.chunks(READ_CHUNK) {
             let oids: Vec<u32> = chunk.iter().map(|&i| sequences[i].oid).collect();
-            let fast = self.fast_values(&oids).await?;
-            let names: Vec<(&str, &str)> = chunk
-                .iter()
-                .map(|&i| (sequences[i].schema.as_str(), sequences[i].name.as_str()))
-                .collect();
-            let states = self.complete_states(&fast, &names).await?;
-            for (&i, state) in chunk.iter().zip(states) {
-                sequences[i].last_value = Some(state.last_value);
-                sequences[i].is_called = state.is_called;
+            for (&i, value) in chunk.iter().zip(self.fast_values(&oids).await?) {
+                match value {
+                    Some(v) => {
+                        sequences[i].last_value = Some(v);
+                        sequences[i].is_called = true;
+                    }
+                    None => uncalled.push(i),
+                }
             }
         }
+        let names: Vec<(&str, &str)> = uncalled
+            .iter()
+            .map(|&i| (sequences[i].schema.as_str(), sequences[i].name.as_str()))
+            .collect();
+        let states = self.direct_states_parallel(&names).await?;
+        for (&i, state) in uncalled.iter().zip(states) {
+            sequences[i].last_value = Some(state.last_value);
+            sequences[i].is_called = state.is_called;
+        }
         Ok(sequences)
+    }
+
+    /// Direct reads spread over this connection and, for many sequences, helper connections:
+    /// each read is server CPU (parsing and opening the relation), so more backends finish
+    /// sooner on a multi-core server.
+    async fn direct_states_parallel(
+        &self,
+        names: &[(&str, &str)],
+    ) -> Result<Vec<RawState>, EngineError> {
+        let helpers_wanted = (names.len() / PARALLEL_READ_THRESHOLD).min(PARALLEL_READERS - 1);
+        let mut helpers = vec![];
+        for _ in 0..helpers_wanted {
+            // A helper that cannot connect (connection limit) only costs speed.
+            match self.endpoint.connect(&self.timeouts).await {
+                Ok(h) => helpers.push(h),
+                Err(_) => break,
+            }
+        }
+        let readers: Vec<&PgSession> = std::iter::once(self).chain(helpers.iter()).collect();
+        let share = names.len().div_ceil(readers.len()).max(1);
+        let parts = futures_util::future::try_join_all(
+            names
+                .chunks(share)
+                .zip(&readers)
+                .map(|(part, reader)| reader.direct_states_pipelined(part)),
+        )
+        .await?;
+        Ok(parts.into_iter().flatten().collect())
+    }
+
+    async fn direct_states_pipelined(
+        &self,
+        names: &[(&str, &str)],
+    ) -> Result<Vec<RawState>, EngineError> {
+        let parts: Vec<Vec<RawState>> = stream::iter(names.chunks(DIRECT_CHUNK))
+            .map(|chunk| self.direct_states(chunk))
+            .buffered(DIRECT_PIPELINE)
+            .try_collect()
+            .await?;
+        Ok(parts.into_iter().flatten().collect())
     }
 
     /// `last_value` of each called sequence, None for one not yet called. Inside a transaction
@@ -361,11 +409,7 @@ impl PgSession {
     ) -> Result<Vec<RawState>, EngineError> {
         let uncalled: Vec<usize> = (0..fast.len()).filter(|&i| fast[i].is_none()).collect();
         let uncalled_names: Vec<(&str, &str)> = uncalled.iter().map(|&i| names[i]).collect();
-        let direct: Vec<Vec<RawState>> = stream::iter(uncalled_names.chunks(DIRECT_CHUNK))
-            .map(|chunk| self.direct_states(chunk))
-            .buffered(DIRECT_PIPELINE)
-            .try_collect()
-            .await?;
+        let direct = self.direct_states_pipelined(&uncalled_names).await?;
         let mut states: Vec<RawState> = fast
             .iter()
             .map(|v| RawState {
@@ -373,7 +417,7 @@ impl PgSession {
                 is_called: v.is_some(),
             })
             .collect();
-        for (&i, state) in uncalled.iter().zip(direct.into_iter().flatten()) {
+        for (&i, state) in uncalled.iter().zip(direct) {
             states[i] = state;
         }
         Ok(states)
@@ -433,10 +477,8 @@ impl PgSession {
             .collect()
     }
 
-    /// Locks the sequences (inside the caller's transaction) and reads them by OID: bounds and
-    /// names as committed now, exact state.
-    async fn lock_and_read(&self, oids: &[u32]) -> Result<Vec<LiveSequence>, EngineError> {
-        let fast = self.fast_values(oids).await?;
+    /// Names and bounds of sequences by OID, as committed now.
+    async fn catalogue_by_oid(&self, oids: &[u32]) -> Result<Vec<Sequence>, EngineError> {
         let rows = self
             .bounded(
                 "reading destination sequences",
@@ -449,7 +491,7 @@ impl PgSession {
                 oids.len() - rows.len()
             )));
         }
-        let mut live: Vec<Sequence> = rows
+        Ok(rows
             .iter()
             .zip(oids)
             .map(|(r, &oid)| Sequence {
@@ -469,7 +511,14 @@ impl PgSession {
                 can_update: true,
                 owned_by: None,
             })
-            .collect();
+            .collect())
+    }
+
+    /// Sequences by OID with their exact state, without changing them. Inside a transaction
+    /// this also locks them as `setval` would.
+    async fn read_by_oid(&self, oids: &[u32]) -> Result<Vec<LiveSequence>, EngineError> {
+        let fast = self.fast_values(oids).await?;
+        let mut live = self.catalogue_by_oid(oids).await?;
         let names: Vec<(&str, &str)> = live
             .iter()
             .map(|l| (l.schema.as_str(), l.name.as_str()))
@@ -484,6 +533,17 @@ impl PgSession {
             .zip(states)
             .map(|(sequence, state)| LiveSequence { sequence, state })
             .collect())
+    }
+
+    /// `nextval()` of each sequence, in order.
+    async fn take_next_values(&self, oids: &[u32]) -> Result<Vec<i64>, EngineError> {
+        let rows = self
+            .bounded(
+                "reading destination sequences",
+                self.client.query(NEXTVAL_SQL, &[&oids]),
+            )
+            .await?;
+        Ok(rows.iter().map(|r| r.get(0)).collect())
     }
 
     async fn execute(&self, what: &str, sql: &str) -> Result<(), EngineError> {
@@ -566,10 +626,12 @@ pub struct ApplyProgress {
 
 /// Applies every `update` row of the plan, all or nothing (see the module comment), then reads
 /// the destination back: `update` rows become `updated` and every row's `destination_after`
-/// holds what was read.
+/// holds what was read. `session`, the connection the plan was read on, is reused while it is
+/// open: its backend has every sequence in its relation cache already.
 pub async fn apply(
     endpoint: &PgEndpoint,
     timeouts: &Timeouts,
+    session: Option<PgSession>,
     rows: &mut [PlanRow],
     options: &ApplyOptions,
     progress: &(dyn Fn(ApplyProgress) + Sync),
@@ -578,10 +640,13 @@ pub async fn apply(
     let to_apply: Vec<usize> = (0..rows.len())
         .filter(|&i| rows[i].status == RowStatus::Update)
         .collect();
-    let session = endpoint
-        .connect(timeouts)
-        .await
-        .map_err(|e| ApplyFailure::RolledBack { reason: e.0 })?;
+    let session = match session.filter(|s| !s.client.is_closed()) {
+        Some(s) => s,
+        None => endpoint
+            .connect(timeouts)
+            .await
+            .map_err(|e| ApplyFailure::RolledBack { reason: e.0 })?,
+    };
     let mut touched: Vec<Touched> = Vec::with_capacity(to_apply.len());
     let outcome = apply_batches(
         &session,
@@ -610,48 +675,111 @@ async fn apply_batches(
     cancel: &AtomicBool,
     touched: &mut Vec<Touched>,
 ) -> Result<(), EngineError> {
-    let oids: Vec<u32> = to_apply
-        .iter()
-        .map(|&i| {
-            rows[i]
-                .destination_oid
-                .expect("update rows come from a destination sequence")
-        })
-        .collect();
     let total = to_apply.len();
     progress(ApplyProgress { done: 0, total });
     let batch_size = options.batch_size.max(1);
-    for (batch_no, (batch_rows, batch_oids)) in to_apply
-        .chunks(batch_size)
-        .zip(oids.chunks(batch_size))
-        .enumerate()
-    {
+    for (batch_no, batch) in to_apply.chunks(batch_size).enumerate() {
         if cancel.load(Ordering::SeqCst) {
             return Err(EngineError::new("cancelled by the operator"));
         }
+        let oids: Vec<u32> = batch
+            .iter()
+            .map(|&i| {
+                rows[i]
+                    .destination_oid
+                    .expect("update rows come from a destination sequence")
+            })
+            .collect();
         session
             .execute(
                 "starting a transaction",
                 "BEGIN ISOLATION LEVEL READ COMMITTED",
             )
             .await?;
-        let live = session.lock_and_read(batch_oids).await?;
-        let mut targets = Vec::with_capacity(batch_rows.len());
-        let mut drifted = vec![];
-        for (&i, l) in batch_rows.iter().zip(&live) {
-            let target = rows[i].target.expect("update rows have a target");
-            let renamed = (l.sequence.schema.as_str(), l.sequence.name.as_str())
-                != (rows[i].schema.as_str(), rows[i].name.as_str());
-            if renamed {
-                drifted.push(format!(
+        // Locks the batch as setval would, so a conflicting session makes lock_timeout fire
+        // before anything in the batch changes.
+        let called = session.fast_values(&oids).await?;
+        let mut live = session.catalogue_by_oid(&oids).await?;
+        let renamed: Vec<String> = batch
+            .iter()
+            .zip(&live)
+            .filter(|(&i, l)| {
+                (l.schema.as_str(), l.name.as_str())
+                    != (rows[i].schema.as_str(), rows[i].name.as_str())
+            })
+            .map(|(&i, l)| {
+                format!(
                     "{}: renamed to {}",
                     rows[i].qualified_name(),
-                    l.sequence.qualified_name()
-                ));
-            } else if let Err(why) = recheck(&l.sequence, target, options.allow_lower) {
+                    l.qualified_name()
+                )
+            })
+            .collect();
+        if !renamed.is_empty() {
+            let _ = session.execute("rolling back", "ROLLBACK").await;
+            return Err(EngineError::new(format!(
+                "the destination changed since the plan ({}); plan again",
+                renamed.join("; ")
+            )));
+        }
+        let first_touched = touched.len();
+        let uncalled: Vec<usize> = (0..batch.len()).filter(|&k| called[k].is_none()).collect();
+        if !uncalled.is_empty() {
+            // PostgreSQL 15 cannot read a sequence that was never called except by querying its
+            // relation (about 20-40 µs each, see DIRECT_CHUNK); nextval() returns exactly that
+            // last_value in microseconds. It marks the sequence called, which we are about to
+            // change anyway, so it is recorded as touched first and restored on rollback.
+            for &k in &uncalled {
+                let planned = RawState {
+                    last_value: rows[batch[k]].destination_before.unwrap_or_default(),
+                    is_called: false,
+                };
+                touched.push(Touched {
+                    oid: oids[k],
+                    name: rows[batch[k]].qualified_name(),
+                    before: planned,
+                    set_to: RawState {
+                        is_called: true,
+                        ..planned
+                    },
+                });
+            }
+            let uncalled_oids: Vec<u32> = uncalled.iter().map(|&k| oids[k]).collect();
+            let values = session.take_next_values(&uncalled_oids).await?;
+            for (t, value) in touched[first_touched..].iter_mut().zip(values) {
+                t.before = RawState {
+                    last_value: value,
+                    is_called: false,
+                };
+                t.set_to = RawState {
+                    last_value: value,
+                    is_called: true,
+                };
+            }
+        }
+        let mut states = vec![None; batch.len()];
+        for (k, value) in called.iter().enumerate() {
+            if let Some(v) = value {
+                states[k] = Some(RawState {
+                    last_value: *v,
+                    is_called: true,
+                });
+            }
+        }
+        for (t, &k) in touched[first_touched..].iter().zip(&uncalled) {
+            states[k] = Some(t.before);
+        }
+        let mut drifted = vec![];
+        let mut targets = Vec::with_capacity(batch.len());
+        for (k, &i) in batch.iter().enumerate() {
+            let state = states[k].expect("every sequence of the batch was read");
+            live[k].last_value = Some(state.last_value);
+            live[k].is_called = state.is_called;
+            let target = rows[i].target.expect("update rows have a target");
+            if let Err(why) = recheck(&live[k], target, options.allow_lower) {
                 drifted.push(format!("{}: {why}", rows[i].qualified_name()));
             }
-            targets.push(state_for_next(&l.sequence, target));
+            targets.push(state_for_next(&live[k], target));
         }
         if !drifted.is_empty() {
             let _ = session.execute("rolling back", "ROLLBACK").await;
@@ -660,23 +788,24 @@ async fn apply_batches(
                 drifted.join("; ")
             )));
         }
-        for ((&i, l), (&oid, set_to)) in batch_rows
-            .iter()
-            .zip(&live)
-            .zip(batch_oids.iter().zip(&targets))
-        {
-            rows[i].destination_before = next_display(&l.sequence);
-            touched.push(Touched {
-                oid,
-                name: rows[i].qualified_name(),
-                before: l.state,
-                set_to: *set_to,
-            });
+        for (t, &k) in touched[first_touched..].iter_mut().zip(&uncalled) {
+            t.set_to = targets[k];
         }
-        session.set_states(batch_oids, &targets).await?;
+        for (k, &i) in batch.iter().enumerate() {
+            rows[i].destination_before = next_display(&live[k]);
+            if called[k].is_some() {
+                touched.push(Touched {
+                    oid: oids[k],
+                    name: rows[i].qualified_name(),
+                    before: states[k].expect("read"),
+                    set_to: targets[k],
+                });
+            }
+        }
+        session.set_states(&oids, &targets).await?;
         session.execute("committing", "COMMIT").await?;
         progress(ApplyProgress {
-            done: (batch_no * batch_size + batch_rows.len()).min(total),
+            done: (batch_no * batch_size + batch.len()).min(total),
             total,
         });
     }
@@ -782,7 +911,7 @@ async fn restore(
                 "BEGIN ISOLATION LEVEL READ COMMITTED",
             )
             .await?;
-        let live = session.lock_and_read(&oids).await?;
+        let live = session.read_by_oid(&oids).await?;
         let mut restore_oids = vec![];
         let mut restore_states = vec![];
         for (t, l) in chunk.iter().zip(&live) {
@@ -804,31 +933,38 @@ async fn restore(
 /// Fills `destination_after` from what the destination holds now. A failed read leaves the
 /// column empty and says so; the apply itself has succeeded by then.
 async fn read_back(session: &PgSession, rows: &mut [PlanRow]) {
-    let result = session.read_sequences().await;
-    let now: std::collections::HashMap<(&str, &str), &Sequence> = match &result {
-        Ok(seqs) => seqs
+    let with_destination: Vec<usize> = (0..rows.len())
+        .filter(|&i| rows[i].destination_oid.is_some())
+        .collect();
+    let mut after = Vec::with_capacity(with_destination.len());
+    for chunk in with_destination.chunks(READ_CHUNK) {
+        let oids: Vec<u32> = chunk
             .iter()
-            .map(|s| ((s.schema.as_str(), s.name.as_str()), s))
-            .collect(),
-        Err(e) => {
-            for row in rows.iter_mut().filter(|r| r.status == RowStatus::Update) {
-                row.status = RowStatus::Updated;
-                row.message = format!("applied, but reading back failed: {e}");
+            .filter_map(|&i| rows[i].destination_oid)
+            .collect();
+        match session.read_by_oid(&oids).await {
+            Ok(live) => after.extend(live.iter().map(|l| next_display(&l.sequence))),
+            Err(e) => {
+                for row in rows.iter_mut().filter(|r| r.status == RowStatus::Update) {
+                    row.status = RowStatus::Updated;
+                    row.message = format!("applied, but reading back failed: {e}");
+                }
+                return;
             }
-            return;
         }
-    };
-    for row in rows.iter_mut() {
-        let after = now
-            .get(&(row.schema.as_str(), row.name.as_str()))
-            .and_then(|s| next_display(s));
-        row.destination_after = after;
+    }
+    for (&i, value) in with_destination.iter().zip(after) {
+        let row = &mut rows[i];
+        row.destination_after = value;
         if row.status == RowStatus::Update {
             row.status = RowStatus::Updated;
-            if after != row.target {
+            if value != row.target {
                 row.message = "the destination has been used since it was set".to_string();
             }
         }
+    }
+    for row in rows.iter_mut().filter(|r| r.status == RowStatus::Update) {
+        row.status = RowStatus::Updated;
     }
 }
 
