@@ -1,6 +1,8 @@
 //! The headless subcommands for runbooks: `plan` and `sync`.
 
 use crate::config::{self, Settings};
+use crate::engine::detect;
+use crate::engine::instance::{prerequisites, refusal, Instance, Observed, Prerequisite};
 use crate::engine::journal::{new_run_id, Journal, JournalEvent, RunContext};
 use crate::engine::model::{check_pair, summarize, Engine, PlanRow, ENGINE_NAMES};
 use crate::engine::plan::{plan, PlanOptions};
@@ -48,10 +50,24 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    /// List the configured instances with status, phase and whether Synchronize Sequence is available
+    Instances(InstancesArgs),
     /// Show what a sync would change, without changing anything
     Plan(PlanArgs),
     /// Apply the plan to the destination, all or nothing, and show before and after
     Sync(SyncArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct InstancesArgs {
+    #[arg(long, value_enum, default_value = "table")]
+    pub format: ListFormat,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ListFormat {
+    Table,
+    Json,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -128,6 +144,8 @@ struct Side {
 
 struct Target {
     instance: String,
+    /// The configured instance, when the pair came from the config file.
+    configured: Option<Instance>,
     source: Side,
     destination: Side,
     offset: i64,
@@ -168,9 +186,12 @@ fn side(engine: Engine, url: &str, password: Option<String>, label: &str) -> Res
 
 fn resolve(cli: &Cli, args: &PlanArgs) -> Result<Target, Failure> {
     let settings: Settings = config::load(cli.config.as_deref()).map_err(usage)?;
-    let (instance, source, destination) = match &args.instance {
-        Some(id) => {
-            let inst = settings.instance(id).map_err(usage)?;
+    let configured = match &args.instance {
+        Some(id) => Some(settings.instance(id).map_err(usage)?.clone()),
+        None => None,
+    };
+    let (instance, source, destination) = match &configured {
+        Some(inst) => {
             check_pair(inst.source.engine, inst.destination.engine).map_err(usage)?;
             (
                 inst.id.clone(),
@@ -212,6 +233,7 @@ fn resolve(cli: &Cli, args: &PlanArgs) -> Result<Target, Failure> {
         .unwrap_or_else(Journal::default_path);
     Ok(Target {
         instance,
+        configured,
         source,
         destination,
         offset,
@@ -233,6 +255,15 @@ pub async fn run(cli: &Cli, args: &PlanArgs, apply: bool, yes: bool) -> u8 {
 
 async fn run_inner(cli: &Cli, args: &PlanArgs, apply: bool, yes: bool) -> Result<u8, Failure> {
     let target = resolve(cli, args)?;
+    if let Some(instance) = &target.configured {
+        let observed = detect::observe(instance, &target.timeouts).await;
+        if let Some(reason) = refusal(&prerequisites(instance, &observed)) {
+            return Err(usage(format!(
+                "Synchronize Sequence is not available for instance {}: {reason}",
+                instance.id
+            )));
+        }
+    }
     let options = PlanOptions {
         offset: target.offset,
         allow_lower: args.allow_lower,
@@ -456,34 +487,39 @@ pub fn render_table(rows: &[PlanRow]) -> String {
             ]
         })
         .collect();
+    columns(
+        &header,
+        &body,
+        &[false, true, true, true, true, false, false],
+    )
+}
+
+/// Plain-text columns, two spaces apart, numbers right-aligned; no colour, so it reads the same
+/// in a pipe, a log and a terminal.
+fn columns<const N: usize>(header: &[&str; N], body: &[[String; N]], right: &[bool; N]) -> String {
     let mut widths = header.map(|h| h.chars().count());
-    for line in &body {
+    for line in body {
         for (w, c) in widths.iter_mut().zip(line) {
             *w = (*w).max(c.chars().count());
         }
     }
     let mut out = String::new();
-    let mut push = |cells: &[String]| {
+    let header = header.map(String::from);
+    for cells in std::iter::once(&header).chain(body) {
         let mut line = String::new();
-        for (i, (c, w)) in cells.iter().zip(widths).enumerate() {
-            let pad = w - c.chars().count();
-            if i == cells.len() - 1 {
+        for (i, c) in cells.iter().enumerate() {
+            let pad = " ".repeat(widths[i] - c.chars().count());
+            if right[i] {
+                line.push_str(&pad);
                 line.push_str(c);
-            } else if (1..=4).contains(&i) {
-                line.push_str(&" ".repeat(pad));
-                line.push_str(c);
-                line.push_str("  ");
             } else {
                 line.push_str(c);
-                line.push_str(&" ".repeat(pad + 2));
+                line.push_str(&pad);
             }
+            line.push_str("  ");
         }
         out.push_str(line.trim_end());
         out.push('\n');
-    };
-    push(&header.map(String::from));
-    for line in &body {
-        push(line);
     }
     out
 }
@@ -578,4 +614,125 @@ mod tests {
         assert_eq!(&record[1], "a\"; DROP TABLE t; --,x");
         assert_eq!(&record[6], "update");
     }
+}
+
+/// `seqsync instances`: every configured instance, observed concurrently.
+pub async fn instances(cli: &Cli, args: &InstancesArgs) -> u8 {
+    let settings = match config::load(cli.config.as_deref()) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("seqsync: {e}");
+            return exit::USAGE;
+        }
+    };
+    if settings.file.is_none() {
+        eprintln!(
+            "seqsync: no config file found (looked in {}); try scripts/demo, write one from \
+             assets/seqsync.example.toml, or use plan/sync with --source and --destination",
+            config::search_paths_text()
+        );
+        return exit::USAGE;
+    }
+    let deadline = settings.timeouts.connect + std::time::Duration::from_secs(1);
+    let observed = detect::observe_all(&settings.instances, &settings.timeouts, 32, deadline).await;
+    let listed: Vec<Listed> = settings
+        .instances
+        .iter()
+        .zip(observed)
+        .map(|(instance, observed)| Listed::new(instance, observed))
+        .collect();
+    let text = match args.format {
+        ListFormat::Json => {
+            let mut t = serde_json::to_string_pretty(&listed).expect("plain data serializes");
+            t.push('\n');
+            t
+        }
+        ListFormat::Table => render_instances(&listed),
+    };
+    let mut stdout = std::io::stdout().lock();
+    let _ = stdout.write_all(text.as_bytes());
+    exit::OK
+}
+
+#[derive(Debug, serde::Serialize)]
+struct ListedEndpoint {
+    engine: Engine,
+    url: String,
+}
+
+#[derive(Debug, serde::Serialize)]
+struct Listed {
+    id: String,
+    name: String,
+    kind: String,
+    region: Option<String>,
+    topology: String,
+    subscription: Option<String>,
+    source: ListedEndpoint,
+    destination: ListedEndpoint,
+    status: String,
+    phase: String,
+    two_way_detected: Option<bool>,
+    note: String,
+    prerequisites: Vec<Prerequisite>,
+    synchronize_sequence: bool,
+    reason: Option<String>,
+}
+
+impl Listed {
+    fn new(instance: &Instance, observed: Observed) -> Listed {
+        let prerequisites = prerequisites(instance, &observed);
+        let reason = refusal(&prerequisites);
+        let endpoint = |e: &crate::engine::instance::Endpoint| ListedEndpoint {
+            engine: e.engine,
+            url: crate::engine::secret::mask_password(&e.url),
+        };
+        Listed {
+            id: instance.id.clone(),
+            name: instance.name.clone(),
+            kind: instance.kind.to_string(),
+            region: instance.region.clone(),
+            topology: instance.topology.to_string(),
+            subscription: instance.subscription.clone(),
+            source: endpoint(&instance.source),
+            destination: endpoint(&instance.destination),
+            status: observed.status.to_string(),
+            phase: observed.phase.to_string(),
+            two_way_detected: observed.two_way_detected,
+            note: observed.note,
+            synchronize_sequence: reason.is_none(),
+            reason,
+            prerequisites,
+        }
+    }
+}
+
+fn render_instances(listed: &[Listed]) -> String {
+    let header = [
+        "ID",
+        "NAME",
+        "KIND",
+        "PAIR",
+        "STATUS",
+        "PHASE",
+        "SYNCHRONIZE SEQUENCE",
+    ];
+    let lines: Vec<[String; 7]> = listed
+        .iter()
+        .map(|l| {
+            [
+                l.id.clone(),
+                l.name.clone(),
+                l.kind.clone(),
+                format!("{} → {}", l.source.engine, l.destination.engine),
+                l.status.clone(),
+                l.phase.clone(),
+                match &l.reason {
+                    None => "available".to_string(),
+                    Some(r) => format!("no: {r}"),
+                },
+            ]
+        })
+        .collect();
+    columns(&header, &lines, &[false; 7])
 }

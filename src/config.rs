@@ -1,6 +1,7 @@
 //! Settings from a TOML file (the `config` crate) and `SEQSYNC_…__…` environment overrides,
 //! validated into errors that name the file, the instance and the key.
 
+use crate::engine::instance::{Endpoint, Instance, Phase, Status, Step, TaskKind, Topology};
 use crate::engine::model::{check_pair, Engine};
 use crate::engine::Timeouts;
 use serde::Deserialize;
@@ -38,6 +39,7 @@ struct RawInstance {
     subscription: Option<String>,
     status: Option<String>,
     phase: Option<String>,
+    steps: Option<Vec<String>>,
     source: RawEndpoint,
     destination: RawEndpoint,
 }
@@ -52,48 +54,17 @@ struct RawEndpoint {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct EndpointConfig {
-    pub engine: Engine,
-    pub url: String,
-    pub user: Option<String>,
-    pub password_env: Option<String>,
-}
-
-impl EndpointConfig {
-    /// The password named by `password_env`, if that variable is set.
-    pub fn password(&self) -> Option<String> {
-        self.password_env
-            .as_ref()
-            .and_then(|v| std::env::var(v).ok())
-    }
-}
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct InstanceConfig {
-    pub id: String,
-    pub name: String,
-    pub kind: Option<String>,
-    pub region: Option<String>,
-    pub topology: Option<String>,
-    pub subscription: Option<String>,
-    pub status: Option<String>,
-    pub phase: Option<String>,
-    pub source: EndpointConfig,
-    pub destination: EndpointConfig,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Settings {
     /// The file read, if any.
     pub file: Option<PathBuf>,
     pub offset: Option<i64>,
     pub timeouts: Timeouts,
     pub journal: Option<PathBuf>,
-    pub instances: Vec<InstanceConfig>,
+    pub instances: Vec<Instance>,
 }
 
 impl Settings {
-    pub fn instance(&self, id: &str) -> Result<&InstanceConfig, String> {
+    pub fn instance(&self, id: &str) -> Result<&Instance, String> {
         self.instances.iter().find(|i| i.id == id).ok_or_else(|| {
             let known: Vec<&str> = self.instances.iter().map(|i| i.id.as_str()).collect();
             match &self.file {
@@ -249,15 +220,54 @@ fn validate(raw: RawConfig, file: Option<PathBuf>) -> Result<Settings, String> {
             .map_err(|e| in_file(format!("{label}: {e}")))?;
         check_pair(source.engine, destination.engine)
             .map_err(|e| in_file(format!("{label}: {e}")))?;
-        instances.push(InstanceConfig {
+        let word = |key: &str, e: String| in_file(format!("{label}: {key}: {e}"));
+        let kind = inst
+            .kind
+            .as_deref()
+            .map(TaskKind::parse)
+            .transpose()
+            .map_err(|e| word("kind", e))?
+            .unwrap_or(TaskKind::Synchronization);
+        let topology = inst
+            .topology
+            .as_deref()
+            .map(Topology::parse)
+            .transpose()
+            .map_err(|e| word("topology", e))?
+            .unwrap_or(Topology::OneWay);
+        let declared_status = inst
+            .status
+            .as_deref()
+            .map(Status::parse)
+            .transpose()
+            .map_err(|e| word("status", e))?;
+        let declared_phase = inst
+            .phase
+            .as_deref()
+            .map(Phase::parse)
+            .transpose()
+            .map_err(|e| word("phase", e))?;
+        let steps = match &inst.steps {
+            None => vec![Step::Schema, Step::FullData, Step::Incremental],
+            Some(words) => words
+                .iter()
+                .map(|w| Step::parse(w))
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(|e| word("steps", e))?,
+        };
+        if let Some(sub) = inst.subscription.as_deref().filter(|s| s.trim().is_empty()) {
+            return Err(word("subscription", format!("'{sub}' is empty")));
+        }
+        instances.push(Instance {
             name: inst.name.unwrap_or_else(|| inst.id.clone()),
             id: inst.id,
-            kind: inst.kind,
+            kind,
             region: inst.region,
-            topology: inst.topology,
+            topology,
             subscription: inst.subscription,
-            status: inst.status,
-            phase: inst.phase,
+            declared_status,
+            declared_phase,
+            steps,
             source,
             destination,
         });
@@ -271,7 +281,7 @@ fn validate(raw: RawConfig, file: Option<PathBuf>) -> Result<Settings, String> {
     })
 }
 
-fn endpoint(raw: &RawEndpoint, side: &str) -> Result<EndpointConfig, String> {
+fn endpoint(raw: &RawEndpoint, side: &str) -> Result<Endpoint, String> {
     let engine = Engine::parse(&raw.engine).map_err(|e| format!("{side}.engine: {e}"))?;
     let url = raw
         .url
@@ -280,7 +290,7 @@ fn endpoint(raw: &RawEndpoint, side: &str) -> Result<EndpointConfig, String> {
         .ok_or_else(|| {
             format!("{side}.url is missing; expected e.g. postgresql://user@host:5432/dbname")
         })?;
-    Ok(EndpointConfig {
+    Ok(Endpoint {
         engine,
         url,
         user: raw.user.clone(),
@@ -326,6 +336,54 @@ destination = { engine = "polardb-pg", url = "postgresql://dba@dst/orders" }
             .instance("nope")
             .unwrap_err()
             .contains("known instances: dts-orders"));
+    }
+
+    #[test]
+    fn instance_words_are_validated_and_defaulted() {
+        let s = load(Some(&write("words", GOOD))).unwrap();
+        let i = s.instance("dts-orders").unwrap();
+        assert_eq!(i.kind, TaskKind::Synchronization);
+        assert_eq!(i.topology, Topology::OneWay);
+        assert_eq!(
+            i.steps,
+            vec![Step::Schema, Step::FullData, Step::Incremental]
+        );
+        assert_eq!(i.declared_status, None);
+        let declared = GOOD.replace(
+            "name = \"orders cutover\"",
+            "kind = \"migration\"\nstatus = \"Paused\"\nphase = \"incremental\"\nsteps = [\"schema\", \"full\"]",
+        );
+        let s = load(Some(&write("declared", &declared))).unwrap();
+        let i = s.instance("dts-orders").unwrap();
+        assert_eq!(
+            (i.kind, i.declared_status, i.declared_phase),
+            (
+                TaskKind::Migration,
+                Some(Status::Paused),
+                Some(Phase::Incremental)
+            )
+        );
+        assert_eq!(i.steps, vec![Step::Schema, Step::FullData]);
+        for (key, bad) in [
+            ("status", "stopped"),
+            ("phase", "cdc"),
+            ("topology", "three-way"),
+            ("kind", "copy"),
+        ] {
+            let text = GOOD.replace("name = \"orders cutover\"", &format!("{key} = \"{bad}\""));
+            let e = load(Some(&write(key, &text))).unwrap_err();
+            assert!(
+                e.contains(&format!("'dts-orders': {key}: '{bad}' is not one of")),
+                "{e}"
+            );
+        }
+    }
+
+    #[test]
+    fn the_example_config_is_valid() {
+        let example = Path::new(env!("CARGO_MANIFEST_DIR")).join("assets/seqsync.example.toml");
+        let s = load(Some(&example)).unwrap();
+        assert!(!s.instances.is_empty());
     }
 
     #[test]

@@ -37,6 +37,7 @@ fn main() -> ExitCode {
     };
     let code = runtime.block_on(async {
         match &cli.command {
+            Some(Command::Instances(args)) => cli::instances(&cli, args).await,
             Some(Command::Plan(args)) => cli::run(&cli, args, false, false).await,
             Some(Command::Sync(args)) => cli::run(&cli, &args.plan, true, args.yes).await,
             None => {

@@ -1,5 +1,7 @@
 //! Everything that talks to databases or decides what to change. No UI imports live here.
 
+pub mod detect;
+pub mod instance;
 pub mod journal;
 pub mod model;
 pub mod plan;

@@ -186,6 +186,17 @@ pub struct PgSession {
     timeouts: Timeouts,
 }
 
+/// What the destination's catalogue says of a logical replication subscription.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SubscriptionState {
+    pub enabled: bool,
+    pub apply_worker_running: bool,
+    pub tables: i64,
+    pub tables_not_ready: i64,
+    /// Apply and table-sync errors counted since the statistics were last reset.
+    pub errors: i64,
+}
+
 /// A sequence's exact state: enough to restore it with `setval(seq, last_value, is_called)`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct RawState {
@@ -244,6 +255,28 @@ ORDER BY u.i
 /// inside an apply transaction it also locks the batch before anything changes.
 const FAST_VALUES_SQL: &str = "SELECT pg_catalog.pg_sequence_last_value(u.o) \
      FROM unnest($1::oid[]) WITH ORDINALITY AS u(o, i) ORDER BY u.i";
+
+const SUBSCRIPTION_SQL: &str = r#"
+SELECT s.oid, s.subenabled,
+       EXISTS (SELECT 1 FROM pg_catalog.pg_stat_subscription w
+               WHERE w.subid = s.oid AND w.relid IS NULL AND w.pid IS NOT NULL) AS apply_running,
+       (SELECT count(*) FROM pg_catalog.pg_subscription_rel r WHERE r.srsubid = s.oid) AS tables,
+       (SELECT count(*) FROM pg_catalog.pg_subscription_rel r
+        WHERE r.srsubid = s.oid AND r.srsubstate NOT IN ('r', 's')) AS tables_not_ready
+FROM pg_catalog.pg_subscription s
+WHERE s.subname = $1
+  AND s.subdbid = (SELECT oid FROM pg_catalog.pg_database WHERE datname = current_database())
+"#;
+
+const SUBSCRIPTION_ERRORS_SQL: &str = "SELECT (apply_error_count + sync_error_count)::int8 \
+     FROM pg_catalog.pg_stat_subscription_stats WHERE subid = $1";
+
+const SUBSCRIPTION_SLOTS_SQL: &str = "SELECT subslotname::text FROM pg_catalog.pg_subscription \
+     WHERE subslotname IS NOT NULL \
+       AND subdbid = (SELECT oid FROM pg_catalog.pg_database WHERE datname = current_database())";
+
+const LOGICAL_SLOTS_SQL: &str = "SELECT slot_name::text FROM pg_catalog.pg_replication_slots \
+     WHERE slot_type = 'logical' AND database = current_database()";
 
 const NEXTVAL_SQL: &str = "SELECT pg_catalog.nextval(u.o::regclass) \
      FROM unnest($1::oid[]) WITH ORDINALITY AS u(o, i) ORDER BY u.i";
@@ -541,6 +574,57 @@ impl PgSession {
             .bounded(
                 "reading destination sequences",
                 self.client.query(NEXTVAL_SQL, &[&oids]),
+            )
+            .await?;
+        Ok(rows.iter().map(|r| r.get(0)).collect())
+    }
+
+    /// A subscription of the current database, read from the catalogue columns that a
+    /// non-superuser may read (never `subconninfo`).
+    pub async fn subscription(&self, name: &str) -> Result<Option<SubscriptionState>, EngineError> {
+        let row = self
+            .bounded(
+                "reading the subscription",
+                self.client.query_opt(SUBSCRIPTION_SQL, &[&name]),
+            )
+            .await?;
+        let Some(row) = row else { return Ok(None) };
+        let subid: u32 = row.get("oid");
+        // pg_stat_subscription_stats appeared in PostgreSQL 15; older servers simply have no count.
+        let errors = self
+            .client
+            .query_opt(SUBSCRIPTION_ERRORS_SQL, &[&subid])
+            .await
+            .ok()
+            .flatten()
+            .map(|r| r.get::<_, i64>(0))
+            .unwrap_or(0);
+        Ok(Some(SubscriptionState {
+            enabled: row.get("subenabled"),
+            apply_worker_running: row.get("apply_running"),
+            tables: row.get("tables"),
+            tables_not_ready: row.get("tables_not_ready"),
+            errors,
+        }))
+    }
+
+    /// Slot names of this database's own subscriptions (they live on their publishers).
+    pub async fn subscription_slots(&self) -> Result<Vec<String>, EngineError> {
+        let rows = self
+            .bounded(
+                "reading subscriptions",
+                self.client.query(SUBSCRIPTION_SLOTS_SQL, &[]),
+            )
+            .await?;
+        Ok(rows.iter().map(|r| r.get(0)).collect())
+    }
+
+    /// Logical replication slots of this database: where its subscribers read from.
+    pub async fn logical_slots(&self) -> Result<Vec<String>, EngineError> {
+        let rows = self
+            .bounded(
+                "reading replication slots",
+                self.client.query(LOGICAL_SLOTS_SQL, &[]),
             )
             .await?;
         Ok(rows.iter().map(|r| r.get(0)).collect())
