@@ -44,6 +44,9 @@ pub struct Cli {
     /// Journal file (default: $XDG_STATE_HOME/seqsync/journal.jsonl)
     #[arg(long, global = true, value_name = "FILE", env = "SEQSYNC_JOURNAL")]
     pub journal: Option<PathBuf>,
+    /// Log file (default: $XDG_STATE_HOME/seqsync/seqsync.log)
+    #[arg(long, global = true, value_name = "FILE", env = "SEQSYNC_LOG")]
+    pub log_file: Option<PathBuf>,
     #[command(subcommand)]
     pub command: Option<Command>,
 }
@@ -181,6 +184,10 @@ fn side(engine: Engine, url: &str, password: Option<String>, label: &str) -> Res
         )));
     }
     let endpoint = PgEndpoint::new(url, password).map_err(|e| usage(format!("{label}: {e}")))?;
+    for warning in &endpoint.warnings {
+        eprintln!("seqsync: warning: {warning}");
+        crate::log::line("WARN", warning);
+    }
     Ok(Side { endpoint })
 }
 
@@ -244,9 +251,14 @@ fn resolve(cli: &Cli, args: &PlanArgs) -> Result<Target, Failure> {
 
 /// `seqsync plan` and `seqsync sync`. Returns the exit code.
 pub async fn run(cli: &Cli, args: &PlanArgs, apply: bool, yes: bool) -> u8 {
+    let verb = if apply { "sync" } else { "plan" };
     match run_inner(cli, args, apply, yes).await {
-        Ok(code) => code,
+        Ok(code) => {
+            crate::log::line("INFO", &format!("{verb} finished with exit code {code}"));
+            code
+        }
         Err(f) => {
+            crate::log::line("ERROR", &format!("{verb}: {} (exit {})", f.message, f.code));
             eprintln!("seqsync: {}", f.message);
             f.code
         }
@@ -284,6 +296,18 @@ async fn run_inner(cli: &Cli, args: &PlanArgs, apply: bool, yes: bool) -> Result
         offset: target.offset,
         allow_lower: args.allow_lower,
     };
+    crate::log::line(
+        "INFO",
+        &format!(
+            "run {} instance {}: source {} destination {} offset {}: planned {:?}",
+            context.run_id,
+            context.instance,
+            context.source,
+            context.destination,
+            context.offset,
+            summarize(&rows)
+        ),
+    );
     let problems = rows.iter().any(|r| r.status.is_problem());
     let rows_ok_code = if problems {
         exit::PARTIAL_ROWS
@@ -360,6 +384,10 @@ async fn run_inner(cli: &Cli, args: &PlanArgs, apply: bool, yes: bool) -> Result
                 .journal
                 .append(&context.entry(JournalEvent::Applied, &rows, ""))
                 .map_err(|e| failed(format!("applied, but {e}")))?;
+            crate::log::line(
+                "INFO",
+                &format!("run {}: applied {:?}", context.run_id, summarize(&rows)),
+            );
             print_result(args.format, &context, &rows, "applied", None);
             Ok(rows_ok_code)
         }
@@ -375,6 +403,7 @@ async fn run_inner(cli: &Cli, args: &PlanArgs, apply: bool, yes: bool) -> Result
                 ),
             };
             let message = failure.to_string();
+            crate::log::line("ERROR", &format!("run {}: {message}", context.run_id));
             let journaled = target
                 .journal
                 .append(&context.entry(event, &rows, &message));

@@ -24,6 +24,11 @@ fn main() -> ExitCode {
             return ExitCode::from(cli::exit::USAGE);
         }
     };
+    seqsync::log::init(
+        cli.log_file
+            .clone()
+            .unwrap_or_else(seqsync::log::default_path),
+    );
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()

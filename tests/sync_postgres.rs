@@ -306,6 +306,8 @@ offset = 9
 
 [[instances]]
 id = "orders"
+status = "running"
+phase = "incremental"
 source      = {{ engine = "postgresql", url = "{}", password_env = "TEST_SRC_PW" }}
 destination = {{ engine = "polardb-pg", url = "{}", password_env = "TEST_DST_PW" }}
 "#,

@@ -7,6 +7,7 @@ pub mod model;
 pub mod plan;
 pub mod postgres;
 pub mod secret;
+pub mod tls;
 
 use std::fmt;
 use std::time::Duration;

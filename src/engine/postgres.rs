@@ -31,13 +31,15 @@
 //! The cost over the non-atomic floor is two cheap reads per batch and a commit per batch.
 
 use super::model::{quote_ident, OwnedBy, PlanRow, RowStatus, Sequence};
-use super::secret::{mask_password, scrub};
+use super::secret::{mask_password, pgpass_password, scrub};
+use super::tls::{connector, split_tls_options};
 use super::{EngineError, Timeouts};
 use futures_util::{stream, StreamExt, TryStreamExt};
 use std::future::Future;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
-use tokio_postgres::{Client, Config, NoTls, SimpleQueryMessage};
+use tokio_postgres::{Client, Config, SimpleQueryMessage};
+use tokio_postgres_rustls::MakeRustlsConnect;
 
 /// Extra time a client-side timeout allows beyond the server's own `statement_timeout`, so the
 /// server's clearer error wins when the server is still there.
@@ -66,8 +68,11 @@ pub const DEFAULT_APPLY_BATCH: usize = 2_500;
 #[derive(Clone)]
 pub struct PgEndpoint {
     config: Config,
+    tls: MakeRustlsConnect,
     /// The connection string as it may be shown: password masked.
     pub display: String,
+    /// Things the operator should know (an ignored ~/.pgpass, say); never secret.
+    pub warnings: Vec<String>,
     secrets: Vec<String>,
 }
 
@@ -85,18 +90,14 @@ impl PgEndpoint {
     pub fn new(conninfo: &str, password: Option<String>) -> Result<Self, EngineError> {
         let display = mask_password(conninfo);
         let mut secrets = vec![];
+        let (conninfo, tls) =
+            split_tls_options(conninfo).map_err(|e| EngineError::new(format!("{display}: {e}")))?;
         let mut config: Config = conninfo.trim().parse().map_err(|e| {
             EngineError::new(format!(
                 "invalid connection string {display}: {}; expected postgresql://user@host:port/dbname or 'host=… dbname=…'",
                 error_chain(&e)
             ))
         })?;
-        if let Some(p) = config.get_password() {
-            secrets.push(String::from_utf8_lossy(p).into_owned());
-        } else if let Some(p) = password.or_else(|| std::env::var("PGPASSWORD").ok()) {
-            secrets.push(p.clone());
-            config.password(p);
-        }
         if config.get_user().is_none() {
             let user = ["PGUSER", "USER", "LOGNAME"]
                 .iter()
@@ -107,6 +108,31 @@ impl PgEndpoint {
         if config.get_hosts().is_empty() {
             config.host(std::env::var("PGHOST").as_deref().unwrap_or("localhost"));
         }
+        // libpq's order: the connection string, then (ours) password_env, PGPASSWORD, ~/.pgpass.
+        let mut warnings = vec![];
+        if let Some(p) = config.get_password() {
+            secrets.push(String::from_utf8_lossy(p).into_owned());
+        } else if let Some(p) = password.or_else(|| std::env::var("PGPASSWORD").ok()) {
+            secrets.push(p.clone());
+            config.password(p);
+        } else {
+            let host = match config.get_hosts().first() {
+                Some(tokio_postgres::config::Host::Tcp(h)) => h.clone(),
+                _ => "localhost".to_string(),
+            };
+            let port = config.get_ports().first().copied().unwrap_or(5432);
+            let user = config.get_user().unwrap_or_default().to_string();
+            let database = config.get_dbname().unwrap_or(&user).to_string();
+            let (found, warning) = pgpass_password(&host, port, &database, &user);
+            warnings.extend(warning);
+            if let Some(p) = found {
+                secrets.push(p.clone());
+                config.password(p);
+            }
+        }
+        let (wire_mode, tls) =
+            connector(&tls).map_err(|e| EngineError::new(format!("{display}: {e}")))?;
+        config.ssl_mode(wire_mode);
         config.application_name("seqsync");
         config.keepalives(true);
         config.keepalives_idle(Duration::from_secs(30));
@@ -116,7 +142,9 @@ impl PgEndpoint {
         );
         Ok(PgEndpoint {
             config,
+            tls,
             display,
+            warnings,
             secrets,
         })
     }
@@ -135,7 +163,7 @@ impl PgEndpoint {
         // tokio-postgres bounds the TCP connect; this also bounds a server that accepts the
         // connection and then never answers the startup handshake.
         let attempt = tokio::time::timeout(timeouts.connect * hosts, async {
-            config.connect(NoTls).await
+            config.connect(self.tls.clone()).await
         })
         .await;
         let (client, connection) = match attempt {

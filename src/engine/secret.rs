@@ -111,9 +111,128 @@ pub fn scrub(text: &str, secrets: &[&str]) -> String {
         .fold(text.to_string(), |acc, s| acc.replace(s, MASK))
 }
 
+/// The password `~/.pgpass` (or `$PGPASSFILE`) gives for a connection, as libpq reads it:
+/// `host:port:database:user:password` lines, `*` matching anything, `\:` and `\\` escaped,
+/// the first match winning. Like libpq, a file readable by group or others is ignored, and the
+/// returned warning says so.
+pub fn pgpass_password(
+    host: &str,
+    port: u16,
+    database: &str,
+    user: &str,
+) -> (Option<String>, Option<String>) {
+    let path = match std::env::var_os("PGPASSFILE") {
+        Some(p) => std::path::PathBuf::from(p),
+        None => match std::env::var_os("HOME") {
+            Some(home) => std::path::PathBuf::from(home).join(".pgpass"),
+            None => return (None, None),
+        },
+    };
+    pgpass_password_in(&path, host, port, database, user)
+}
+
+fn pgpass_password_in(
+    path: &std::path::Path,
+    host: &str,
+    port: u16,
+    database: &str,
+    user: &str,
+) -> (Option<String>, Option<String>) {
+    let Ok(metadata) = std::fs::metadata(path) else {
+        return (None, None);
+    };
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        if metadata.permissions().mode() & 0o077 != 0 {
+            return (
+                None,
+                Some(format!(
+                    "ignoring {}: it is readable by group or others; chmod 0600 it",
+                    path.display()
+                )),
+            );
+        }
+    }
+    let Ok(text) = std::fs::read_to_string(path) else {
+        return (None, None);
+    };
+    let port = port.to_string();
+    let wanted = [host, port.as_str(), database, user];
+    for line in text.lines() {
+        if line.trim_start().starts_with('#') || line.trim().is_empty() {
+            continue;
+        }
+        let fields = split_pgpass_line(line);
+        if fields.len() < 5 {
+            continue;
+        }
+        let matches = fields[..4]
+            .iter()
+            .zip(wanted)
+            .all(|(field, value)| field == "*" || field == value);
+        if matches {
+            return (Some(fields[4..].join(":")), None);
+        }
+    }
+    (None, None)
+}
+
+fn split_pgpass_line(line: &str) -> Vec<String> {
+    let mut fields = vec![String::new()];
+    let mut chars = line.chars();
+    while let Some(c) = chars.next() {
+        match c {
+            '\\' => {
+                if let Some(next) = chars.next() {
+                    fields.last_mut().expect("one field").push(next);
+                }
+            }
+            ':' if fields.len() < 5 => fields.push(String::new()),
+            _ => fields.last_mut().expect("one field").push(c),
+        }
+    }
+    fields
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn pgpass_lines_match_like_libpq() {
+        let fields = split_pgpass_line(r"db\:host:5432:*:dba:pa\:ss:word");
+        assert_eq!(fields, vec!["db:host", "5432", "*", "dba", "pa:ss:word"]);
+        let dir = std::env::temp_dir().join(format!("seqsync-pgpass-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = dir.join("pgpass");
+        std::fs::write(
+            &file,
+            "# comment\nother:5432:*:*:nope\nh:5433:orders:dba:first\n*:*:*:dba:second\n",
+        )
+        .unwrap();
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o600)).unwrap();
+        }
+        let lookup = |h, p, d, u| pgpass_password_in(&file, h, p, d, u);
+        assert_eq!(
+            lookup("h", 5433, "orders", "dba").0.as_deref(),
+            Some("first")
+        );
+        assert_eq!(lookup("x", 1, "y", "dba").0.as_deref(), Some("second"));
+        assert_eq!(lookup("x", 1, "y", "other").0, None);
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o644)).unwrap();
+            let (password, warning) = lookup("h", 5433, "orders", "dba");
+            assert_eq!(password, None);
+            assert!(warning.unwrap().contains("chmod 0600"));
+        }
+        std::fs::remove_dir_all(dir).unwrap();
+    }
 
     #[test]
     fn masks_url_userinfo_and_query_password() {
