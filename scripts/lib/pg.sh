@@ -62,8 +62,12 @@ pg_cluster_start() {
     echo "port = $port"
     echo "unix_socket_directories = '$dir'"
     echo "wal_level = logical"
-    echo "max_wal_senders = 20"
-    echo "max_replication_slots = 20"
+    echo "max_wal_senders = 40"
+    echo "max_replication_slots = 40"
+    # Tests and the demo run many subscriptions at once; each needs an apply worker, and a
+    # table-sync worker while copying.
+    echo "max_logical_replication_workers = 40"
+    echo "max_worker_processes = 48"
     if [ "$durable" != durable ]; then
       echo "fsync = off"
       echo "synchronous_commit = off"

@@ -31,6 +31,11 @@ pub async fn connect(url: &str) -> Client {
     tokio::spawn(async move {
         let _ = connection.await;
     });
+    // A test statement that waits this long is stuck: fail rather than hang.
+    client
+        .batch_execute("SET statement_timeout = '60s'")
+        .await
+        .unwrap();
     client
 }
 
@@ -47,6 +52,7 @@ impl Pair {
         let (src, dst) = cluster_urls();
         let db = format!("t_{name}");
         for url in [&src, &dst] {
+            drop_replication(url, &db).await;
             let admin = connect(url).await;
             admin
                 .batch_execute(&format!("DROP DATABASE IF EXISTS {db} WITH (FORCE)"))
@@ -86,6 +92,92 @@ impl Pair {
         self.dir.join("journal.jsonl")
     }
 
+    pub fn log_file(&self) -> PathBuf {
+        self.dir.join("seqsync.log")
+    }
+
+    /// libpq key=value for reaching `url`'s cluster and this pair's database from a server
+    /// (CREATE SUBSCRIPTION).
+    pub fn conninfo(&self, url: &str) -> String {
+        let config: tokio_postgres::Config = url.parse().unwrap();
+        let port = config.get_ports()[0];
+        let password = String::from_utf8(config.get_password().unwrap().to_vec()).unwrap();
+        format!(
+            "host=127.0.0.1 port={port} dbname={} user=postgres password={password}",
+            self.name
+        )
+    }
+
+    /// Real logical replication of `tables` (created on both sides by `ddl`) from the source to
+    /// the destination, through subscription `sub_<db>`; returns the subscription's name.
+    pub async fn replicate(&self, ddl: &str, tables: &str) -> String {
+        self.both(ddl).await;
+        let sub = format!("sub_{}", self.name);
+        self.source()
+            .await
+            .batch_execute(&format!(
+                "CREATE PUBLICATION pub_{} FOR TABLE {tables}",
+                self.name
+            ))
+            .await
+            .unwrap();
+        self.destination()
+            .await
+            .batch_execute(&format!(
+                "CREATE SUBSCRIPTION {sub} CONNECTION '{}' PUBLICATION pub_{}",
+                self.conninfo(&self.source_url),
+                self.name
+            ))
+            .await
+            .unwrap();
+        sub
+    }
+
+    /// Removes this pair's subscriptions and slots: replication workers are a limited resource
+    /// shared by every test on the clusters.
+    pub async fn stop_replication(&self) {
+        let (src, dst) = cluster_urls();
+        drop_replication(&dst, &self.name).await;
+        drop_replication(&src, &self.name).await;
+    }
+
+    /// Writes `seqsync.toml` in the test's folder (found as ./seqsync.toml) and returns its path.
+    pub fn write_config(&self, toml: &str) -> PathBuf {
+        let path = self.dir.join("seqsync.toml");
+        std::fs::write(&path, toml).unwrap();
+        path
+    }
+
+    /// `seqsync instances --format json`, parsed, with the exit code.
+    pub fn instances(&self) -> (i32, serde_json::Value, String) {
+        let out = self.run(&["instances", "--format", "json"]);
+        let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+        let json = serde_json::from_slice(&out.stdout).unwrap_or(serde_json::Value::Null);
+        (out.status.code().unwrap_or(-1), json, stderr)
+    }
+
+    /// Polls `seqsync instances` until instance `id` shows `status` and `phase`.
+    pub async fn wait_for(&self, id: &str, status: &str, phase: &str) -> serde_json::Value {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+        loop {
+            let (_, json, stderr) = self.instances();
+            let found = json
+                .as_array()
+                .and_then(|a| a.iter().find(|i| i["id"] == id))
+                .cloned();
+            if let Some(i) = &found {
+                if i["status"] == status && i["phase"] == phase {
+                    return i.clone();
+                }
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "{id} never reached {status}/{phase}: {found:?} {stderr}"
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+        }
+    }
+
     /// The seqsync binary, isolated from any user config, journaling into the test's folder.
     pub fn command(&self, args: &[&str]) -> std::process::Command {
         let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_seqsync"));
@@ -96,6 +188,7 @@ impl Pair {
             .env("HOME", &self.dir)
             .env("XDG_CONFIG_HOME", self.dir.join("config"))
             .env("SEQSYNC_JOURNAL", self.journal())
+            .env("SEQSYNC_LOG", self.log_file())
             .stdin(std::process::Stdio::null());
         cmd
     }
@@ -170,4 +263,53 @@ pub fn row<'a>(json: &'a serde_json::Value, name: &str) -> &'a serde_json::Value
         .iter()
         .find(|r| r["name"] == name)
         .unwrap_or_else(|| panic!("no row {name} in {json:#}"))
+}
+
+/// Drops the subscriptions and replication slots a previous run left in `db`, so that the
+/// database can be dropped.
+pub async fn drop_replication(admin_url: &str, db: &str) {
+    let admin = connect(admin_url).await;
+    let exists = admin
+        .query_opt("SELECT 1 FROM pg_database WHERE datname = $1", &[&db])
+        .await
+        .unwrap()
+        .is_some();
+    if !exists {
+        return;
+    }
+    let client = connect(&with_database(admin_url, db)).await;
+    let subs = client
+        .query(
+            "SELECT subname::text FROM pg_subscription WHERE subdbid = \
+             (SELECT oid FROM pg_database WHERE datname = current_database())",
+            &[],
+        )
+        .await
+        .unwrap();
+    for sub in subs {
+        let name: String = sub.get(0);
+        client
+            .batch_execute(&format!(
+                "ALTER SUBSCRIPTION {name} DISABLE; ALTER SUBSCRIPTION {name} SET (slot_name = NONE); DROP SUBSCRIPTION {name}"
+            ))
+            .await
+            .unwrap();
+    }
+    admin
+        .batch_execute(&format!(
+            "SELECT pg_terminate_backend(active_pid) FROM pg_replication_slots WHERE database = '{db}' AND active_pid IS NOT NULL"
+        ))
+        .await
+        .unwrap();
+    for _ in 0..50 {
+        let dropped = admin
+            .batch_execute(&format!(
+                "SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE database = '{db}'"
+            ))
+            .await;
+        if dropped.is_ok() {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
 }
