@@ -636,6 +636,20 @@ impl PgSession {
         }))
     }
 
+    /// Whether this connection is encrypted, as the server sees it.
+    pub async fn tls_in_use(&self) -> Result<bool, EngineError> {
+        let row = self
+            .bounded(
+                "reading the connection's TLS state",
+                self.client.query_opt(
+                    "SELECT ssl FROM pg_catalog.pg_stat_ssl WHERE pid = pg_backend_pid()",
+                    &[],
+                ),
+            )
+            .await?;
+        Ok(row.is_some_and(|r| r.get(0)))
+    }
+
     /// Slot names of this database's own subscriptions (they live on their publishers).
     pub async fn subscription_slots(&self) -> Result<Vec<String>, EngineError> {
         let rows = self
