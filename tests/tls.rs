@@ -146,7 +146,10 @@ async fn sslmodes_verify_as_libpq_does() {
     let mismatch = connect_with(&with_params(url, &format!("sslmode=verify-full&{root}")))
         .await
         .unwrap_err();
-    assert!(mismatch.contains("not valid for name \"127.0.0.1\""), "{mismatch}");
+    assert!(
+        mismatch.contains("not valid for name \"127.0.0.1\""),
+        "{mismatch}"
+    );
 
     // The CLI end to end: a plan over verify-full works; a wrong root is a one-line error.
     pair.both("CREATE SEQUENCE s;").await;
