@@ -2,12 +2,13 @@
 
 use crate::config::{self, Settings};
 use crate::engine::detect;
-use crate::engine::instance::{prerequisites, refusal, Instance, Observed, Prerequisite};
-use crate::engine::journal::{new_run_id, Journal, JournalEvent, RunContext};
-use crate::engine::model::{check_pair, summarize, Engine, PlanRow, ENGINE_NAMES};
-use crate::engine::plan::{plan, PlanOptions};
-use crate::engine::postgres::{self, ApplyFailure, ApplyOptions, ApplyProgress, PgEndpoint};
-use crate::engine::{EngineError, Timeouts};
+use crate::engine::instance::{prerequisites, refusal, Endpoint, Instance, Observed, Prerequisite};
+use crate::engine::journal::{Journal, RunContext};
+use crate::engine::model::{check_pair, summarize, Engine, PlanRow};
+use crate::engine::plan::PlanOptions;
+use crate::engine::postgres::{self, ApplyOptions, ApplyProgress, PgEndpoint};
+use crate::engine::run;
+use crate::engine::Timeouts;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use std::io::{BufRead, IsTerminal, Write};
 use std::path::PathBuf;
@@ -176,14 +177,23 @@ fn failed(message: impl Into<String>) -> Failure {
     }
 }
 
-fn side(engine: Engine, url: &str, password: Option<String>, label: &str) -> Result<Side, Failure> {
-    if !engine.speaks_postgres() {
-        return Err(failed(format!(
-            "the {label} engine 'oracle' is not available in this build of seqsync yet; supported here: {}",
-            ENGINE_NAMES.replace(", oracle", "")
-        )));
+fn ad_hoc(engine: Engine, url: &str) -> Endpoint {
+    Endpoint {
+        engine,
+        url: url.to_string(),
+        user: None,
+        password_env: None,
     }
-    let endpoint = PgEndpoint::new(url, password).map_err(|e| usage(format!("{label}: {e}")))?;
+}
+
+fn side(endpoint: &Endpoint, label: &str) -> Result<Side, Failure> {
+    let endpoint = run::pg_endpoint(endpoint, label).map_err(|e| {
+        if endpoint.engine == Engine::Oracle {
+            failed(e.0)
+        } else {
+            usage(e.0)
+        }
+    })?;
     for warning in &endpoint.warnings {
         eprintln!("seqsync: warning: {warning}");
         crate::log::line("WARN", warning);
@@ -202,18 +212,8 @@ fn resolve(cli: &Cli, args: &PlanArgs) -> Result<Target, Failure> {
             check_pair(inst.source.engine, inst.destination.engine).map_err(usage)?;
             (
                 inst.id.clone(),
-                side(
-                    inst.source.engine,
-                    &inst.source.url,
-                    inst.source.password(),
-                    "source",
-                )?,
-                side(
-                    inst.destination.engine,
-                    &inst.destination.url,
-                    inst.destination.password(),
-                    "destination",
-                )?,
+                side(&inst.source, "source")?,
+                side(&inst.destination, "destination")?,
             )
         }
         None => {
@@ -225,8 +225,8 @@ fn resolve(cli: &Cli, args: &PlanArgs) -> Result<Target, Failure> {
             };
             (
                 "ad-hoc".to_string(),
-                side(args.source_engine, s, None, "source")?,
-                side(args.destination_engine, d, None, "destination")?,
+                side(&ad_hoc(args.source_engine, s), "source")?,
+                side(&ad_hoc(args.destination_engine, d), "destination")?,
             )
         }
     };
@@ -280,69 +280,38 @@ async fn run_inner(cli: &Cli, args: &PlanArgs, apply: bool, yes: bool) -> Result
         offset: target.offset,
         allow_lower: args.allow_lower,
     };
-    let (source_read, destination_read) = tokio::join!(
-        read_side(&target.source, &target.timeouts),
-        read_side(&target.destination, &target.timeouts)
-    );
-    let (_, source_seqs) = source_read.map_err(|e| failed(format!("source: {e}")))?;
-    let (destination_session, destination_seqs) =
-        destination_read.map_err(|e| failed(format!("destination: {e}")))?;
-    let mut rows = plan(&source_seqs, &destination_seqs, options);
-    let context = RunContext {
-        run_id: new_run_id(),
-        instance: target.instance.clone(),
-        source: target.source.endpoint.display.clone(),
-        destination: target.destination.endpoint.display.clone(),
-        offset: target.offset,
-        allow_lower: args.allow_lower,
-    };
-    crate::log::line(
-        "INFO",
-        &format!(
-            "run {} instance {}: source {} destination {} offset {}: planned {:?}",
-            context.run_id,
-            context.instance,
-            context.source,
-            context.destination,
-            context.offset,
-            summarize(&rows)
-        ),
-    );
-    let problems = rows.iter().any(|r| r.status.is_problem());
-    let rows_ok_code = if problems {
+    let mut prepared = run::prepare(
+        &target.source.endpoint,
+        &target.destination.endpoint,
+        &target.instance,
+        options,
+        &target.timeouts,
+    )
+    .await
+    .map_err(|e| failed(e.0))?;
+    let rows_ok_code = if prepared.has_problems() {
         exit::PARTIAL_ROWS
     } else {
         exit::OK
     };
-
     if !apply {
-        target
-            .journal
-            .append(&context.entry(JournalEvent::Plan, &rows, ""))
-            .map_err(failed)?;
-        print_result(args.format, &context, &rows, "planned", None);
+        prepared.journal_plan(&target.journal).map_err(failed)?;
+        print_result(
+            args.format,
+            &prepared.context,
+            &prepared.rows,
+            "planned",
+            None,
+        );
         return Ok(rows_ok_code);
     }
-
-    let changes = rows
-        .iter()
-        .filter(|r| r.status == crate::engine::model::RowStatus::Update)
-        .count();
+    let changes = prepared.changes();
     if changes > 0 && !yes {
-        confirm(&rows, changes, &target.destination.endpoint.display)?;
-    }
-    // Write-ahead: the intent is on disk before the first sequence changes.
-    target
-        .journal
-        .append(&context.entry(JournalEvent::ApplyStarted, &rows, ""))
-        .map_err(|e| failed(format!("{e}; nothing was applied")))?;
-    if changes == 0 {
-        target
-            .journal
-            .append(&context.entry(JournalEvent::Applied, &rows, "nothing to change"))
-            .map_err(failed)?;
-        print_result(args.format, &context, &rows, "nothing-to-do", None);
-        return Ok(rows_ok_code);
+        confirm(
+            &prepared.rows,
+            changes,
+            &target.destination.endpoint.display,
+        )?;
     }
 
     let cancel = Arc::new(AtomicBool::new(false));
@@ -353,7 +322,7 @@ async fn run_inner(cli: &Cli, args: &PlanArgs, apply: bool, yes: bool) -> Result
             on_interrupt.store(true, Ordering::SeqCst);
         }
     });
-    let show_progress = std::io::stderr().is_terminal();
+    let show_progress = std::io::stderr().is_terminal() && changes > 0;
     let progress = move |p: ApplyProgress| {
         if show_progress {
             eprint!("\rseqsync: applied {}/{} ", p.done, p.total);
@@ -364,66 +333,33 @@ async fn run_inner(cli: &Cli, args: &PlanArgs, apply: bool, yes: bool) -> Result
         batch_size: args.batch_size,
         ..ApplyOptions::default()
     };
-    let outcome = postgres::apply(
-        &target.destination.endpoint,
-        &target.timeouts,
-        Some(destination_session),
-        &mut rows,
-        &apply_options,
-        &progress,
-        &cancel,
-    )
-    .await;
+    let executed = prepared
+        .execute(&target.journal, &apply_options, &progress, &cancel)
+        .await;
     interrupt_listener.abort();
     if show_progress {
         eprintln!();
     }
-    match outcome {
-        Ok(()) => {
-            target
-                .journal
-                .append(&context.entry(JournalEvent::Applied, &rows, ""))
-                .map_err(|e| failed(format!("applied, but {e}")))?;
-            crate::log::line(
-                "INFO",
-                &format!("run {}: applied {:?}", context.run_id, summarize(&rows)),
-            );
-            print_result(args.format, &context, &rows, "applied", None);
-            Ok(rows_ok_code)
-        }
-        Err(failure) => {
-            let (event, outcome, code) = match &failure {
-                ApplyFailure::RolledBack { .. } => {
-                    (JournalEvent::RolledBack, "rolled-back", exit::FAILED)
-                }
-                ApplyFailure::Incomplete { .. } => (
-                    JournalEvent::RollbackIncomplete,
-                    "rollback-incomplete",
-                    exit::ROLLBACK_INCOMPLETE,
-                ),
-            };
-            let message = failure.to_string();
-            crate::log::line("ERROR", &format!("run {}: {message}", context.run_id));
-            let journaled = target
-                .journal
-                .append(&context.entry(event, &rows, &message));
-            print_result(args.format, &context, &rows, outcome, Some(&message));
-            if let Err(e) = journaled {
-                eprintln!("seqsync: {e}");
-            }
-            eprintln!("seqsync: {message} (run {})", context.run_id);
-            Ok(code)
-        }
+    let (outcome, journal_error) = executed.map_err(failed)?;
+    let (code, error) = match &outcome {
+        run::Outcome::NothingToDo | run::Outcome::Applied => (rows_ok_code, None),
+        run::Outcome::RolledBack(m) => (exit::FAILED, Some(m.clone())),
+        run::Outcome::Incomplete(m) => (exit::ROLLBACK_INCOMPLETE, Some(m.clone())),
+    };
+    print_result(
+        args.format,
+        &prepared.context,
+        &prepared.rows,
+        outcome.word(),
+        error.as_deref(),
+    );
+    if let Some(e) = journal_error {
+        eprintln!("seqsync: warning: {e}");
     }
-}
-
-async fn read_side(
-    side: &Side,
-    timeouts: &Timeouts,
-) -> Result<(postgres::PgSession, Vec<crate::engine::model::Sequence>), EngineError> {
-    let session = side.endpoint.connect(timeouts).await?;
-    let sequences = session.read_sequences().await?;
-    Ok((session, sequences))
+    if let Some(message) = error {
+        eprintln!("seqsync: {message} (run {})", prepared.context.run_id);
+    }
+    Ok(code)
 }
 
 /// Asks on the terminal; without one, refuses.

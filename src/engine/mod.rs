@@ -6,6 +6,7 @@ pub mod journal;
 pub mod model;
 pub mod plan;
 pub mod postgres;
+pub mod run;
 pub mod secret;
 pub mod tls;
 

@@ -1,0 +1,191 @@
+//! One synchronization run, shared by the CLI and the TUI's worker: read both sides, plan,
+//! journal, apply, journal again.
+
+use super::instance::Endpoint;
+use super::journal::{new_run_id, Journal, JournalEvent, RunContext};
+use super::model::{summarize, Engine, PlanRow, RowStatus};
+use super::plan::{plan, PlanOptions};
+use super::postgres::{self, ApplyFailure, ApplyOptions, ApplyProgress, PgEndpoint, PgSession};
+use super::{EngineError, Timeouts};
+use std::sync::atomic::AtomicBool;
+
+/// A PostgreSQL-protocol endpoint for a configured one, with its password resolved; Oracle is
+/// refused with a sentence saying so.
+pub fn pg_endpoint(endpoint: &Endpoint, side: &str) -> Result<PgEndpoint, EngineError> {
+    if endpoint.engine == Engine::Oracle {
+        return Err(EngineError::new(format!(
+            "the {side} engine 'oracle' is not available in this build of seqsync yet"
+        )));
+    }
+    PgEndpoint::new(&endpoint.url, endpoint.password())
+        .map_err(|e| EngineError::new(format!("{side}: {e}")))
+}
+
+/// A plan, ready to be applied on the connection it was read on.
+pub struct Prepared {
+    pub context: RunContext,
+    pub rows: Vec<PlanRow>,
+    destination: PgEndpoint,
+    session: Option<PgSession>,
+    timeouts: Timeouts,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome {
+    NothingToDo,
+    Applied,
+    /// Failed; nothing of this run remains in the destination.
+    RolledBack(String),
+    /// Failed, and some sequences could not be restored (the message lists them).
+    Incomplete(String),
+}
+
+impl Outcome {
+    /// The word used in JSON output and on screen.
+    pub fn word(&self) -> &'static str {
+        match self {
+            Outcome::NothingToDo => "nothing-to-do",
+            Outcome::Applied => "applied",
+            Outcome::RolledBack(_) => "rolled-back",
+            Outcome::Incomplete(_) => "rollback-incomplete",
+        }
+    }
+}
+
+/// Reads both sides at once and plans.
+pub async fn prepare(
+    source: &PgEndpoint,
+    destination: &PgEndpoint,
+    instance: &str,
+    options: PlanOptions,
+    timeouts: &Timeouts,
+) -> Result<Prepared, EngineError> {
+    let read = |endpoint: &PgEndpoint| {
+        let endpoint = endpoint.clone();
+        let timeouts = *timeouts;
+        async move {
+            let session = endpoint.connect(&timeouts).await?;
+            let sequences = session.read_sequences().await?;
+            Ok::<_, EngineError>((session, sequences))
+        }
+    };
+    let (source_read, destination_read) = tokio::join!(read(source), read(destination));
+    let (_, source_seqs) = source_read.map_err(|e| EngineError::new(format!("source: {e}")))?;
+    let (session, destination_seqs) =
+        destination_read.map_err(|e| EngineError::new(format!("destination: {e}")))?;
+    let rows = plan(&source_seqs, &destination_seqs, options);
+    let context = RunContext {
+        run_id: new_run_id(),
+        instance: instance.to_string(),
+        source: source.display.clone(),
+        destination: destination.display.clone(),
+        offset: options.offset,
+        allow_lower: options.allow_lower,
+    };
+    crate::log::line(
+        "INFO",
+        &format!(
+            "run {} instance {}: source {} destination {} offset {}: planned {:?}",
+            context.run_id,
+            context.instance,
+            context.source,
+            context.destination,
+            context.offset,
+            summarize(&rows)
+        ),
+    );
+    Ok(Prepared {
+        context,
+        rows,
+        destination: destination.clone(),
+        session: Some(session),
+        timeouts: *timeouts,
+    })
+}
+
+impl Prepared {
+    /// Rows the apply would change.
+    pub fn changes(&self) -> usize {
+        self.rows
+            .iter()
+            .filter(|r| r.status == RowStatus::Update)
+            .count()
+    }
+
+    pub fn has_problems(&self) -> bool {
+        self.rows.iter().any(|r| r.status.is_problem())
+    }
+
+    pub fn journal_plan(&self, journal: &Journal) -> Result<(), String> {
+        journal.append(&self.context.entry(JournalEvent::Plan, &self.rows, ""))
+    }
+
+    /// Applies the plan. `Err` means the journal could not take the intent, and nothing was
+    /// applied. The second value reports a journal that failed after the apply.
+    pub async fn execute(
+        &mut self,
+        journal: &Journal,
+        options: &ApplyOptions,
+        progress: &(dyn Fn(ApplyProgress) + Sync),
+        cancel: &AtomicBool,
+    ) -> Result<(Outcome, Option<String>), String> {
+        // Write-ahead: the intent is on disk before the first sequence changes.
+        journal
+            .append(
+                &self
+                    .context
+                    .entry(JournalEvent::ApplyStarted, &self.rows, ""),
+            )
+            .map_err(|e| format!("{e}; nothing was applied"))?;
+        let (outcome, event, message) = if self.changes() == 0 {
+            (
+                Outcome::NothingToDo,
+                JournalEvent::Applied,
+                "nothing to change".to_string(),
+            )
+        } else {
+            let result = postgres::apply(
+                &self.destination,
+                &self.timeouts,
+                self.session.take(),
+                &mut self.rows,
+                options,
+                progress,
+                cancel,
+            )
+            .await;
+            match result {
+                Ok(()) => (Outcome::Applied, JournalEvent::Applied, String::new()),
+                Err(failure @ ApplyFailure::RolledBack { .. }) => {
+                    let m = failure.to_string();
+                    (Outcome::RolledBack(m.clone()), JournalEvent::RolledBack, m)
+                }
+                Err(failure @ ApplyFailure::Incomplete { .. }) => {
+                    let m = failure.to_string();
+                    (
+                        Outcome::Incomplete(m.clone()),
+                        JournalEvent::RollbackIncomplete,
+                        m,
+                    )
+                }
+            }
+        };
+        crate::log::line(
+            if matches!(outcome, Outcome::Applied | Outcome::NothingToDo) {
+                "INFO"
+            } else {
+                "ERROR"
+            },
+            &format!(
+                "run {}: {} {:?} {message}",
+                self.context.run_id,
+                outcome.word(),
+                summarize(&self.rows)
+            ),
+        );
+        let journaled = journal
+            .append(&self.context.entry(event, &self.rows, &message))
+            .err();
+        Ok((outcome, journaled))
+    }
+}
