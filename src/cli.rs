@@ -4,11 +4,12 @@ use crate::config::{self, Settings};
 use crate::engine::detect;
 use crate::engine::instance::{prerequisites, refusal, Endpoint, Instance, Observed, Prerequisite};
 use crate::engine::journal::{Journal, RunContext};
-use crate::engine::model::{check_pair, summarize, Engine, PlanRow};
+use crate::engine::model::{check_pair, Engine, PlanRow};
 use crate::engine::plan::PlanOptions;
 use crate::engine::postgres::{self, ApplyOptions, ApplyProgress, PgEndpoint};
 use crate::engine::run;
 use crate::engine::Timeouts;
+use crate::report::{columns, render_csv, render_json, render_table, summary_text};
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use std::io::{BufRead, IsTerminal, Write};
 use std::path::PathBuf;
@@ -412,133 +413,6 @@ fn print_result(
     let _ = stdout.flush();
 }
 
-fn summary_text(rows: &[PlanRow]) -> String {
-    let summary = summarize(rows);
-    if summary.is_empty() {
-        return "no sequences".to_string();
-    }
-    summary
-        .iter()
-        .map(|(k, v)| format!("{v} {k}"))
-        .collect::<Vec<_>>()
-        .join(", ")
-}
-
-fn cell(v: Option<i64>) -> String {
-    v.map_or("-".to_string(), |v| v.to_string())
-}
-
-pub fn render_table(rows: &[PlanRow]) -> String {
-    let header = [
-        "SEQUENCE",
-        "SOURCE",
-        "DEST BEFORE",
-        "TARGET",
-        "DEST AFTER",
-        "STATUS",
-        "MESSAGE",
-    ];
-    let body: Vec<[String; 7]> = rows
-        .iter()
-        .map(|r| {
-            [
-                r.qualified_name(),
-                cell(r.source_value),
-                cell(r.destination_before),
-                cell(r.target),
-                cell(r.destination_after),
-                r.status.to_string(),
-                r.message.clone(),
-            ]
-        })
-        .collect();
-    columns(
-        &header,
-        &body,
-        &[false, true, true, true, true, false, false],
-    )
-}
-
-/// Plain-text columns, two spaces apart, numbers right-aligned; no colour, so it reads the same
-/// in a pipe, a log and a terminal.
-fn columns<const N: usize>(header: &[&str; N], body: &[[String; N]], right: &[bool; N]) -> String {
-    let mut widths = header.map(|h| h.chars().count());
-    for line in body {
-        for (w, c) in widths.iter_mut().zip(line) {
-            *w = (*w).max(c.chars().count());
-        }
-    }
-    let mut out = String::new();
-    let header = header.map(String::from);
-    for cells in std::iter::once(&header).chain(body) {
-        let mut line = String::new();
-        for (i, c) in cells.iter().enumerate() {
-            let pad = " ".repeat(widths[i] - c.chars().count());
-            if right[i] {
-                line.push_str(&pad);
-                line.push_str(c);
-            } else {
-                line.push_str(c);
-                line.push_str(&pad);
-            }
-            line.push_str("  ");
-        }
-        out.push_str(line.trim_end());
-        out.push('\n');
-    }
-    out
-}
-
-pub fn render_json(
-    context: &RunContext,
-    rows: &[PlanRow],
-    outcome: &str,
-    error: Option<&str>,
-) -> String {
-    let mut doc = serde_json::json!({
-        "instance": context.instance,
-        "run_id": context.run_id,
-        "offset": context.offset,
-        "outcome": outcome,
-        "rows": rows,
-        "summary": summarize(rows),
-    });
-    if let Some(e) = error {
-        doc["error"] = serde_json::Value::String(e.to_string());
-    }
-    let mut text = serde_json::to_string_pretty(&doc).expect("plain data serializes");
-    text.push('\n');
-    text
-}
-
-pub fn render_csv(rows: &[PlanRow]) -> String {
-    let mut writer = csv::Writer::from_writer(vec![]);
-    let _ = writer.write_record([
-        "schema",
-        "name",
-        "source_value",
-        "destination_before",
-        "target",
-        "destination_after",
-        "status",
-        "message",
-    ]);
-    let opt = |v: Option<i64>| v.map_or(String::new(), |v| v.to_string());
-    for r in rows {
-        let _ = writer.write_record([
-            r.schema.clone(),
-            r.name.clone(),
-            opt(r.source_value),
-            opt(r.destination_before),
-            opt(r.target),
-            opt(r.destination_after),
-            r.status.to_string(),
-            r.message.clone(),
-        ]);
-    }
-    String::from_utf8(writer.into_inner().unwrap_or_default()).unwrap_or_default()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -558,26 +432,6 @@ mod tests {
             .unwrap_err()
             .contains("too large"));
         assert_eq!(parse_offset("9223372036854775807"), Ok(i64::MAX));
-    }
-
-    #[test]
-    fn csv_quotes_hostile_names() {
-        let rows = vec![PlanRow {
-            schema: "public".into(),
-            name: "a\"; DROP TABLE t; --,x".into(),
-            source_value: Some(1),
-            destination_before: None,
-            target: Some(11),
-            destination_after: None,
-            status: crate::engine::model::RowStatus::Update,
-            message: String::new(),
-            destination_oid: None,
-        }];
-        let text = render_csv(&rows);
-        let mut reader = csv::Reader::from_reader(text.as_bytes());
-        let record = reader.records().next().unwrap().unwrap();
-        assert_eq!(&record[1], "a\"; DROP TABLE t; --,x");
-        assert_eq!(&record[6], "update");
     }
 }
 
@@ -700,4 +554,53 @@ fn render_instances(listed: &[Listed]) -> String {
         })
         .collect();
     columns(&header, &lines, &[false; 7])
+}
+
+/// `seqsync` alone: the terminal UI over the configured instances.
+pub async fn tui(cli: &Cli) -> u8 {
+    let settings = match config::load(cli.config.as_deref()) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("seqsync: {e}");
+            return exit::USAGE;
+        }
+    };
+    if !std::io::stdout().is_terminal() {
+        eprintln!("seqsync: the terminal UI needs a terminal; for scripts use `seqsync plan` or `seqsync sync` (see --help)");
+        return exit::USAGE;
+    }
+    let config_note = match &settings.file {
+        Some(f) => format!("Config: {}.", f.display()),
+        None => format!(
+            "No config file found (looked in {}). Try scripts/demo, or write one from assets/seqsync.example.toml.",
+            config::search_paths_text()
+        ),
+    };
+    let journal = cli
+        .journal
+        .clone()
+        .or(settings.journal.clone())
+        .unwrap_or_else(Journal::default_path);
+    let state =
+        crate::app::state::State::new(settings.instances.clone(), settings.offset, config_note);
+    let worker = crate::worker::WorkerConfig {
+        timeouts: settings.timeouts,
+        journal,
+        batch_size: std::env::var("SEQSYNC_APPLY_BATCH")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(postgres::DEFAULT_APPLY_BATCH),
+        concurrency: 32,
+    };
+    crate::log::line(
+        "INFO",
+        &format!("tui started with {} instance(s)", settings.instances.len()),
+    );
+    match crate::tui::run(state, worker).await {
+        Ok(()) => exit::OK,
+        Err(e) => {
+            eprintln!("seqsync: terminal error: {e}");
+            exit::FAILED
+        }
+    }
 }

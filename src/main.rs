@@ -45,12 +45,7 @@ fn main() -> ExitCode {
             Some(Command::Instances(args)) => cli::instances(&cli, args).await,
             Some(Command::Plan(args)) => cli::run(&cli, args, false, false).await,
             Some(Command::Sync(args)) => cli::run(&cli, &args.plan, true, args.yes).await,
-            None => {
-                eprintln!(
-                    "seqsync: the terminal UI is not built yet; use `seqsync plan` or `seqsync sync` (see --help)"
-                );
-                cli::exit::USAGE
-            }
+            None => cli::tui(&cli).await,
         }
     });
     // Drop the runtime without waiting for background connection tasks.

@@ -20,6 +20,18 @@ pub enum JournalEvent {
     RollbackIncomplete,
 }
 
+impl JournalEvent {
+    pub fn word(self) -> &'static str {
+        match self {
+            JournalEvent::Plan => "plan",
+            JournalEvent::ApplyStarted => "apply-started",
+            JournalEvent::Applied => "applied",
+            JournalEvent::RolledBack => "rolled-back",
+            JournalEvent::RollbackIncomplete => "rollback-incomplete",
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct JournalEntry {
     pub run_id: String,

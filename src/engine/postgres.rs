@@ -422,13 +422,12 @@ impl PgSession {
         }
         let readers: Vec<&PgSession> = std::iter::once(self).chain(helpers.iter()).collect();
         let share = names.len().div_ceil(readers.len()).max(1);
-        let parts = futures_util::future::try_join_all(
-            names
-                .chunks(share)
-                .zip(&readers)
-                .map(|(part, reader)| reader.direct_states_pipelined(part)),
-        )
-        .await?;
+        let reads: Vec<_> = names
+            .chunks(share)
+            .zip(&readers)
+            .map(|(part, reader)| reader.direct_states_pipelined(part))
+            .collect();
+        let parts = futures_util::future::try_join_all(reads).await?;
         Ok(parts.into_iter().flatten().collect())
     }
 
@@ -436,12 +435,32 @@ impl PgSession {
         &self,
         names: &[(&str, &str)],
     ) -> Result<Vec<RawState>, EngineError> {
-        let parts: Vec<Vec<RawState>> = stream::iter(names.chunks(DIRECT_CHUNK))
+        // The futures are built first: a closure inside the stream would make the whole future
+        // not provably Send (rustc's higher-ranked lifetime limitation), and the TUI's worker
+        // runs it on a spawned task.
+        let reads: Vec<_> = names
+            .chunks(DIRECT_CHUNK)
             .map(|chunk| self.direct_states(chunk))
+            .collect();
+        let parts: Vec<Vec<RawState>> = stream::iter(reads)
             .buffered(DIRECT_PIPELINE)
             .try_collect()
             .await?;
         Ok(parts.into_iter().flatten().collect())
+    }
+
+    /// How many sequences `read_sequences` would return, without reading their values.
+    pub async fn count_sequences(&self) -> Result<usize, EngineError> {
+        let row = self
+            .bounded(
+                "counting sequences",
+                self.client.query_one(
+                    &format!("SELECT count(*) FROM ({CATALOGUE_SQL}) catalogue"),
+                    &[],
+                ),
+            )
+            .await?;
+        Ok(row.get::<_, i64>(0) as usize)
     }
 
     /// `last_value` of each called sequence, None for one not yet called. Inside a transaction

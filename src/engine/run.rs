@@ -60,16 +60,8 @@ pub async fn prepare(
     options: PlanOptions,
     timeouts: &Timeouts,
 ) -> Result<Prepared, EngineError> {
-    let read = |endpoint: &PgEndpoint| {
-        let endpoint = endpoint.clone();
-        let timeouts = *timeouts;
-        async move {
-            let session = endpoint.connect(&timeouts).await?;
-            let sequences = session.read_sequences().await?;
-            Ok::<_, EngineError>((session, sequences))
-        }
-    };
-    let (source_read, destination_read) = tokio::join!(read(source), read(destination));
+    let (source_read, destination_read) =
+        tokio::join!(read(source, timeouts), read(destination, timeouts));
     let (_, source_seqs) = source_read.map_err(|e| EngineError::new(format!("source: {e}")))?;
     let (session, destination_seqs) =
         destination_read.map_err(|e| EngineError::new(format!("destination: {e}")))?;
@@ -101,6 +93,15 @@ pub async fn prepare(
         session: Some(session),
         timeouts: *timeouts,
     })
+}
+
+async fn read(
+    endpoint: &PgEndpoint,
+    timeouts: &Timeouts,
+) -> Result<(PgSession, Vec<super::model::Sequence>), EngineError> {
+    let session = endpoint.connect(timeouts).await?;
+    let sequences = session.read_sequences().await?;
+    Ok((session, sequences))
 }
 
 impl Prepared {

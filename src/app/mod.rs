@@ -1,0 +1,7 @@
+//! The TUI's state and its pure update function (the Elm shape): any key flow is testable
+//! without a terminal.
+
+pub mod keymap;
+pub mod msg;
+pub mod state;
+pub mod update;

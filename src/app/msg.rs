@@ -1,0 +1,102 @@
+//! What flows into `update` (messages) and out of it (effects for the worker).
+
+use super::state::Counts;
+use crate::engine::instance::{Instance, Observed};
+use crate::engine::journal::JournalEntry;
+use crate::engine::model::PlanRow;
+use crossterm::event::KeyEvent;
+use std::path::PathBuf;
+
+#[derive(Debug, Clone)]
+pub enum Msg {
+    Key(KeyEvent),
+    Tick,
+    Worker(Response),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ExportFormat {
+    Csv,
+    Json,
+}
+
+/// Requests to the worker. Every long one carries a request id; answers to a request the
+/// screen has moved on from are dropped.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Effect {
+    Observe {
+        index: usize,
+        instance: Box<Instance>,
+    },
+    Count {
+        index: usize,
+        instance: Box<Instance>,
+    },
+    Plan {
+        request: u64,
+        instance: Box<Instance>,
+        offset: i64,
+    },
+    Apply {
+        request: u64,
+    },
+    /// Stop an apply: what was set is rolled back.
+    Cancel {
+        request: u64,
+    },
+    /// The operator backed out of a plan: drop it and its connection.
+    Discard {
+        request: u64,
+    },
+    History {
+        index: usize,
+        instance_id: String,
+    },
+    Export {
+        path: PathBuf,
+        format: ExportFormat,
+        run_id: String,
+        instance_id: String,
+        rows: Vec<PlanRow>,
+    },
+}
+
+#[derive(Debug, Clone)]
+pub enum Response {
+    Observed {
+        index: usize,
+        observed: Observed,
+    },
+    Counted {
+        index: usize,
+        result: Result<Counts, String>,
+    },
+    Planned {
+        request: u64,
+        result: Result<Vec<PlanRow>, String>,
+    },
+    Progress {
+        request: u64,
+        done: usize,
+        total: usize,
+    },
+    Applied {
+        request: u64,
+        run_id: String,
+        outcome: String,
+        error: Option<String>,
+        rows: Vec<PlanRow>,
+    },
+    /// The apply could not start (the journal refused the intent): nothing changed.
+    ApplyRefused {
+        request: u64,
+        error: String,
+    },
+    History {
+        index: usize,
+        result: Result<Vec<JournalEntry>, String>,
+    },
+    Exported {
+        result: Result<PathBuf, String>,
+    },
+}

@@ -1,0 +1,282 @@
+//! Everything the TUI shows, as plain data. No I/O, no terminal.
+
+use crate::engine::instance::{prerequisites, refusal, Instance, Observed, Prerequisite, TaskKind};
+use crate::engine::journal::JournalEntry;
+use crate::engine::model::{PlanRow, RowStatus};
+use tui_input::Input;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Screen {
+    Instances,
+    Task,
+    Results,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TaskTab {
+    Basic,
+    History,
+}
+
+/// The task's steps as the console shows them; only Incremental Write has the tabs.
+pub const STEPS: [&str; 3] = ["Schema Migration", "Full Data", "Incremental Write"];
+pub const INCREMENTAL_WRITE: usize = 2;
+
+#[derive(Debug, Clone)]
+pub struct InstanceRow {
+    pub instance: Instance,
+    pub observed: Observed,
+    /// True until the first observation arrives.
+    pub observing: bool,
+}
+
+impl InstanceRow {
+    pub fn prerequisites(&self) -> Vec<Prerequisite> {
+        prerequisites(&self.instance, &self.observed)
+    }
+
+    /// Why Synchronize Sequence is unavailable, if it is.
+    pub fn refusal(&self) -> Option<String> {
+        if self.observing {
+            return Some("the status is still being read".to_string());
+        }
+        refusal(&self.prerequisites())
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Counts {
+    pub source: usize,
+    pub destination: usize,
+}
+
+#[derive(Debug, Clone)]
+pub struct TaskView {
+    /// Index into `State::instances`.
+    pub index: usize,
+    pub step: usize,
+    pub tab: TaskTab,
+    pub counts: Option<Result<Counts, String>>,
+    pub history: Option<Result<Vec<JournalEntry>, String>>,
+}
+
+#[derive(Debug, Clone)]
+pub enum Dialog {
+    None,
+    Offset {
+        input: Input,
+        error: Option<String>,
+    },
+    Planning {
+        request: u64,
+        offset: i64,
+    },
+    Preview {
+        request: u64,
+        rows: Vec<PlanRow>,
+        offset: i64,
+        scroll: usize,
+    },
+    Applying {
+        request: u64,
+        done: usize,
+        total: usize,
+        cancelling: bool,
+    },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SortKey {
+    Name,
+    Status,
+    Change,
+}
+
+impl SortKey {
+    pub fn next(self) -> SortKey {
+        match self {
+            SortKey::Name => SortKey::Status,
+            SortKey::Status => SortKey::Change,
+            SortKey::Change => SortKey::Name,
+        }
+    }
+
+    pub fn word(self) -> &'static str {
+        match self {
+            SortKey::Name => "name",
+            SortKey::Status => "status",
+            SortKey::Change => "change",
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct Results {
+    pub run_id: String,
+    /// "applied", "nothing-to-do", "rolled-back", "rollback-incomplete".
+    pub outcome: String,
+    pub error: Option<String>,
+    pub rows: Vec<PlanRow>,
+    /// Indices into `rows` that pass the filter, in sort order.
+    pub visible: Vec<usize>,
+    pub filter: Input,
+    pub filtering: bool,
+    pub sort: SortKey,
+    pub selected: usize,
+}
+
+impl Results {
+    pub fn new(run_id: String, outcome: String, error: Option<String>, rows: Vec<PlanRow>) -> Self {
+        let mut r = Results {
+            run_id,
+            outcome,
+            error,
+            rows,
+            visible: vec![],
+            filter: Input::default(),
+            filtering: false,
+            sort: SortKey::Name,
+            selected: 0,
+        };
+        r.refresh();
+        r
+    }
+
+    /// Recomputes the visible rows after a filter or sort change (not on every frame).
+    pub fn refresh(&mut self) {
+        let needle = self.filter.value().to_lowercase();
+        let mut visible: Vec<usize> = (0..self.rows.len())
+            .filter(|&i| {
+                needle.is_empty() || {
+                    let r = &self.rows[i];
+                    r.qualified_name().to_lowercase().contains(&needle)
+                        || r.status.name().contains(&needle)
+                }
+            })
+            .collect();
+        let rows = &self.rows;
+        match self.sort {
+            SortKey::Name => {}
+            SortKey::Status => visible.sort_by_key(|&i| (rows[i].status, i)),
+            SortKey::Change => visible.sort_by_key(|&i| {
+                let r = &rows[i];
+                let change = match (r.destination_after, r.destination_before) {
+                    (Some(a), Some(b)) => (a as i128 - b as i128).abs(),
+                    _ => -1,
+                };
+                (std::cmp::Reverse(change), i)
+            }),
+        }
+        self.visible = visible;
+        self.selected = self.selected.min(self.visible.len().saturating_sub(1));
+    }
+
+    pub fn count(&self, status: RowStatus) -> usize {
+        self.rows.iter().filter(|r| r.status == status).count()
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct Message {
+    pub text: String,
+    pub error: bool,
+}
+
+#[derive(Debug, Clone)]
+pub struct State {
+    pub instances: Vec<InstanceRow>,
+    pub tab: TaskKind,
+    /// None: every region.
+    pub region: Option<String>,
+    pub filter: Input,
+    pub filtering: bool,
+    /// Index into `visible_instances()`.
+    pub selected: usize,
+    pub screen: Screen,
+    pub task: Option<TaskView>,
+    pub dialog: Dialog,
+    pub results: Option<Results>,
+    pub help: bool,
+    pub message: Option<Message>,
+    pub default_offset: Option<i64>,
+    pub next_request: u64,
+    pub ticks: u64,
+    pub quit: bool,
+    /// Where the config came from, for the empty-list hint.
+    pub config_note: String,
+}
+
+impl State {
+    pub fn new(
+        instances: Vec<Instance>,
+        default_offset: Option<i64>,
+        config_note: String,
+    ) -> State {
+        State {
+            instances: instances
+                .into_iter()
+                .map(|instance| InstanceRow {
+                    observed: Observed::declared(&instance),
+                    instance,
+                    observing: true,
+                })
+                .collect(),
+            tab: TaskKind::Synchronization,
+            region: None,
+            filter: Input::default(),
+            filtering: false,
+            selected: 0,
+            screen: Screen::Instances,
+            task: None,
+            dialog: Dialog::None,
+            results: None,
+            help: false,
+            message: None,
+            default_offset,
+            next_request: 1,
+            ticks: 0,
+            quit: false,
+            config_note,
+        }
+    }
+
+    /// Indices of the instances the list shows: this tab, this region, matching the filter.
+    pub fn visible_instances(&self) -> Vec<usize> {
+        let needle = self.filter.value().to_lowercase();
+        (0..self.instances.len())
+            .filter(|&i| {
+                let inst = &self.instances[i].instance;
+                inst.kind == self.tab
+                    && self
+                        .region
+                        .as_ref()
+                        .is_none_or(|r| inst.region.as_deref() == Some(r.as_str()))
+                    && (needle.is_empty()
+                        || inst.id.to_lowercase().contains(&needle)
+                        || inst.name.to_lowercase().contains(&needle))
+            })
+            .collect()
+    }
+
+    /// Every region named in the config, sorted.
+    pub fn regions(&self) -> Vec<String> {
+        let mut regions: Vec<String> = self
+            .instances
+            .iter()
+            .filter_map(|r| r.instance.region.clone())
+            .collect();
+        regions.sort();
+        regions.dedup();
+        regions
+    }
+
+    pub fn current(&self) -> Option<&InstanceRow> {
+        self.task.as_ref().map(|t| &self.instances[t.index])
+    }
+
+    pub fn take_request_id(&mut self) -> u64 {
+        let id = self.next_request;
+        self.next_request += 1;
+        id
+    }
+}

@@ -1,0 +1,514 @@
+//! `update(&mut State, Msg) -> Vec<Effect>`: every key and every answer from the worker, pure.
+
+use super::msg::{Effect, ExportFormat, Msg, Response};
+use super::state::{
+    Dialog, InstanceRow, Message, Results, Screen, State, TaskTab, TaskView, INCREMENTAL_WRITE,
+    STEPS,
+};
+use crate::cli::parse_offset;
+use crate::engine::instance::TaskKind;
+use crate::engine::model::RowStatus;
+use crossterm::event::{KeyCode, KeyEvent, KeyEventKind, KeyModifiers};
+use tui_input::{Input, InputRequest};
+
+/// Ticks between live refreshes of the instances' status (ticks are 250 ms).
+pub const REFRESH_TICKS: u64 = 40;
+
+/// The effects to run at start: observe every instance. The first frame does not wait for them.
+pub fn init(state: &State) -> Vec<Effect> {
+    observe_all(state)
+}
+
+fn observe_all(state: &State) -> Vec<Effect> {
+    state
+        .instances
+        .iter()
+        .enumerate()
+        .map(|(index, row)| Effect::Observe {
+            index,
+            instance: Box::new(row.instance.clone()),
+        })
+        .collect()
+}
+
+pub fn update(state: &mut State, msg: Msg) -> Vec<Effect> {
+    match msg {
+        Msg::Key(key) if key.kind == KeyEventKind::Release => vec![],
+        Msg::Key(key) => on_key(state, key),
+        Msg::Tick => {
+            state.ticks += 1;
+            let idle = matches!(state.dialog, Dialog::None) && state.screen != Screen::Results;
+            if idle && state.ticks % REFRESH_TICKS == 0 {
+                observe_all(state)
+            } else {
+                vec![]
+            }
+        }
+        Msg::Worker(response) => on_response(state, response),
+    }
+}
+
+fn on_response(state: &mut State, response: Response) -> Vec<Effect> {
+    match response {
+        Response::Observed { index, observed } => {
+            if let Some(row) = state.instances.get_mut(index) {
+                row.observed = observed;
+                row.observing = false;
+            }
+        }
+        Response::Counted { index, result } => {
+            if let Some(task) = state.task.as_mut().filter(|t| t.index == index) {
+                task.counts = Some(result);
+            }
+        }
+        Response::History { index, result } => {
+            if let Some(task) = state.task.as_mut().filter(|t| t.index == index) {
+                task.history = Some(result);
+            }
+        }
+        Response::Planned { request, result } => {
+            if let Dialog::Planning { request: r, offset } = state.dialog {
+                if r == request {
+                    match result {
+                        Ok(rows) => {
+                            state.dialog = Dialog::Preview {
+                                request,
+                                rows,
+                                offset,
+                                scroll: 0,
+                            }
+                        }
+                        Err(e) => {
+                            state.dialog = Dialog::None;
+                            error(state, format!("planning failed: {e}"));
+                        }
+                    }
+                }
+            }
+        }
+        Response::Progress {
+            request,
+            done,
+            total,
+        } => {
+            if let Dialog::Applying {
+                request: r,
+                done: d,
+                total: t,
+                ..
+            } = &mut state.dialog
+            {
+                if *r == request {
+                    *d = done;
+                    *t = total;
+                }
+            }
+        }
+        Response::Applied {
+            request,
+            run_id,
+            outcome,
+            error,
+            rows,
+        } => {
+            if matches!(state.dialog, Dialog::Applying { request: r, .. } if r == request) {
+                state.dialog = Dialog::None;
+                state.results = Some(Results::new(run_id, outcome, error, rows));
+                state.screen = Screen::Results;
+                state.message = None;
+            }
+        }
+        Response::ApplyRefused { request, error: e } => {
+            if matches!(state.dialog, Dialog::Applying { request: r, .. } if r == request) {
+                state.dialog = Dialog::None;
+                error(state, e);
+            }
+        }
+        Response::Exported { result } => match result {
+            Ok(path) => info(state, format!("exported to {}", path.display())),
+            Err(e) => error(state, format!("export failed: {e}")),
+        },
+    }
+    vec![]
+}
+
+fn info(state: &mut State, text: String) {
+    state.message = Some(Message { text, error: false });
+}
+
+fn error(state: &mut State, text: String) {
+    state.message = Some(Message { text, error: true });
+}
+
+fn ctrl(key: &KeyEvent, c: char) -> bool {
+    key.modifiers.contains(KeyModifiers::CONTROL) && key.code == KeyCode::Char(c)
+}
+
+fn on_key(state: &mut State, key: KeyEvent) -> Vec<Effect> {
+    if ctrl(&key, 'c') {
+        state.quit = true;
+        return vec![];
+    }
+    if state.help {
+        if matches!(
+            key.code,
+            KeyCode::Char('?') | KeyCode::Esc | KeyCode::Char('q')
+        ) {
+            state.help = false;
+        }
+        return vec![];
+    }
+    if !matches!(state.dialog, Dialog::None) {
+        return on_dialog_key(state, key);
+    }
+    let typing = match state.screen {
+        Screen::Instances => state.filtering,
+        Screen::Results => state.results.as_ref().is_some_and(|r| r.filtering),
+        Screen::Task => false,
+    };
+    if typing {
+        on_filter_key(state, key);
+        return vec![];
+    }
+    match key.code {
+        KeyCode::Char('?') => {
+            state.help = true;
+            return vec![];
+        }
+        KeyCode::Char('q') => {
+            state.quit = true;
+            return vec![];
+        }
+        _ => {}
+    }
+    match state.screen {
+        Screen::Instances => on_instances_key(state, key),
+        Screen::Task => on_task_key(state, key),
+        Screen::Results => on_results_key(state, key),
+    }
+}
+
+/// Keys understood by a one-line text field.
+fn edit(input: &mut Input, key: &KeyEvent) -> bool {
+    let request = match key.code {
+        KeyCode::Char('u') if key.modifiers.contains(KeyModifiers::CONTROL) => {
+            InputRequest::DeleteLine
+        }
+        KeyCode::Char(c) if !key.modifiers.contains(KeyModifiers::CONTROL) => {
+            InputRequest::InsertChar(c)
+        }
+        KeyCode::Backspace => InputRequest::DeletePrevChar,
+        KeyCode::Delete => InputRequest::DeleteNextChar,
+        KeyCode::Left => InputRequest::GoToPrevChar,
+        KeyCode::Right => InputRequest::GoToNextChar,
+        KeyCode::Home => InputRequest::GoToStart,
+        KeyCode::End => InputRequest::GoToEnd,
+        _ => return false,
+    };
+    input.handle(request);
+    true
+}
+
+fn on_filter_key(state: &mut State, key: KeyEvent) {
+    let (input, filtering) = match state.screen {
+        Screen::Results => {
+            let r = state.results.as_mut().expect("results screen has results");
+            (&mut r.filter, &mut r.filtering)
+        }
+        _ => (&mut state.filter, &mut state.filtering),
+    };
+    match key.code {
+        KeyCode::Esc => {
+            input.reset();
+            *filtering = false;
+        }
+        KeyCode::Enter | KeyCode::Down | KeyCode::Up => *filtering = false,
+        _ => {
+            edit(input, &key);
+        }
+    }
+    match state.screen {
+        Screen::Results => state.results.as_mut().expect("results").refresh(),
+        _ => state.selected = 0,
+    }
+}
+
+/// Moves a selection in a list of `len` items; `page` is how far PageUp/PageDown go.
+fn navigate(selected: &mut usize, len: usize, key: &KeyEvent, page: usize) -> bool {
+    let last = len.saturating_sub(1);
+    *selected = match key.code {
+        KeyCode::Up | KeyCode::Char('k') => selected.saturating_sub(1),
+        KeyCode::Down | KeyCode::Char('j') => (*selected + 1).min(last),
+        KeyCode::PageUp => selected.saturating_sub(page),
+        KeyCode::PageDown => (*selected + page).min(last),
+        KeyCode::Home | KeyCode::Char('g') => 0,
+        KeyCode::End | KeyCode::Char('G') => last,
+        _ => return false,
+    };
+    true
+}
+
+fn on_instances_key(state: &mut State, key: KeyEvent) -> Vec<Effect> {
+    let visible = state.visible_instances();
+    if navigate(&mut state.selected, visible.len(), &key, 10) {
+        return vec![];
+    }
+    match key.code {
+        KeyCode::Tab | KeyCode::Left | KeyCode::Right | KeyCode::Char('h') | KeyCode::Char('l') => {
+            state.tab = match state.tab {
+                TaskKind::Synchronization => TaskKind::Migration,
+                TaskKind::Migration => TaskKind::Synchronization,
+            };
+            state.selected = 0;
+        }
+        KeyCode::Char('r') => {
+            let regions = state.regions();
+            state.region = match &state.region {
+                None => regions.first().cloned(),
+                Some(current) => regions
+                    .iter()
+                    .position(|r| r == current)
+                    .and_then(|p| regions.get(p + 1).cloned()),
+            };
+            state.selected = 0;
+        }
+        KeyCode::Char('/') => state.filtering = true,
+        KeyCode::Esc if !state.filter.value().is_empty() => {
+            state.filter.reset();
+            state.selected = 0;
+        }
+        KeyCode::F(5) | KeyCode::Char('R') => {
+            info(state, "refreshing status…".to_string());
+            return observe_all(state);
+        }
+        KeyCode::Enter => {
+            if let Some(&index) = visible.get(state.selected) {
+                return open_task(state, index);
+            }
+        }
+        _ => {}
+    }
+    vec![]
+}
+
+fn open_task(state: &mut State, index: usize) -> Vec<Effect> {
+    state.task = Some(TaskView {
+        index,
+        step: INCREMENTAL_WRITE,
+        tab: TaskTab::Basic,
+        counts: None,
+        history: None,
+    });
+    state.screen = Screen::Task;
+    state.message = None;
+    refresh_task(state)
+}
+
+fn refresh_task(state: &State) -> Vec<Effect> {
+    let Some(row) = state.current() else {
+        return vec![];
+    };
+    let index = state.task.as_ref().expect("a task").index;
+    vec![
+        Effect::Observe {
+            index,
+            instance: Box::new(row.instance.clone()),
+        },
+        Effect::Count {
+            index,
+            instance: Box::new(row.instance.clone()),
+        },
+    ]
+}
+
+fn on_task_key(state: &mut State, key: KeyEvent) -> Vec<Effect> {
+    let task = state.task.as_mut().expect("the task screen has a task");
+    match key.code {
+        KeyCode::Esc | KeyCode::Backspace => {
+            state.task = None;
+            state.screen = Screen::Instances;
+            state.message = None;
+        }
+        KeyCode::Up | KeyCode::Char('k') => task.step = task.step.saturating_sub(1),
+        KeyCode::Down | KeyCode::Char('j') => task.step = (task.step + 1).min(STEPS.len() - 1),
+        KeyCode::Tab | KeyCode::Left | KeyCode::Right | KeyCode::Char('h') | KeyCode::Char('l')
+            if task.step == INCREMENTAL_WRITE =>
+        {
+            task.tab = match task.tab {
+                TaskTab::Basic => TaskTab::History,
+                TaskTab::History => TaskTab::Basic,
+            };
+            if task.tab == TaskTab::History {
+                let index = task.index;
+                let instance_id = state.instances[index].instance.id.clone();
+                return vec![Effect::History { index, instance_id }];
+            }
+        }
+        KeyCode::Char('R') | KeyCode::F(5) => return refresh_task(state),
+        KeyCode::Char('s') => {
+            if task.step != INCREMENTAL_WRITE {
+                error(
+                    state,
+                    "Synchronize Sequence is on the Incremental Write step: select it first"
+                        .to_string(),
+                );
+                return vec![];
+            }
+            let row: &InstanceRow = &state.instances[task.index];
+            match row.refusal() {
+                Some(reason) => error(
+                    state,
+                    format!("Synchronize Sequence is unavailable: {reason}"),
+                ),
+                None => {
+                    let prefill = state
+                        .default_offset
+                        .map(|o| o.to_string())
+                        .unwrap_or_default();
+                    state.dialog = Dialog::Offset {
+                        input: Input::new(prefill),
+                        error: None,
+                    };
+                    state.message = None;
+                }
+            }
+        }
+        _ => {}
+    }
+    vec![]
+}
+
+fn on_dialog_key(state: &mut State, key: KeyEvent) -> Vec<Effect> {
+    match &mut state.dialog {
+        Dialog::Offset { input, error: e } => match key.code {
+            KeyCode::Esc => state.dialog = Dialog::None,
+            KeyCode::Enter => match parse_offset(input.value()) {
+                Err(why) => *e = Some(why),
+                Ok(offset) => {
+                    let request = state.take_request_id();
+                    let instance = Box::new(state.current().expect("a task").instance.clone());
+                    state.dialog = Dialog::Planning { request, offset };
+                    return vec![Effect::Plan {
+                        request,
+                        instance,
+                        offset,
+                    }];
+                }
+            },
+            _ => {
+                if edit(input, &key) {
+                    // Validated as typed: the error shows, or clears, with every key.
+                    *e = if input.value().is_empty() {
+                        None
+                    } else {
+                        parse_offset(input.value()).err()
+                    };
+                }
+            }
+        },
+        Dialog::Planning { request, .. } => {
+            if key.code == KeyCode::Esc {
+                let request = *request;
+                state.dialog = Dialog::None;
+                info(state, "plan cancelled; nothing was changed".to_string());
+                return vec![Effect::Discard { request }];
+            }
+        }
+        Dialog::Preview {
+            request,
+            rows,
+            scroll,
+            ..
+        } => {
+            if navigate(scroll, rows.len(), &key, 10) {
+                return vec![];
+            }
+            match key.code {
+                KeyCode::Enter | KeyCode::Char('y') => {
+                    let request = *request;
+                    let total = rows
+                        .iter()
+                        .filter(|r| r.status == RowStatus::Update)
+                        .count();
+                    state.dialog = Dialog::Applying {
+                        request,
+                        done: 0,
+                        total,
+                        cancelling: false,
+                    };
+                    return vec![Effect::Apply { request }];
+                }
+                KeyCode::Esc | KeyCode::Char('n') => {
+                    let request = *request;
+                    state.dialog = Dialog::None;
+                    info(state, "not applied; nothing was changed".to_string());
+                    return vec![Effect::Discard { request }];
+                }
+                _ => {}
+            }
+        }
+        Dialog::Applying {
+            request,
+            cancelling,
+            ..
+        } => {
+            if key.code == KeyCode::Esc && !*cancelling {
+                *cancelling = true;
+                return vec![Effect::Cancel { request: *request }];
+            }
+        }
+        Dialog::None => {}
+    }
+    vec![]
+}
+
+fn on_results_key(state: &mut State, key: KeyEvent) -> Vec<Effect> {
+    let instance_id = state
+        .current()
+        .map(|r| r.instance.id.clone())
+        .unwrap_or_default();
+    let results = state
+        .results
+        .as_mut()
+        .expect("the results screen has results");
+    if navigate(&mut results.selected, results.visible.len(), &key, 20) {
+        return vec![];
+    }
+    match key.code {
+        KeyCode::Esc | KeyCode::Enter | KeyCode::Char('c') => {
+            state.results = None;
+            state.screen = Screen::Task;
+            if let Some(task) = state.task.as_mut() {
+                task.tab = TaskTab::Basic;
+                task.step = INCREMENTAL_WRITE;
+            }
+            return refresh_task(state);
+        }
+        KeyCode::Char('/') => results.filtering = true,
+        KeyCode::Char('o') => {
+            results.sort = results.sort.next();
+            results.refresh();
+        }
+        KeyCode::Char('e') | KeyCode::Char('E') => {
+            let format = if key.code == KeyCode::Char('e') {
+                ExportFormat::Csv
+            } else {
+                ExportFormat::Json
+            };
+            let extension = if format == ExportFormat::Csv {
+                "csv"
+            } else {
+                "json"
+            };
+            return vec![Effect::Export {
+                path: format!("seqsync-{}.{extension}", results.run_id).into(),
+                format,
+                run_id: results.run_id.clone(),
+                instance_id,
+                rows: results.rows.clone(),
+            }];
+        }
+        _ => {}
+    }
+    vec![]
+}

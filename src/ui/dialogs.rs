@@ -1,0 +1,199 @@
+//! The dialogs over Basic Information: offset, planning, preview, progress.
+
+use super::{centered, fit, number, scroll_start, Theme};
+use crate::app::state::{Dialog, State};
+use crate::engine::model::{summarize, RowStatus};
+use ratatui::layout::{Constraint, Layout, Rect};
+use ratatui::text::{Line, Span};
+use ratatui::widgets::{Block, Borders, Clear, Gauge, Paragraph, Row, Table};
+use ratatui::Frame;
+
+const SPINNER: [&str; 4] = ["|", "/", "-", "\\"];
+
+pub fn draw(frame: &mut Frame, area: Rect, state: &State, theme: Theme) {
+    match &state.dialog {
+        Dialog::None => {}
+        Dialog::Offset { input, error } => {
+            let popup = centered(area, 56, 8);
+            frame.render_widget(Clear, popup);
+            let block = Block::default()
+                .borders(Borders::ALL)
+                .title(" Synchronize Sequence ");
+            let inner = block.inner(popup);
+            frame.render_widget(block, popup);
+            let [label, field, check, hint] = Layout::vertical([
+                Constraint::Length(2),
+                Constraint::Length(1),
+                Constraint::Length(2),
+                Constraint::Length(1),
+            ])
+            .areas(inner);
+            frame.render_widget(
+                Paragraph::new("Sequence Offset: added to each source value (subtracted for descending sequences)")
+                    .wrap(ratatui::widgets::Wrap { trim: true }),
+                label,
+            );
+            let width = field.width.saturating_sub(3) as usize;
+            let scroll = input.visual_scroll(width);
+            frame.render_widget(
+                Paragraph::new(format!("> {}", input.value()))
+                    .scroll((0, scroll as u16))
+                    .style(theme.title()),
+                field,
+            );
+            frame.set_cursor_position((
+                field.x + 2 + (input.visual_cursor().max(scroll) - scroll) as u16,
+                field.y,
+            ));
+            let check_line = match error {
+                Some(e) => Line::styled(format!("✗ {e}"), theme.bad()),
+                None if input.value().is_empty() => {
+                    Line::styled("type a whole number", theme.dim())
+                }
+                None => Line::styled("✓ a valid offset", theme.good()),
+            };
+            frame.render_widget(
+                Paragraph::new(check_line).wrap(ratatui::widgets::Wrap { trim: true }),
+                check,
+            );
+            frame.render_widget(
+                Paragraph::new("Enter: preview the plan   Esc: cancel").style(theme.dim()),
+                hint,
+            );
+        }
+        Dialog::Planning { offset, .. } => {
+            let popup = centered(area, 56, 5);
+            frame.render_widget(Clear, popup);
+            let spin = SPINNER[(state.ticks % 4) as usize];
+            frame.render_widget(
+                Paragraph::new(vec![
+                    Line::raw(format!("{spin} Reading every sequence on both sides…")),
+                    Line::raw(format!("  offset {offset}; nothing is changed yet")),
+                    Line::styled("  Esc stops waiting", theme.dim()),
+                ])
+                .block(Block::default().borders(Borders::ALL).title(" Planning ")),
+                popup,
+            );
+        }
+        Dialog::Preview {
+            rows,
+            offset,
+            scroll,
+            ..
+        } => {
+            let popup = centered(area, area.width.saturating_sub(2).max(40), area.height);
+            frame.render_widget(Clear, popup);
+            let block = Block::default()
+                .borders(Borders::ALL)
+                .title(format!(" Plan — offset {offset} "));
+            let inner = block.inner(popup);
+            frame.render_widget(block, popup);
+            let [counts, table, confirm] = Layout::vertical([
+                Constraint::Length(2),
+                Constraint::Min(2),
+                Constraint::Length(1),
+            ])
+            .areas(inner);
+            let summary: Vec<String> = summarize(rows)
+                .iter()
+                .map(|(k, v)| format!("{v} {k}"))
+                .collect();
+            frame.render_widget(
+                Paragraph::new(format!("{} sequences: {}", rows.len(), summary.join(", ")))
+                    .wrap(ratatui::widgets::Wrap { trim: true }),
+                counts,
+            );
+            let height = table.height.saturating_sub(1) as usize;
+            let start = scroll_start(*scroll, height);
+            let name_width = table.width.saturating_sub(12 * 3 + 24) as usize;
+            let body = rows
+                .iter()
+                .enumerate()
+                .skip(start)
+                .take(height)
+                .map(|(i, r)| {
+                    let status_style = if r.status.is_problem() {
+                        theme.bad()
+                    } else {
+                        ratatui::style::Style::default()
+                    };
+                    let row = Row::new(vec![
+                        ratatui::text::Text::raw(fit(&r.qualified_name(), name_width.max(8))),
+                        ratatui::text::Text::raw(number(r.source_value)),
+                        ratatui::text::Text::raw(number(r.destination_before)),
+                        ratatui::text::Text::raw(number(r.target)),
+                        ratatui::text::Text::styled(r.status.name(), status_style),
+                    ]);
+                    if i == *scroll {
+                        row.style(theme.selected())
+                    } else {
+                        row
+                    }
+                });
+            frame.render_widget(
+                Table::new(
+                    body,
+                    [
+                        Constraint::Min(8),
+                        Constraint::Length(12),
+                        Constraint::Length(12),
+                        Constraint::Length(12),
+                        Constraint::Length(22),
+                    ],
+                )
+                .header(
+                    Row::new(vec![
+                        "SEQUENCE",
+                        "SOURCE",
+                        "DEST BEFORE",
+                        "TARGET",
+                        "STATUS",
+                    ])
+                    .style(theme.title()),
+                ),
+                table,
+            );
+            let changes = rows
+                .iter()
+                .filter(|r| r.status == RowStatus::Update)
+                .count();
+            let prompt = if changes == 0 {
+                "Nothing to change.  Enter: record it   Esc: close".to_string()
+            } else {
+                format!("Apply {changes} change(s)?  Enter/y: apply   Esc/n: cancel")
+            };
+            frame.render_widget(Paragraph::new(Span::styled(prompt, theme.title())), confirm);
+        }
+        Dialog::Applying {
+            done,
+            total,
+            cancelling,
+            ..
+        } => {
+            let popup = centered(area, 60, 6);
+            frame.render_widget(Clear, popup);
+            let block = Block::default().borders(Borders::ALL).title(" Applying ");
+            let inner = block.inner(popup);
+            frame.render_widget(block, popup);
+            let [gauge, note] =
+                Layout::vertical([Constraint::Length(1), Constraint::Length(2)]).areas(inner);
+            let ratio = if *total == 0 {
+                0.0
+            } else {
+                *done as f64 / *total as f64
+            };
+            frame.render_widget(
+                Gauge::default()
+                    .ratio(ratio.clamp(0.0, 1.0))
+                    .label(format!("{done} / {total} sequences")),
+                gauge,
+            );
+            let text = if *cancelling {
+                "Cancelling: rolling back what was set…"
+            } else {
+                "All or nothing. Esc cancels and rolls back."
+            };
+            frame.render_widget(Paragraph::new(text), note);
+        }
+    }
+}

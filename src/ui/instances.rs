@@ -1,0 +1,124 @@
+//! The instance list: tabs, region, filter, and one row per instance.
+
+use super::{fit, scroll_start, Theme};
+use crate::app::state::State;
+use crate::engine::instance::{Status, TaskKind};
+use ratatui::layout::{Constraint, Layout, Rect};
+use ratatui::text::{Line, Span};
+use ratatui::widgets::{Block, Borders, Paragraph, Row, Table};
+use ratatui::Frame;
+
+pub fn draw(frame: &mut Frame, area: Rect, state: &State, theme: Theme) {
+    let [tabs, filters, list] = Layout::vertical([
+        Constraint::Length(1),
+        Constraint::Length(1),
+        Constraint::Min(1),
+    ])
+    .areas(area);
+    let tab = |kind: TaskKind, label: &'static str| {
+        if state.tab == kind {
+            Span::styled(format!("[ {label} ]"), theme.selected())
+        } else {
+            Span::raw(format!("  {label}  "))
+        }
+    };
+    frame.render_widget(
+        Paragraph::new(Line::from(vec![
+            tab(TaskKind::Synchronization, "Data Synchronization"),
+            Span::raw(" "),
+            tab(TaskKind::Migration, "Data Migration"),
+        ])),
+        tabs,
+    );
+    let filter = if state.filtering {
+        format!("/{}▏", state.filter.value())
+    } else if state.filter.value().is_empty() {
+        "none (/)".to_string()
+    } else {
+        format!("/{}", state.filter.value())
+    };
+    frame.render_widget(
+        Paragraph::new(format!(
+            "Region: {} (r)   Filter: {filter}",
+            state.region.as_deref().unwrap_or("all")
+        )),
+        filters,
+    );
+
+    let visible = state.visible_instances();
+    let block = Block::default().borders(Borders::TOP);
+    if visible.is_empty() {
+        let hint = if state.instances.is_empty() {
+            format!("No instances configured. {}", state.config_note)
+        } else {
+            "No instance matches this tab, region and filter.".to_string()
+        };
+        frame.render_widget(Paragraph::new(hint).block(block), list);
+        return;
+    }
+    let height = list.height.saturating_sub(2) as usize;
+    let start = scroll_start(state.selected, height);
+    let pair_width = 28usize;
+    let rows = visible
+        .iter()
+        .enumerate()
+        .skip(start)
+        .take(height)
+        .map(|(position, &i)| {
+            let row = &state.instances[i];
+            let inst = &row.instance;
+            let status = if row.observing {
+                "reading…".to_string()
+            } else {
+                row.observed.status.to_string()
+            };
+            let status_style = match row.observed.status {
+                Status::Running | Status::Paused if !row.observing => theme.good(),
+                Status::Failed => theme.bad(),
+                _ => ratatui::style::Style::default(),
+            };
+            let marker = if position == state.selected { ">" } else { " " };
+            let cells = vec![
+                ratatui::text::Text::raw(format!("{marker} {}", inst.id)),
+                ratatui::text::Text::raw(inst.name.clone()),
+                ratatui::text::Text::raw(fit(
+                    &format!("{} → {}", inst.source.engine, inst.destination.engine),
+                    pair_width,
+                )),
+                ratatui::text::Text::styled(status, status_style),
+                ratatui::text::Text::raw(if row.observing {
+                    String::new()
+                } else {
+                    row.observed.phase.to_string()
+                }),
+            ];
+            let r = Row::new(cells);
+            if position == state.selected {
+                r.style(theme.selected())
+            } else {
+                r
+            }
+        });
+    let table = Table::new(
+        rows,
+        [
+            Constraint::Min(12),
+            Constraint::Min(10),
+            Constraint::Length(pair_width as u16),
+            Constraint::Length(9),
+            Constraint::Length(11),
+        ],
+    )
+    .header(
+        Row::new(vec![
+            "  ID",
+            "NAME",
+            "SOURCE → DESTINATION",
+            "STATUS",
+            "PHASE",
+        ])
+        .style(theme.title()),
+    )
+    .block(block);
+    frame.render_widget(table, list);
+}
