@@ -4,73 +4,84 @@ use super::state::{Dialog, Screen};
 
 pub struct KeyHelp {
     pub keys: &'static str,
+    /// One or two words for the footer.
+    pub hint: &'static str,
+    /// The whole sentence for the help overlay.
     pub action: &'static str,
 }
 
-impl KeyHelp {
-    /// The action's first words, for the one-line footer.
-    pub fn hint(&self) -> &'static str {
-        let end = self
-            .action
-            .char_indices()
-            .filter(|(_, c)| *c == ' ')
-            .nth(1)
-            .map_or(self.action.len(), |(i, _)| i);
-        &self.action[..end]
-    }
-}
-
-const fn k(keys: &'static str, action: &'static str) -> KeyHelp {
-    KeyHelp { keys, action }
+const fn k(keys: &'static str, hint: &'static str, action: &'static str) -> KeyHelp {
+    KeyHelp { keys, hint, action }
 }
 
 pub const GLOBAL: &[KeyHelp] = &[
-    k("?", "show or hide this help"),
-    k("q / Ctrl-C", "quit (the terminal is restored)"),
-    k("Esc", "back, cancel, or close"),
-    k("↑↓ / j k", "move; PgUp PgDn Home End jump"),
+    k("?", "help", "show or hide this help"),
+    k("q / Ctrl-C", "quit", "quit (the terminal is restored)"),
+    k("Esc", "back", "back, cancel, or close"),
+    k("↑↓ / j k", "move", "move; PgUp PgDn Home End jump"),
 ];
 
 pub const INSTANCES: &[KeyHelp] = &[
-    k("Enter", "open the instance's task management"),
-    k("Tab / ← →", "Data Synchronization / Data Migration"),
-    k("r", "next region (all → each region)"),
-    k("/", "filter by id or name (Enter keeps, Esc clears)"),
-    k("R / F5", "read every status again"),
+    k("Enter", "open", "open the instance's task management"),
+    k("Tab / ← →", "tab", "Data Synchronization / Data Migration"),
+    k("r", "region", "next region (all → each region)"),
+    k(
+        "/",
+        "filter",
+        "filter by id or name (Enter keeps, Esc clears)",
+    ),
+    k("R / F5", "refresh", "read every status again"),
 ];
 
 pub const TASK: &[KeyHelp] = &[
-    k("↑↓", "select a step (Incremental Write has the tabs)"),
-    k("Tab / ← →", "Basic Information / History"),
-    k("s", "Synchronize Sequence"),
-    k("R / F5", "read status and counts again"),
-    k("Esc", "back to the instance list"),
+    k(
+        "↑↓",
+        "step",
+        "select a step (Incremental Write has the tabs)",
+    ),
+    k("Tab / ← →", "tab", "Basic Information / History"),
+    k("s", "Synchronize Sequence", "Synchronize Sequence"),
+    k("R / F5", "refresh", "read status and counts again"),
+    k("Esc", "back", "back to the instance list"),
 ];
 
 pub const OFFSET: &[KeyHelp] = &[
-    k("0-9", "type the Sequence Offset (checked as you type)"),
-    k("Enter", "read both sides and show the plan"),
-    k("Esc", "cancel"),
+    k(
+        "0-9",
+        "offset",
+        "type the Sequence Offset (checked as you type)",
+    ),
+    k("Enter", "plan", "read both sides and show the plan"),
+    k("Esc", "cancel", "cancel"),
 ];
 
-pub const PLANNING: &[KeyHelp] = &[k("Esc", "stop waiting; nothing is changed")];
+pub const PLANNING: &[KeyHelp] = &[k("Esc", "stop", "stop waiting; nothing is changed")];
 
 pub const PREVIEW: &[KeyHelp] = &[
-    k("Enter / y", "apply the plan"),
-    k("↑↓ PgUp PgDn", "scroll the rows"),
-    k("Esc / n", "cancel; nothing is changed"),
+    k("Enter / y", "apply", "apply the plan"),
+    k("↑↓ PgUp PgDn", "scroll", "scroll the rows"),
+    k("Esc / n", "cancel", "cancel; nothing is changed"),
 ];
 
-pub const APPLYING: &[KeyHelp] = &[k("Esc", "cancel: what was set is rolled back")];
+pub const APPLYING: &[KeyHelp] = &[k(
+    "Esc",
+    "cancel and roll back",
+    "cancel: what was set is rolled back",
+)];
 
 pub const RESULTS: &[KeyHelp] = &[
-    k("/", "filter by name or status"),
-    k("o", "sort by name, status, change"),
+    k("/", "filter", "filter by name or status"),
+    k("o", "sort", "sort by name, status, change"),
     k(
         "e / E",
+        "export",
         "export the results to CSV / JSON in the current folder",
     ),
-    k("Esc / Enter / c", "close, back to Basic Information"),
+    k(
+        "Esc / Enter / c",
+        "close",
+        "close, back to Basic Information",
+    ),
 ];
 
 /// The keys that matter right now, most specific first.

@@ -1,10 +1,10 @@
 //! The dialogs over Basic Information: offset, planning, preview, progress.
 
-use super::{centered, fit, number, scroll_start, Theme};
+use super::{centered, content_widths, fit, number, scroll_start, Theme};
 use crate::app::state::{Dialog, State};
 use crate::engine::model::{summarize, RowStatus};
 use ratatui::layout::{Constraint, Layout, Rect};
-use ratatui::text::{Line, Span};
+use ratatui::text::{Line, Span, Text};
 use ratatui::widgets::{Block, Borders, Clear, Gauge, Paragraph, Row, Table};
 use ratatui::Frame;
 
@@ -81,7 +81,7 @@ pub fn draw(frame: &mut Frame, area: Rect, state: &State, theme: Theme) {
             scroll,
             ..
         } => {
-            let popup = centered(area, area.width.saturating_sub(2).max(40), area.height);
+            let popup = area;
             frame.render_widget(Clear, popup);
             let block = Block::default()
                 .borders(Borders::ALL)
@@ -105,24 +105,43 @@ pub fn draw(frame: &mut Frame, area: Rect, state: &State, theme: Theme) {
             );
             let height = table.height.saturating_sub(1) as usize;
             let start = scroll_start(*scroll, height);
-            let name_width = table.width.saturating_sub(12 * 3 + 24) as usize;
+            let shown: Vec<[String; 4]> = rows
+                .iter()
+                .skip(start)
+                .take(height)
+                .map(|r| {
+                    [
+                        number(r.source_value),
+                        number(r.destination_before),
+                        number(r.target),
+                        r.status.name().to_string(),
+                    ]
+                })
+                .collect();
+            let header = ["SOURCE", "BEFORE", "TARGET", "STATUS"];
+            let widths = content_widths(
+                &header,
+                shown.iter().map(|c| c.iter().map(String::as_str).collect()),
+            );
+            let name_width = table.width.saturating_sub(widths.iter().sum::<u16>() + 4) as usize;
             let body = rows
                 .iter()
                 .enumerate()
                 .skip(start)
-                .take(height)
-                .map(|(i, r)| {
+                .zip(shown)
+                .map(|((i, r), cells)| {
                     let status_style = if r.status.is_problem() {
                         theme.bad()
                     } else {
                         ratatui::style::Style::default()
                     };
+                    let [source, before, target, status] = cells;
                     let row = Row::new(vec![
-                        ratatui::text::Text::raw(fit(&r.qualified_name(), name_width.max(8))),
-                        ratatui::text::Text::raw(number(r.source_value)),
-                        ratatui::text::Text::raw(number(r.destination_before)),
-                        ratatui::text::Text::raw(number(r.target)),
-                        ratatui::text::Text::styled(r.status.name(), status_style),
+                        Text::raw(fit(&r.qualified_name(), name_width.max(8))),
+                        Text::raw(source).right_aligned(),
+                        Text::raw(before).right_aligned(),
+                        Text::raw(target).right_aligned(),
+                        Text::styled(status, status_style),
                     ]);
                     if i == *scroll {
                         row.style(theme.selected())
@@ -130,24 +149,16 @@ pub fn draw(frame: &mut Frame, area: Rect, state: &State, theme: Theme) {
                         row
                     }
                 });
+            let mut constraints = vec![Constraint::Min(8)];
+            constraints.extend(widths.iter().map(|w| Constraint::Length(*w)));
             frame.render_widget(
-                Table::new(
-                    body,
-                    [
-                        Constraint::Min(8),
-                        Constraint::Length(12),
-                        Constraint::Length(12),
-                        Constraint::Length(12),
-                        Constraint::Length(22),
-                    ],
-                )
-                .header(
+                Table::new(body, constraints).header(
                     Row::new(vec![
-                        "SEQUENCE",
-                        "SOURCE",
-                        "DEST BEFORE",
-                        "TARGET",
-                        "STATUS",
+                        Text::raw("SEQUENCE"),
+                        Text::raw("SOURCE").right_aligned(),
+                        Text::raw("BEFORE").right_aligned(),
+                        Text::raw("TARGET").right_aligned(),
+                        Text::raw("STATUS"),
                     ])
                     .style(theme.title()),
                 ),

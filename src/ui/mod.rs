@@ -119,13 +119,14 @@ fn draw_hints(frame: &mut Frame, area: Rect, keys: &[KeyHelp], theme: Theme) {
     for key in keys.iter().chain(
         [KeyHelp {
             keys: "?",
-            action: "help",
+            hint: "help",
+            action: "",
         }]
         .iter(),
     ) {
         spans.push(Span::styled(key.keys, theme.title()));
         spans.push(Span::raw(" "));
-        spans.push(Span::styled(key.hint(), theme.dim()));
+        spans.push(Span::styled(key.hint, theme.dim()));
         spans.push(Span::raw("  "));
     }
     frame.render_widget(Paragraph::new(Line::from(spans)), area);
@@ -196,4 +197,16 @@ pub fn scroll_start(selected: usize, height: usize) -> usize {
 
 pub fn number(v: Option<i64>) -> String {
     v.map_or("-".to_string(), |v| v.to_string())
+}
+
+/// Widths for a table of numbers and a status: each as wide as its widest cell (and header),
+/// so the name column gets the rest even at 80 columns.
+pub fn content_widths<'a>(header: &[&str], cells: impl Iterator<Item = Vec<&'a str>>) -> Vec<u16> {
+    let mut widths: Vec<u16> = header.iter().map(|h| h.chars().count() as u16).collect();
+    for row in cells {
+        for (w, c) in widths.iter_mut().zip(row) {
+            *w = (*w).max(c.chars().count() as u16);
+        }
+    }
+    widths
 }

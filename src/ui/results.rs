@@ -1,6 +1,6 @@
 //! Synchronized: the before/after table, drawing only the rows on screen.
 
-use super::{fit, number, scroll_start, Theme};
+use super::{content_widths, fit, number, scroll_start, Theme};
 use crate::app::state::State;
 use crate::engine::model::RowStatus;
 use ratatui::layout::{Constraint, Layout, Rect};
@@ -46,27 +46,28 @@ pub fn draw(frame: &mut Frame, area: Rect, state: &State, theme: Theme) {
     let filter = if results.filtering {
         format!("/{}▏", results.filter.value())
     } else if results.filter.value().is_empty() {
-        "none (/)".to_string()
+        "filter (/)".to_string()
     } else {
         format!("/{}", results.filter.value())
     };
     frame.render_widget(
-        Paragraph::new(Line::from(vec![
-            Span::raw(format!(
-                "{} updated, {} unchanged, {} not applied · showing {} · sort: {} (o) · filter: {filter}",
-                results.count(RowStatus::Updated),
-                results.count(RowStatus::Unchanged),
-                results.rows.iter().filter(|r| r.status.is_problem() || r.status == RowStatus::Ahead).count(),
-                results.visible.len(),
-                results.sort.word(),
-            )),
-        ])),
+        Paragraph::new(Line::from(vec![Span::raw(format!(
+            "{} updated · {} unchanged · {} not applied · {} shown · sort {} (o) · {filter}",
+            results.count(RowStatus::Updated),
+            results.count(RowStatus::Unchanged),
+            results
+                .rows
+                .iter()
+                .filter(|r| r.status.is_problem() || r.status == RowStatus::Ahead)
+                .count(),
+            results.visible.len(),
+            results.sort.word(),
+        ))])),
         info,
     );
     let height = table.height.saturating_sub(2) as usize;
     let start = scroll_start(results.selected, height);
-    let name_width = table.width.saturating_sub(12 * 3 + 24) as usize;
-    let body = results
+    let shown: Vec<(usize, usize, [String; 4])> = results
         .visible
         .iter()
         .enumerate()
@@ -74,56 +75,72 @@ pub fn draw(frame: &mut Frame, area: Rect, state: &State, theme: Theme) {
         .take(height)
         .map(|(position, &i)| {
             let r = &results.rows[i];
-            let status_style = if r.status.is_problem() {
-                theme.bad()
-            } else if r.status == RowStatus::Updated {
-                theme.good()
-            } else {
-                ratatui::style::Style::default()
-            };
-            let marker = if position == results.selected {
-                ">"
-            } else {
-                " "
-            };
-            let row = Row::new(vec![
-                Text::raw(format!(
-                    "{marker} {}",
-                    fit(&r.qualified_name(), name_width.max(8))
-                )),
-                Text::raw(number(r.source_value)),
-                Text::raw(number(r.destination_before)),
-                Text::raw(number(r.destination_after)),
-                Text::styled(r.status.name(), status_style),
-            ]);
-            if position == results.selected {
-                row.style(theme.selected())
-            } else {
-                row
-            }
-        });
+            (
+                position,
+                i,
+                [
+                    number(r.source_value),
+                    number(r.destination_before),
+                    number(r.destination_after),
+                    r.status.name().to_string(),
+                ],
+            )
+        })
+        .collect();
+    let header = ["SOURCE", "BEFORE", "AFTER", "STATUS"];
+    let widths = content_widths(
+        &header,
+        shown
+            .iter()
+            .map(|(_, _, c)| c.iter().map(String::as_str).collect()),
+    );
+    let name_width = table.width.saturating_sub(widths.iter().sum::<u16>() + 6) as usize;
+    let body = shown.into_iter().map(|(position, i, cells)| {
+        let r = &results.rows[i];
+        let status_style = if r.status.is_problem() {
+            theme.bad()
+        } else if r.status == RowStatus::Updated {
+            theme.good()
+        } else {
+            ratatui::style::Style::default()
+        };
+        let marker = if position == results.selected {
+            ">"
+        } else {
+            " "
+        };
+        let [source, before, after, status] = cells;
+        let row = Row::new(vec![
+            Text::raw(format!(
+                "{marker} {}",
+                fit(&r.qualified_name(), name_width.max(8))
+            )),
+            Text::raw(source).right_aligned(),
+            Text::raw(before).right_aligned(),
+            Text::raw(after).right_aligned(),
+            Text::styled(status, status_style),
+        ]);
+        if position == results.selected {
+            row.style(theme.selected())
+        } else {
+            row
+        }
+    });
+    let mut constraints = vec![Constraint::Min(10)];
+    constraints.extend(widths.iter().map(|w| Constraint::Length(*w)));
     frame.render_widget(
-        Table::new(
-            body,
-            [
-                Constraint::Min(10),
-                Constraint::Length(12),
-                Constraint::Length(12),
-                Constraint::Length(12),
-                Constraint::Length(22),
-            ],
-        )
-        .header(
-            Row::new(vec![
-                "  SEQUENCE",
-                "SOURCE",
-                "DEST BEFORE",
-                "DEST AFTER",
-                "STATUS",
-            ])
-            .style(theme.title()),
-        )
-        .block(Block::default().borders(Borders::TOP)),
+        Table::new(body, constraints)
+            .header(
+                Row::new(vec![
+                    Text::raw("  SEQUENCE"),
+                    Text::raw("SOURCE").right_aligned(),
+                    Text::raw("BEFORE").right_aligned(),
+                    Text::raw("AFTER").right_aligned(),
+                    Text::raw("STATUS"),
+                ])
+                .style(theme.title()),
+            )
+            .block(Block::default().borders(Borders::TOP)),
         table,
     );
 }

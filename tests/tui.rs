@@ -1,0 +1,801 @@
+//! The TUI without a terminal: key flows replayed on `State` (asserting the effects sent to
+//! the worker and the screen reached), and insta snapshots of every screen at 80×24 and 120×40.
+
+use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
+use ratatui::backend::TestBackend;
+use ratatui::Terminal;
+use seqsync::app::msg::{Effect, ExportFormat, Msg, Response};
+use seqsync::app::state::{Counts, Dialog, Screen, State, TaskTab};
+use seqsync::app::update::{init, update};
+use seqsync::engine::instance::{
+    Endpoint, Instance, Observed, Phase, Status, Step, TaskKind, Topology,
+};
+use seqsync::engine::journal::{JournalEntry, JournalEvent};
+use seqsync::engine::model::{Engine, PlanRow, RowStatus};
+use seqsync::ui::{view, Theme};
+
+fn endpoint(engine: Engine, url: &str) -> Endpoint {
+    Endpoint {
+        engine,
+        url: url.to_string(),
+        user: None,
+        password_env: None,
+    }
+}
+
+fn instance(id: &str, kind: TaskKind, status: Status, phase: Phase) -> Instance {
+    Instance {
+        id: id.to_string(),
+        name: format!("{id} cutover"),
+        kind,
+        region: Some(
+            if id.starts_with('b') {
+                "us-east"
+            } else {
+                "eu-central"
+            }
+            .to_string(),
+        ),
+        topology: Topology::OneWay,
+        subscription: None,
+        declared_status: Some(status),
+        declared_phase: Some(phase),
+        steps: vec![Step::Schema, Step::FullData, Step::Incremental],
+        source: endpoint(
+            Engine::Postgresql,
+            "postgresql://dba:s3cret@src.example:5432/orders",
+        ),
+        destination: endpoint(
+            Engine::PolardbPg,
+            "postgresql://dba@dst.example:5432/orders",
+        ),
+    }
+}
+
+fn scene() -> State {
+    let mut two_way = instance(
+        "billing",
+        TaskKind::Synchronization,
+        Status::Running,
+        Phase::Incremental,
+    );
+    two_way.topology = Topology::TwoWay;
+    let instances = vec![
+        instance(
+            "orders",
+            TaskKind::Synchronization,
+            Status::Running,
+            Phase::Incremental,
+        ),
+        instance(
+            "audit",
+            TaskKind::Synchronization,
+            Status::Paused,
+            Phase::Incremental,
+        ),
+        instance(
+            "copying",
+            TaskKind::Synchronization,
+            Status::Running,
+            Phase::FullData,
+        ),
+        two_way,
+        instance(
+            "hr",
+            TaskKind::Migration,
+            Status::Failed,
+            Phase::Incremental,
+        ),
+    ];
+    let mut state = State::new(instances, Some(10_000), "Config: ./seqsync.toml.".into());
+    // Every instance observed (declared status), as the worker would answer.
+    for (index, row) in state.instances.clone().iter().enumerate() {
+        update(
+            &mut state,
+            Msg::Worker(Response::Observed {
+                index,
+                observed: Observed::declared(&row.instance),
+            }),
+        );
+    }
+    state
+}
+
+fn key(code: KeyCode) -> Msg {
+    Msg::Key(KeyEvent::new(code, KeyModifiers::NONE))
+}
+
+fn chr(c: char) -> Msg {
+    key(KeyCode::Char(c))
+}
+
+fn press(state: &mut State, keys: &[Msg]) -> Vec<Effect> {
+    keys.iter().flat_map(|k| update(state, k.clone())).collect()
+}
+
+fn rows() -> Vec<PlanRow> {
+    let row = |name: &str, source, before, target, status| PlanRow {
+        schema: "public".into(),
+        name: name.into(),
+        source_value: source,
+        destination_before: before,
+        target,
+        destination_after: None,
+        status,
+        message: String::new(),
+        destination_oid: None,
+    };
+    vec![
+        row(
+            "orders_id_seq",
+            Some(12_345),
+            Some(1),
+            Some(22_345),
+            RowStatus::Update,
+        ),
+        row(
+            "items_id_seq",
+            Some(500),
+            Some(10_501),
+            Some(10_500),
+            RowStatus::Unchanged,
+        ),
+        row(
+            "refund_no",
+            Some(-40),
+            Some(-1),
+            Some(-10_040),
+            RowStatus::Update,
+        ),
+        row(
+            "ticket_no",
+            Some(30_000),
+            Some(1),
+            Some(40_000),
+            RowStatus::OutOfRange,
+        ),
+        row(
+            "legacy_seq",
+            Some(7),
+            None,
+            None,
+            RowStatus::MissingInDestination,
+        ),
+    ]
+}
+
+fn applied(rows: &[PlanRow]) -> Vec<PlanRow> {
+    rows.iter()
+        .cloned()
+        .map(|mut r| {
+            if r.status == RowStatus::Update {
+                r.status = RowStatus::Updated;
+                r.destination_after = r.target;
+            } else {
+                r.destination_after = r.destination_before;
+            }
+            r
+        })
+        .collect()
+}
+
+/// Opens "orders", asks for a plan, and returns its request id.
+fn plan_orders(state: &mut State) -> u64 {
+    let effects = press(state, &[key(KeyCode::Enter), chr('s'), key(KeyCode::Enter)]);
+    let plan = effects
+        .iter()
+        .find_map(|e| match e {
+            Effect::Plan {
+                request,
+                offset,
+                instance,
+            } => Some((*request, *offset, instance.id.clone())),
+            _ => None,
+        })
+        .expect("a plan request");
+    assert_eq!((plan.1, plan.2.as_str()), (10_000, "orders"));
+    plan.0
+}
+
+#[test]
+fn startup_observes_every_instance_without_waiting() {
+    let state = State::new(
+        vec![instance(
+            "orders",
+            TaskKind::Synchronization,
+            Status::Running,
+            Phase::Incremental,
+        )],
+        None,
+        String::new(),
+    );
+    assert!(state.instances[0].observing);
+    let effects = init(&state);
+    assert!(matches!(&effects[..], [Effect::Observe { index: 0, .. }]));
+}
+
+#[test]
+fn the_happy_path_from_list_to_results_and_back() {
+    let mut state = scene();
+    let effects = press(&mut state, &[key(KeyCode::Enter)]);
+    assert_eq!(state.screen, Screen::Task);
+    assert!(effects
+        .iter()
+        .any(|e| matches!(e, Effect::Count { index: 0, .. })));
+    assert!(effects
+        .iter()
+        .any(|e| matches!(e, Effect::Observe { index: 0, .. })));
+    press(&mut state, &[chr('s')]);
+    match &state.dialog {
+        Dialog::Offset { input, error } => {
+            assert_eq!(input.value(), "10000", "prefilled from the config");
+            assert!(error.is_none());
+        }
+        other => panic!("offset dialog expected, got {other:?}"),
+    }
+    let effects = press(&mut state, &[key(KeyCode::Enter)]);
+    let request = match &effects[..] {
+        [Effect::Plan {
+            request,
+            offset: 10_000,
+            ..
+        }] => *request,
+        other => panic!("{other:?}"),
+    };
+    assert!(matches!(state.dialog, Dialog::Planning { .. }));
+    update(
+        &mut state,
+        Msg::Worker(Response::Planned {
+            request,
+            result: Ok(rows()),
+        }),
+    );
+    assert!(matches!(state.dialog, Dialog::Preview { .. }));
+    let effects = press(&mut state, &[chr('y')]);
+    assert_eq!(effects, vec![Effect::Apply { request }]);
+    match state.dialog {
+        Dialog::Applying { total, .. } => assert_eq!(total, 2, "two update rows"),
+        ref other => panic!("{other:?}"),
+    }
+    update(
+        &mut state,
+        Msg::Worker(Response::Progress {
+            request,
+            done: 1,
+            total: 2,
+        }),
+    );
+    assert!(matches!(state.dialog, Dialog::Applying { done: 1, .. }));
+    update(
+        &mut state,
+        Msg::Worker(Response::Applied {
+            request,
+            run_id: "run-1".into(),
+            outcome: "applied".into(),
+            error: None,
+            rows: applied(&rows()),
+        }),
+    );
+    assert_eq!(state.screen, Screen::Results);
+    let results = state.results.as_ref().unwrap();
+    assert_eq!(results.count(RowStatus::Updated), 2);
+
+    let effects = press(&mut state, &[chr('e')]);
+    match &effects[..] {
+        [Effect::Export {
+            format: ExportFormat::Csv,
+            path,
+            rows,
+            ..
+        }] => {
+            assert_eq!(path.to_str(), Some("seqsync-run-1.csv"));
+            assert_eq!(rows.len(), 5);
+        }
+        other => panic!("{other:?}"),
+    }
+    let effects = press(&mut state, &[key(KeyCode::Esc)]);
+    assert_eq!(
+        state.screen,
+        Screen::Task,
+        "Close returns to Basic Information"
+    );
+    assert_eq!(state.task.as_ref().unwrap().tab, TaskTab::Basic);
+    assert!(
+        effects.iter().any(|e| matches!(e, Effect::Count { .. })),
+        "counts refreshed"
+    );
+}
+
+#[test]
+fn a_stale_plan_never_overwrites_a_newer_one() {
+    let mut state = scene();
+    let first = plan_orders(&mut state);
+    let effects = press(&mut state, &[key(KeyCode::Esc)]);
+    assert_eq!(effects, vec![Effect::Discard { request: first }]);
+    let effects = press(&mut state, &[chr('s'), key(KeyCode::Enter)]);
+    let second = match &effects[..] {
+        [Effect::Plan { request, .. }] => *request,
+        other => panic!("{other:?}"),
+    };
+    assert_ne!(first, second);
+    update(
+        &mut state,
+        Msg::Worker(Response::Planned {
+            request: first,
+            result: Ok(vec![]),
+        }),
+    );
+    assert!(matches!(state.dialog, Dialog::Planning { request, .. } if request == second));
+    update(
+        &mut state,
+        Msg::Worker(Response::Planned {
+            request: second,
+            result: Ok(rows()),
+        }),
+    );
+    assert!(matches!(state.dialog, Dialog::Preview { request, .. } if request == second));
+}
+
+#[test]
+fn a_failed_plan_is_a_message_and_the_app_goes_on() {
+    let mut state = scene();
+    let request = plan_orders(&mut state);
+    update(
+        &mut state,
+        Msg::Worker(Response::Planned {
+            request,
+            result: Err("source: cannot connect to postgresql://dba:****@src/orders".into()),
+        }),
+    );
+    assert!(matches!(state.dialog, Dialog::None));
+    let message = state.message.as_ref().unwrap();
+    assert!(message.error && message.text.contains("cannot connect"));
+    assert!(!state.quit);
+}
+
+#[test]
+fn cancelling_an_apply_asks_the_worker_to_roll_back() {
+    let mut state = scene();
+    let request = plan_orders(&mut state);
+    update(
+        &mut state,
+        Msg::Worker(Response::Planned {
+            request,
+            result: Ok(rows()),
+        }),
+    );
+    press(&mut state, &[key(KeyCode::Enter)]);
+    let effects = press(&mut state, &[key(KeyCode::Esc)]);
+    assert_eq!(effects, vec![Effect::Cancel { request }]);
+    assert!(matches!(
+        state.dialog,
+        Dialog::Applying {
+            cancelling: true,
+            ..
+        }
+    ));
+    assert!(
+        press(&mut state, &[key(KeyCode::Esc)]).is_empty(),
+        "one cancel is enough"
+    );
+    update(
+        &mut state,
+        Msg::Worker(Response::Applied {
+            request,
+            run_id: "run-2".into(),
+            outcome: "rolled-back".into(),
+            error: Some("cancelled by the operator; nothing was applied".into()),
+            rows: rows(),
+        }),
+    );
+    assert_eq!(state.results.as_ref().unwrap().outcome, "rolled-back");
+}
+
+#[test]
+fn backing_out_of_the_preview_changes_nothing() {
+    let mut state = scene();
+    let request = plan_orders(&mut state);
+    update(
+        &mut state,
+        Msg::Worker(Response::Planned {
+            request,
+            result: Ok(rows()),
+        }),
+    );
+    let effects = press(&mut state, &[chr('n')]);
+    assert_eq!(effects, vec![Effect::Discard { request }]);
+    assert!(state
+        .message
+        .as_ref()
+        .unwrap()
+        .text
+        .contains("nothing was changed"));
+}
+
+fn open_and_sync(state: &mut State, id: &str) {
+    let index = state
+        .visible_instances()
+        .iter()
+        .position(|&i| state.instances[i].instance.id == id)
+        .unwrap();
+    state.selected = index;
+    press(state, &[key(KeyCode::Enter), chr('s')]);
+}
+
+#[test]
+fn refusals_each_say_why_and_paused_is_allowed() {
+    let mut state = scene();
+    open_and_sync(&mut state, "billing");
+    assert!(matches!(state.dialog, Dialog::None));
+    assert!(state
+        .message
+        .as_ref()
+        .unwrap()
+        .text
+        .contains("two-way synchronization is not supported"));
+
+    let mut state = scene();
+    open_and_sync(&mut state, "copying");
+    assert!(matches!(state.dialog, Dialog::None));
+    assert!(state
+        .message
+        .as_ref()
+        .unwrap()
+        .text
+        .contains("full-data phase"));
+
+    let mut state = scene();
+    open_and_sync(&mut state, "audit");
+    assert!(
+        matches!(state.dialog, Dialog::Offset { .. }),
+        "paused is allowed"
+    );
+
+    let mut state = scene();
+    press(&mut state, &[key(KeyCode::Tab)]);
+    assert_eq!(
+        state.visible_instances().len(),
+        1,
+        "the migration tab lists hr only"
+    );
+    press(&mut state, &[key(KeyCode::Enter), chr('s')]);
+    assert!(state
+        .message
+        .as_ref()
+        .unwrap()
+        .text
+        .contains("the task is failed"));
+
+    let mut odd = instance(
+        "odd",
+        TaskKind::Synchronization,
+        Status::Running,
+        Phase::Incremental,
+    );
+    odd.source.engine = Engine::Oracle;
+    odd.destination.engine = Engine::Postgresql;
+    let mut state = State::new(vec![odd.clone()], None, String::new());
+    update(
+        &mut state,
+        Msg::Worker(Response::Observed {
+            index: 0,
+            observed: Observed::declared(&odd),
+        }),
+    );
+    press(&mut state, &[key(KeyCode::Enter), chr('s')]);
+    assert!(state
+        .message
+        .as_ref()
+        .unwrap()
+        .text
+        .contains("unsupported pair oracle → postgresql"));
+
+    // Not before the status is known.
+    let mut state = State::new(
+        vec![instance(
+            "new",
+            TaskKind::Synchronization,
+            Status::Running,
+            Phase::Incremental,
+        )],
+        None,
+        String::new(),
+    );
+    press(&mut state, &[key(KeyCode::Enter), chr('s')]);
+    assert!(state
+        .message
+        .as_ref()
+        .unwrap()
+        .text
+        .contains("still being read"));
+}
+
+#[test]
+fn a_bad_offset_is_shown_as_typed_and_never_sent() {
+    let mut state = scene();
+    press(&mut state, &[key(KeyCode::Enter), chr('s')]);
+    let mut keys = vec![Msg::Key(KeyEvent::new(
+        KeyCode::Char('u'),
+        KeyModifiers::CONTROL,
+    ))];
+    keys.extend("-5".chars().map(chr));
+    press(&mut state, &keys);
+    match &state.dialog {
+        Dialog::Offset { error: Some(e), .. } => assert!(e.contains("must not be negative"), "{e}"),
+        other => panic!("{other:?}"),
+    }
+    assert!(press(&mut state, &[key(KeyCode::Enter)]).is_empty());
+    press(
+        &mut state,
+        &[key(KeyCode::Backspace), key(KeyCode::Backspace), chr('x')],
+    );
+    assert!(
+        matches!(&state.dialog, Dialog::Offset { error: Some(e), .. } if e.contains("whole number"))
+    );
+    press(&mut state, &[key(KeyCode::Backspace), chr('7')]);
+    assert!(matches!(&state.dialog, Dialog::Offset { error: None, .. }));
+    let effects = press(&mut state, &[key(KeyCode::Enter)]);
+    assert!(matches!(&effects[..], [Effect::Plan { offset: 7, .. }]));
+}
+
+#[test]
+fn list_keys_filter_switch_tabs_regions_help_and_quit() {
+    let mut state = scene();
+    assert_eq!(state.visible_instances().len(), 4);
+    press(
+        &mut state,
+        &[chr('/'), chr('a'), chr('u'), key(KeyCode::Enter)],
+    );
+    assert_eq!(state.visible_instances().len(), 1, "filtered to audit");
+    press(&mut state, &[key(KeyCode::Esc)]);
+    assert_eq!(state.visible_instances().len(), 4, "Esc clears the filter");
+    press(&mut state, &[chr('r')]);
+    assert_eq!(state.region.as_deref(), Some("eu-central"));
+    assert_eq!(state.visible_instances().len(), 3);
+    press(&mut state, &[chr('r'), chr('r')]);
+    assert_eq!(state.region, None, "all regions again");
+    press(&mut state, &[chr('j'), chr('j'), chr('k')]);
+    assert_eq!(state.selected, 1);
+    press(&mut state, &[chr('?')]);
+    assert!(state.help);
+    press(&mut state, &[chr('q')]);
+    assert!(!state.quit && !state.help, "q closes the help first");
+    press(&mut state, &[chr('q')]);
+    assert!(state.quit);
+    let mut state = scene();
+    press(&mut state, &[key(KeyCode::Enter), chr('s')]);
+    update(
+        &mut state,
+        Msg::Key(KeyEvent::new(KeyCode::Char('c'), KeyModifiers::CONTROL)),
+    );
+    assert!(state.quit, "Ctrl-C quits even in a dialog");
+}
+
+#[test]
+fn the_list_refreshes_itself_while_idle() {
+    let mut state = scene();
+    let mut effects = vec![];
+    for _ in 0..seqsync::app::update::REFRESH_TICKS {
+        effects.extend(update(&mut state, Msg::Tick));
+    }
+    assert_eq!(
+        effects
+            .iter()
+            .filter(|e| matches!(e, Effect::Observe { .. }))
+            .count(),
+        5
+    );
+}
+
+// ---- snapshots ----
+
+fn render(state: &State, width: u16, height: u16) -> String {
+    let mut terminal = Terminal::new(TestBackend::new(width, height)).unwrap();
+    terminal
+        .draw(|f| view(f, state, Theme { color: false }))
+        .unwrap();
+    let buffer = terminal.backend().buffer();
+    let mut text = String::new();
+    for y in 0..buffer.area.height {
+        let line: String = (0..buffer.area.width)
+            .map(|x| buffer[(x, y)].symbol())
+            .collect();
+        text.push_str(line.trim_end());
+        text.push('\n');
+    }
+    text
+}
+
+fn snap(name: &str, state: &State) {
+    for (w, h) in [(80, 24), (120, 40)] {
+        insta::assert_snapshot!(format!("{name}_{w}x{h}"), render(state, w, h));
+    }
+}
+
+fn task_scene() -> State {
+    let mut state = scene();
+    press(&mut state, &[key(KeyCode::Enter)]);
+    update(
+        &mut state,
+        Msg::Worker(Response::Counted {
+            index: 0,
+            result: Ok(Counts {
+                source: 120,
+                destination: 118,
+            }),
+        }),
+    );
+    state
+}
+
+#[test]
+fn snapshots_of_every_screen() {
+    let state = scene();
+    snap("instances", &state);
+    assert!(!render(&state, 80, 24).contains("s3cret"));
+
+    let mut copying = scene();
+    copying.selected = 2;
+    press(&mut copying, &[key(KeyCode::Enter)]);
+    snap("task_refused", &copying);
+
+    let state = task_scene();
+    snap("task_basic", &state);
+    assert!(
+        !render(&state, 120, 40).contains("s3cret"),
+        "passwords are masked"
+    );
+
+    let mut history = task_scene();
+    press(&mut history, &[key(KeyCode::Tab)]);
+    let entry = |event, at: &str| JournalEntry {
+        run_id: "r".into(),
+        event,
+        at: at.into(),
+        user: "dba".into(),
+        host: "h".into(),
+        instance: "orders".into(),
+        source: String::new(),
+        destination: String::new(),
+        offset: 10_000,
+        allow_lower: false,
+        message: String::new(),
+        summary: [
+            ("updated".to_string(), 2usize),
+            ("unchanged".to_string(), 1),
+        ]
+        .into(),
+        rows: vec![],
+    };
+    update(
+        &mut history,
+        Msg::Worker(Response::History {
+            index: 0,
+            result: Ok(vec![
+                entry(JournalEvent::Applied, "2026-11-26T04:10:02.120Z"),
+                entry(JournalEvent::Plan, "2026-11-26T04:09:55.010Z"),
+            ]),
+        }),
+    );
+    snap("task_history", &history);
+
+    let mut offset = task_scene();
+    press(&mut offset, &[chr('s')]);
+    snap("offset_dialog", &offset);
+    press(&mut offset, &[chr('x')]);
+    snap("offset_dialog_error", &offset);
+
+    let mut planning = task_scene();
+    press(&mut planning, &[chr('s'), key(KeyCode::Enter)]);
+    snap("planning", &planning);
+
+    let request = match planning.dialog {
+        Dialog::Planning { request, .. } => request,
+        _ => unreachable!(),
+    };
+    let mut preview = planning.clone();
+    update(
+        &mut preview,
+        Msg::Worker(Response::Planned {
+            request,
+            result: Ok(rows()),
+        }),
+    );
+    snap("preview", &preview);
+
+    let mut applying = preview.clone();
+    press(&mut applying, &[chr('y')]);
+    update(
+        &mut applying,
+        Msg::Worker(Response::Progress {
+            request,
+            done: 1,
+            total: 2,
+        }),
+    );
+    snap("applying", &applying);
+
+    let mut results = applying.clone();
+    update(
+        &mut results,
+        Msg::Worker(Response::Applied {
+            request,
+            run_id: "20261126T041002120Z-42".into(),
+            outcome: "applied".into(),
+            error: None,
+            rows: applied(&rows()),
+        }),
+    );
+    snap("results", &results);
+
+    let mut rolled_back = applying.clone();
+    update(
+        &mut rolled_back,
+        Msg::Worker(Response::Applied {
+            request,
+            run_id: "r".into(),
+            outcome: "rolled-back".into(),
+            error: Some("locking destination sequences: lock timeout; nothing was applied".into()),
+            rows: rows(),
+        }),
+    );
+    snap("results_rolled_back", &rolled_back);
+
+    let mut help = scene();
+    press(&mut help, &[chr('?')]);
+    snap("help", &help);
+}
+
+#[test]
+fn results_render_only_the_visible_rows_of_a_huge_run() {
+    let mut state = scene();
+    let request = plan_orders(&mut state);
+    update(
+        &mut state,
+        Msg::Worker(Response::Planned {
+            request,
+            result: Ok(vec![]),
+        }),
+    );
+    press(&mut state, &[key(KeyCode::Enter)]);
+    let many: Vec<PlanRow> = (0..100_000)
+        .map(|i| PlanRow {
+            schema: "public".into(),
+            name: format!("s{i:06}"),
+            source_value: Some(i),
+            destination_before: Some(1),
+            target: Some(i + 10),
+            destination_after: Some(i + 10),
+            status: RowStatus::Updated,
+            message: String::new(),
+            destination_oid: None,
+        })
+        .collect();
+    update(
+        &mut state,
+        Msg::Worker(Response::Applied {
+            request,
+            run_id: "big".into(),
+            outcome: "applied".into(),
+            error: None,
+            rows: many,
+        }),
+    );
+    press(&mut state, &[key(KeyCode::End)]);
+    let text = render(&state, 80, 24);
+    assert!(text.contains("s099999"), "{text}");
+    assert!(!text.contains("s000000"));
+    press(
+        &mut state,
+        &[
+            chr('/'),
+            chr('5'),
+            chr('0'),
+            chr('0'),
+            chr('0'),
+            chr('0'),
+            key(KeyCode::Enter),
+        ],
+    );
+    assert_eq!(state.results.as_ref().unwrap().visible.len(), 1);
+}
