@@ -3,6 +3,7 @@
 //!   would wait for every status before drawing;
 //! * one frame of the results table at 100,000 rows, against building every row;
 //! * peak memory with 100,000 sequences loaded, against the process before loading them.
+//!
 //! Run with `cargo bench --bench tui` (no database needed: the 180 answering instances point at
 //! a port where nothing listens, the 20 silent ones at a socket that never answers).
 
