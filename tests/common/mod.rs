@@ -51,8 +51,10 @@ impl Pair {
     pub async fn new(name: &str) -> Pair {
         let (src, dst) = cluster_urls();
         let db = format!("t_{name}");
+        // Subscriptions first (they live on the destination), then the slots they read from.
+        drop_replication(&dst, &db).await;
+        drop_replication(&src, &db).await;
         for url in [&src, &dst] {
-            drop_replication(url, &db).await;
             let admin = connect(url).await;
             admin
                 .batch_execute(&format!("DROP DATABASE IF EXISTS {db} WITH (FORCE)"))
