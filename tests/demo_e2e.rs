@@ -1,0 +1,179 @@
+//! The README's first command, as a newcomer runs it: `scripts/demo` in a terminal (tmux),
+//! a sync through the TUI, the proof insert, and nothing left behind — after a normal exit and
+//! after the TUI is killed.
+
+use std::path::PathBuf;
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+struct Tmux {
+    socket: String,
+}
+
+impl Tmux {
+    fn start(name: &str, command: &str) -> Tmux {
+        let tmux = Tmux {
+            socket: format!("seqsync-demo-{name}-{}", std::process::id()),
+        };
+        let status = Command::new("tmux")
+            .args([
+                "-L",
+                &tmux.socket,
+                "new-session",
+                "-d",
+                "-x",
+                "110",
+                "-y",
+                "45",
+                command,
+            ])
+            .status()
+            .expect("tmux is installed by scripts/test");
+        assert!(status.success());
+        tmux
+    }
+
+    fn keys(&self, keys: &[&str]) {
+        let mut args = vec!["-L", &self.socket, "send-keys", "-t", "0"];
+        args.extend(keys);
+        assert!(Command::new("tmux").args(&args).status().unwrap().success());
+    }
+
+    fn screen(&self) -> String {
+        let out = Command::new("tmux")
+            .args([
+                "-L",
+                &self.socket,
+                "capture-pane",
+                "-p",
+                "-S",
+                "-200",
+                "-t",
+                "0",
+            ])
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    fn wait_for(&self, text: &str, seconds: u64) -> String {
+        let deadline = Instant::now() + Duration::from_secs(seconds);
+        loop {
+            let screen = self.screen();
+            if screen.contains(text) {
+                return screen;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "never showed {text:?}:\n{screen}"
+            );
+            std::thread::sleep(Duration::from_millis(200));
+        }
+    }
+}
+
+impl Drop for Tmux {
+    fn drop(&mut self) {
+        let _ = Command::new("tmux")
+            .args(["-L", &self.socket, "kill-server"])
+            .status();
+    }
+}
+
+fn demo_command() -> String {
+    let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("scripts/demo");
+    format!("'{}'; echo DEMO-EXIT=$?; sleep 120", script.display())
+}
+
+/// The demo's folder, from its "Starting two PostgreSQL clusters … (in /tmp/…)" line.
+fn demo_root(screen: &str) -> PathBuf {
+    let start = screen
+        .find("(in /tmp/seqsync-demo.")
+        .expect("the demo names its folder")
+        + 4;
+    let end = start + screen[start..].find(')').unwrap();
+    PathBuf::from(&screen[start..end])
+}
+
+fn nothing_left(root: &std::path::Path) {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let processes = Command::new("pgrep")
+            .args(["-f", &root.display().to_string()])
+            .output()
+            .unwrap();
+        let left = String::from_utf8_lossy(&processes.stdout)
+            .trim()
+            .to_string();
+        if !root.exists() && left.is_empty() {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "left behind: folder exists = {}, processes = {left}",
+            root.exists()
+        );
+        std::thread::sleep(Duration::from_millis(250));
+    }
+}
+
+#[test]
+fn the_demo_syncs_through_the_tui_and_cleans_up() {
+    let tmux = Tmux::start("flow", &demo_command());
+    let started = tmux.wait_for("Starting two PostgreSQL clusters", 600);
+    let root = demo_root(&started);
+    let list = tmux.wait_for("Data Synchronization", 180);
+    assert!(list.contains("orders"), "{list}");
+    tmux.wait_for("incremental", 60);
+    tmux.keys(&["Enter"]);
+    tmux.wait_for("Synchronize Sequence (s)", 30);
+    tmux.keys(&["s"]);
+    tmux.wait_for("Sequence Offset", 10);
+    tmux.keys(&["Enter"]);
+    tmux.wait_for("change(s)?", 30);
+    tmux.keys(&["y"]);
+    let results = tmux.wait_for("Synchronized", 30);
+    assert!(results.contains("orders_id_seq"), "{results}");
+    tmux.keys(&["q"]);
+    let end = tmux.wait_for("DEMO-EXIT=", 60);
+    assert!(end.contains("DEMO-EXIT=0"), "{end}");
+    let proof = &end[end.find("Proof:").expect("the proof step")..];
+    assert!(!proof.contains("duplicate key"), "{proof}");
+    assert!(
+        proof.contains("(1 row)"),
+        "the cutover insert succeeded: {proof}"
+    );
+    nothing_left(&root);
+}
+
+#[test]
+fn killing_the_tui_still_cleans_up() {
+    let tmux = Tmux::start("kill", &demo_command());
+    let started = tmux.wait_for("Starting two PostgreSQL clusters", 600);
+    let root = demo_root(&started);
+    tmux.wait_for("Data Synchronization", 180);
+    let config = root.join("seqsync.toml");
+    let killed = Command::new("pkill")
+        .args([
+            "-KILL",
+            "-f",
+            &format!("seqsync --config {}", config.display()),
+        ])
+        .status()
+        .unwrap();
+    assert!(killed.success(), "the TUI was running");
+    let end = tmux.wait_for("DEMO-EXIT=", 60);
+    assert!(end.contains("DEMO-EXIT=0"), "{end}");
+    nothing_left(&root);
+}
+
+#[test]
+fn ctrl_c_during_setup_cleans_up() {
+    let tmux = Tmux::start("interrupt", &demo_command());
+    let started = tmux.wait_for("Replicating each database", 600);
+    let root = demo_root(&started);
+    tmux.keys(&["C-c"]);
+    let end = tmux.wait_for("DEMO-EXIT=", 60);
+    assert!(end.contains("DEMO-EXIT=130"), "{end}");
+    nothing_left(&root);
+}
