@@ -4,7 +4,7 @@
 use crate::app::msg::{Effect, ExportFormat, Response};
 use crate::app::state::Counts;
 use crate::engine::detect;
-use crate::engine::instance::{prerequisites, refusal, Instance, Observed, Phase, Status};
+use crate::engine::instance::{prerequisites, refusal, Instance, Observed};
 use crate::engine::journal::{Journal, JournalEvent, RunContext};
 use crate::engine::plan::PlanOptions;
 use crate::engine::postgres::{ApplyOptions, ApplyProgress};
@@ -160,17 +160,12 @@ pub fn spawn(config: WorkerConfig) -> (UnboundedSender<Effect>, UnboundedReceive
 }
 
 async fn observe_within(instance: &Instance, timeouts: &Timeouts) -> Observed {
-    let deadline = timeouts.connect + Duration::from_secs(1);
-    match tokio::time::timeout(deadline, detect::observe(instance, timeouts)).await {
-        Ok(observed) => observed,
-        Err(_) => Observed {
-            status: Status::Unknown,
-            phase: Phase::Unknown,
-            two_way_detected: None,
-            two_way_evidence: None,
-            note: format!("no answer within {}", humantime::format_duration(deadline)),
-        },
-    }
+    detect::observe_within(
+        instance,
+        timeouts,
+        timeouts.connect + Duration::from_secs(1),
+    )
+    .await
 }
 
 async fn count(instance: &Instance, timeouts: &Timeouts) -> Result<Counts, String> {

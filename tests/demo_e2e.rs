@@ -2,83 +2,11 @@
 //! a sync through the TUI, the proof insert, and nothing left behind — after a normal exit and
 //! after the TUI is killed.
 
+mod common;
+use common::tmux::Tmux;
 use std::path::PathBuf;
 use std::process::Command;
 use std::time::{Duration, Instant};
-
-struct Tmux {
-    socket: String,
-}
-
-impl Tmux {
-    fn start(name: &str, command: &str) -> Tmux {
-        let tmux = Tmux {
-            socket: format!("seqsync-demo-{name}-{}", std::process::id()),
-        };
-        let status = Command::new("tmux")
-            .args([
-                "-L",
-                &tmux.socket,
-                "new-session",
-                "-d",
-                "-x",
-                "110",
-                "-y",
-                "45",
-                command,
-            ])
-            .status()
-            .expect("tmux is installed by scripts/test");
-        assert!(status.success());
-        tmux
-    }
-
-    fn keys(&self, keys: &[&str]) {
-        let mut args = vec!["-L", &self.socket, "send-keys", "-t", "0"];
-        args.extend(keys);
-        assert!(Command::new("tmux").args(&args).status().unwrap().success());
-    }
-
-    fn screen(&self) -> String {
-        let out = Command::new("tmux")
-            .args([
-                "-L",
-                &self.socket,
-                "capture-pane",
-                "-p",
-                "-S",
-                "-200",
-                "-t",
-                "0",
-            ])
-            .output()
-            .unwrap();
-        String::from_utf8_lossy(&out.stdout).into_owned()
-    }
-
-    fn wait_for(&self, text: &str, seconds: u64) -> String {
-        let deadline = Instant::now() + Duration::from_secs(seconds);
-        loop {
-            let screen = self.screen();
-            if screen.contains(text) {
-                return screen;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "never showed {text:?}:\n{screen}"
-            );
-            std::thread::sleep(Duration::from_millis(200));
-        }
-    }
-}
-
-impl Drop for Tmux {
-    fn drop(&mut self) {
-        let _ = Command::new("tmux")
-            .args(["-L", &self.socket, "kill-server"])
-            .status();
-    }
-}
 
 fn demo_command() -> String {
     let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("scripts/demo");
@@ -119,7 +47,7 @@ fn nothing_left(root: &std::path::Path) {
 
 #[test]
 fn the_demo_syncs_through_the_tui_and_cleans_up() {
-    let tmux = Tmux::start("flow", &demo_command());
+    let tmux = Tmux::start("flow", &demo_command(), 110, 45);
     let started = tmux.wait_for("Starting two PostgreSQL clusters", 600);
     let root = demo_root(&started);
     let list = tmux.wait_for("Data Synchronization", 180);
@@ -148,7 +76,7 @@ fn the_demo_syncs_through_the_tui_and_cleans_up() {
 
 #[test]
 fn killing_the_tui_still_cleans_up() {
-    let tmux = Tmux::start("kill", &demo_command());
+    let tmux = Tmux::start("kill", &demo_command(), 110, 45);
     let started = tmux.wait_for("Starting two PostgreSQL clusters", 600);
     let root = demo_root(&started);
     tmux.wait_for("Data Synchronization", 180);
@@ -169,7 +97,7 @@ fn killing_the_tui_still_cleans_up() {
 
 #[test]
 fn ctrl_c_during_setup_cleans_up() {
-    let tmux = Tmux::start("interrupt", &demo_command());
+    let tmux = Tmux::start("interrupt", &demo_command(), 110, 45);
     let started = tmux.wait_for("Replicating each database", 600);
     let root = demo_root(&started);
     tmux.keys(&["C-c"]);

@@ -2,75 +2,8 @@
 //! preview, confirm, read the screen, then check every destination sequence in the database.
 
 mod common;
+use common::tmux::Tmux;
 use common::Pair;
-use std::process::Command;
-use std::time::{Duration, Instant};
-
-struct Tmux {
-    socket: String,
-}
-
-impl Tmux {
-    fn start(command: &str) -> Tmux {
-        let tmux = Tmux {
-            socket: format!("seqsync-e2e-{}", std::process::id()),
-        };
-        let status = Command::new("tmux")
-            .args([
-                "-L",
-                &tmux.socket,
-                "new-session",
-                "-d",
-                "-x",
-                "100",
-                "-y",
-                "30",
-                command,
-            ])
-            .status()
-            .expect("tmux is installed by scripts/test");
-        assert!(status.success());
-        tmux
-    }
-
-    fn keys(&self, keys: &[&str]) {
-        let mut args = vec!["-L", &self.socket, "send-keys", "-t", "0"];
-        args.extend(keys);
-        assert!(Command::new("tmux").args(&args).status().unwrap().success());
-    }
-
-    fn screen(&self) -> String {
-        let out = Command::new("tmux")
-            .args(["-L", &self.socket, "capture-pane", "-p", "-t", "0"])
-            .output()
-            .unwrap();
-        String::from_utf8_lossy(&out.stdout).into_owned()
-    }
-
-    /// Waits until the screen shows `text`; fails with the screen otherwise.
-    fn wait_for(&self, text: &str) -> String {
-        let deadline = Instant::now() + Duration::from_secs(30);
-        loop {
-            let screen = self.screen();
-            if screen.contains(text) {
-                return screen;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "never showed {text:?}:\n{screen}"
-            );
-            std::thread::sleep(Duration::from_millis(100));
-        }
-    }
-}
-
-impl Drop for Tmux {
-    fn drop(&mut self) {
-        let _ = Command::new("tmux")
-            .args(["-L", &self.socket, "kill-server"])
-            .status();
-    }
-}
 
 #[tokio::test(flavor = "multi_thread")]
 async fn the_whole_console_flow_by_keys_sets_every_sequence() {
@@ -115,30 +48,30 @@ destination = {{ engine = "postgresql", url = "{}" }}
         bin = env!("CARGO_BIN_EXE_seqsync"),
         config = config.display(),
     );
-    let tmux = Tmux::start(&command);
-    let list = tmux.wait_for("running");
+    let tmux = Tmux::start("e2e", &command, 100, 30);
+    let list = tmux.wait_for("running", 30);
     assert!(
         list.contains("orders-e2e") && list.contains("incremental"),
         "{list}"
     );
     tmux.keys(&["Enter"]);
-    let basic = tmux.wait_for("Synchronize Sequence (s)");
+    let basic = tmux.wait_for("Synchronize Sequence (s)", 30);
     assert!(basic.contains("****"), "the password is masked: {basic}");
     assert!(!basic.contains(&common::test_password()));
     tmux.keys(&["s"]);
-    tmux.wait_for("Sequence Offset");
+    tmux.wait_for("Sequence Offset", 30);
     tmux.keys(&["C-u", "2", "5", "0", "0", "Enter"]);
-    let preview = tmux.wait_for("Apply 3 change(s)?");
+    let preview = tmux.wait_for("Apply 3 change(s)?", 30);
     assert!(preview.contains("Plan — offset 2500"), "{preview}");
     tmux.keys(&["y"]);
-    let results = tmux.wait_for("Synchronized");
+    let results = tmux.wait_for("Synchronized", 30);
     assert!(results.contains("3 updated"), "{results}");
     assert!(
         results.contains("2800"),
         "orders_id_seq after = 300 + 2500: {results}"
     );
     tmux.keys(&["Escape"]);
-    tmux.wait_for("Basic Information");
+    tmux.wait_for("Basic Information", 30);
     tmux.keys(&["q"]);
 
     let dst = pair.destination().await;

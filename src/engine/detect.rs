@@ -122,6 +122,24 @@ async fn detect_two_way(
     Ok(subscribed.into_iter().find(|s| slots.contains(s)))
 }
 
+/// `observe`, or Unknown when it takes longer than `deadline`.
+pub async fn observe_within(
+    instance: &Instance,
+    timeouts: &Timeouts,
+    deadline: Duration,
+) -> Observed {
+    match tokio::time::timeout(deadline, observe(instance, timeouts)).await {
+        Ok(observed) => observed,
+        Err(_) => Observed {
+            status: Status::Unknown,
+            phase: Phase::Unknown,
+            two_way_detected: None,
+            two_way_evidence: None,
+            note: format!("no answer within {}", humantime::format_duration(deadline)),
+        },
+    }
+}
+
 /// Observes many instances at once, `concurrency` at a time, each within `deadline`; one that
 /// does not answer in time is Unknown and does not slow the others down.
 pub async fn observe_all(
@@ -131,19 +149,7 @@ pub async fn observe_all(
     deadline: Duration,
 ) -> Vec<Observed> {
     let mut results: Vec<(usize, Observed)> = stream::iter(instances.iter().enumerate())
-        .map(|(i, instance)| async move {
-            let observed = match tokio::time::timeout(deadline, observe(instance, timeouts)).await {
-                Ok(o) => o,
-                Err(_) => Observed {
-                    status: Status::Unknown,
-                    phase: Phase::Unknown,
-                    two_way_detected: None,
-                    two_way_evidence: None,
-                    note: format!("no answer within {}", humantime::format_duration(deadline)),
-                },
-            };
-            (i, observed)
-        })
+        .map(|(i, instance)| async move { (i, observe_within(instance, timeouts, deadline).await) })
         .buffer_unordered(concurrency.max(1))
         .collect()
         .await;

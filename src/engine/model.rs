@@ -160,6 +160,14 @@ impl Sequence {
     pub fn qualified_name(&self) -> String {
         display_name(&self.schema, &self.name)
     }
+
+    /// The "next value" shown in before/after columns; an exhausted sequence shows its last.
+    pub fn next_display(&self) -> Option<i64> {
+        match self.next_value()? {
+            NextValue::Value(v) => Some(v),
+            NextValue::Exhausted => self.last_value,
+        }
+    }
 }
 
 /// `schema.name`, with either part double-quoted when it is not a plain lower-case identifier,

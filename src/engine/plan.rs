@@ -39,7 +39,9 @@ fn plan_row(
         schema: schema.to_string(),
         name: name.to_string(),
         source_value: source.and_then(|s| s.last_value),
-        destination_before: destination.and_then(destination_next_display),
+        destination_before: destination
+            .filter(|d| d.can_read)
+            .and_then(Sequence::next_display),
         target: None,
         destination_after: None,
         status: RowStatus::Update,
@@ -159,17 +161,6 @@ fn direction(s: &Sequence) -> &'static str {
         "ascends"
     } else {
         "descends"
-    }
-}
-
-/// The destination's next value for the "before" column; an exhausted sequence shows its last value.
-fn destination_next_display(d: &Sequence) -> Option<i64> {
-    if !d.can_read {
-        return None;
-    }
-    match d.next_value()? {
-        NextValue::Value(v) => Some(v),
-        NextValue::Exhausted => d.last_value,
     }
 }
 

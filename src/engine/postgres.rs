@@ -937,7 +937,7 @@ async fn apply_batches(
             t.set_to = targets[k];
         }
         for (k, &i) in batch.iter().enumerate() {
-            rows[i].destination_before = next_display(&live[k]);
+            rows[i].destination_before = live[k].next_display();
             if called[k].is_some() {
                 touched.push(Touched {
                     oid: oids[k],
@@ -974,7 +974,8 @@ fn recheck(now: &Sequence, target: i64, allow_lower: bool) -> Result<(), String>
     if past && !allow_lower {
         return Err(format!(
             "it has moved past the target {target} (next value now {})",
-            next_display(now).map_or("exhausted".to_string(), |v| v.to_string())
+            now.next_display()
+                .map_or("exhausted".to_string(), |v| v.to_string())
         ));
     }
     Ok(())
@@ -994,13 +995,6 @@ fn state_for_next(s: &Sequence, target: i64) -> RawState {
             last_value: target,
             is_called: false,
         },
-    }
-}
-
-fn next_display(s: &Sequence) -> Option<i64> {
-    match s.next_value()? {
-        super::model::NextValue::Value(v) => Some(v),
-        super::model::NextValue::Exhausted => s.last_value,
     }
 }
 
@@ -1088,7 +1082,7 @@ async fn read_back(session: &PgSession, rows: &mut [PlanRow]) {
             .filter_map(|&i| rows[i].destination_oid)
             .collect();
         match session.read_by_oid(&oids).await {
-            Ok(live) => after.extend(live.iter().map(|l| next_display(&l.sequence))),
+            Ok(live) => after.extend(live.iter().map(|l| l.sequence.next_display())),
             Err(e) => {
                 for row in rows.iter_mut().filter(|r| r.status == RowStatus::Update) {
                     row.status = RowStatus::Updated;

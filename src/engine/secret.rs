@@ -63,28 +63,34 @@ fn mask_key_value(conninfo: &str) -> String {
         let raw_value = &after_key[eq + 1..];
         let value = raw_value.trim_start();
         out.push_str(&raw_value[..raw_value.len() - value.len()]);
-        let value_len = if let Some(quoted) = value.strip_prefix('\'') {
-            let mut escaped = false;
-            let mut end = quoted.len();
-            for (i, c) in quoted.char_indices() {
-                match c {
-                    '\\' if !escaped => escaped = true,
-                    '\'' if !escaped => {
-                        end = i + 1;
-                        break;
-                    }
-                    _ => escaped = false,
-                }
-            }
-            1 + end
-        } else {
-            value.find(char::is_whitespace).unwrap_or(value.len())
-        };
+        let (_, value_len) = libpq_value(value);
         out.push_str(MASK);
         rest = &value[value_len.min(value.len())..];
     }
     out.push_str(rest);
     out
+}
+
+/// One value of a libpq `key=value` string, starting at `text`: (the value unquoted, bytes
+/// used). Values are bare up to white space, or single-quoted with backslash escapes.
+pub fn libpq_value(text: &str) -> (String, usize) {
+    let Some(quoted) = text.strip_prefix('\'') else {
+        let end = text.find(char::is_whitespace).unwrap_or(text.len());
+        return (text[..end].to_string(), end);
+    };
+    let mut value = String::new();
+    let mut escaped = false;
+    for (i, c) in quoted.char_indices() {
+        match c {
+            '\\' if !escaped => escaped = true,
+            '\'' if !escaped => return (value, 1 + i + 1),
+            c => {
+                value.push(c);
+                escaped = false;
+            }
+        }
+    }
+    (value, text.len())
 }
 
 fn find_password_key(text: &str) -> Option<usize> {

@@ -2,6 +2,7 @@
 //! tokio-postgres itself knows only disable/prefer/require and no root certificate, so these two
 //! options are taken out of the connection string here and turned into a verifier.
 
+use super::secret::libpq_value;
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
 use rustls::client::WebPkiServerVerifier;
 use rustls::crypto::{verify_tls12_signature, verify_tls13_signature, CryptoProvider};
@@ -119,28 +120,7 @@ fn key_values(text: &str) -> Vec<(String, String, String)> {
         let Some(eq) = rest.find('=') else { break };
         let key = rest[..eq].trim().to_string();
         let after = rest[eq + 1..].trim_start();
-        let (value, used) = if let Some(quoted) = after.strip_prefix('\'') {
-            let mut value = String::new();
-            let mut escaped = false;
-            let mut end = quoted.len();
-            for (i, c) in quoted.char_indices() {
-                match c {
-                    '\\' if !escaped => escaped = true,
-                    '\'' if !escaped => {
-                        end = i + 1;
-                        break;
-                    }
-                    c => {
-                        value.push(c);
-                        escaped = false;
-                    }
-                }
-            }
-            (value, 1 + end)
-        } else {
-            let end = after.find(char::is_whitespace).unwrap_or(after.len());
-            (after[..end].to_string(), end)
-        };
+        let (value, used) = libpq_value(after);
         let consumed = rest.len() - after.len() + used.min(after.len());
         out.push((key, rest[..consumed].trim().to_string(), value));
         rest = rest[consumed..].trim_start();

@@ -1,6 +1,8 @@
 //! Helpers for tests against the real PostgreSQL clusters that `scripts/test` starts.
 #![allow(dead_code)]
 
+pub mod tmux;
+
 use std::path::PathBuf;
 use std::process::Output;
 use tokio_postgres::{Client, NoTls};
