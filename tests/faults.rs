@@ -169,19 +169,41 @@ fn last_journal_event(pair: &Pair) -> String {
     last["event"].as_str().unwrap().to_string()
 }
 
+/// A sync confirmed and applying, its third batch waiting on a lock `holder` took with
+/// `holder_sql` (and still holds), its first batches already applied.
+struct Stalled {
+    sync: Prompted,
+    holder: Client,
+    observer: Client,
+    /// seqsync's destination backend.
+    pid: i32,
+}
+
+async fn stall_third_batch(pair: &Pair, holder_sql: &str, lock_timeout: &str) -> Stalled {
+    let mut sync = start_sync(pair, lock_timeout).await;
+    let holder = pair.destination().await;
+    holder.batch_execute(holder_sql).await.unwrap();
+    sync.confirm().await;
+    let observer = pair.destination().await;
+    let pid = wait_for_lock_wait(&observer, &pair.name).await;
+    assert_first_batch_applied(&observer).await;
+    Stalled {
+        sync,
+        holder,
+        observer,
+        pid,
+    }
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn lock_timeout_in_a_later_batch_leaves_no_sequence_changed() {
     let (pair, original) = scene("fault_lock").await;
-    let mut sync = start_sync(&pair, "3s").await;
-    let holder = pair.destination().await;
-    holder
-        .batch_execute("BEGIN; ALTER SEQUENCE s6 INCREMENT 1;")
-        .await
-        .unwrap();
-    sync.confirm().await;
-    let observer = pair.destination().await;
-    wait_for_lock_wait(&observer, &pair.name).await;
-    assert_first_batch_applied(&observer).await;
+    let Stalled {
+        sync,
+        holder,
+        observer: _,
+        pid: _,
+    } = stall_third_batch(&pair, "BEGIN; ALTER SEQUENCE s6 INCREMENT 1;", "3s").await;
     let (code, shown) = sync.finish().await;
     holder.batch_execute("ROLLBACK").await.unwrap();
     assert_eq!(code, 1, "{shown}");
@@ -194,16 +216,12 @@ async fn lock_timeout_in_a_later_batch_leaves_no_sequence_changed() {
 #[tokio::test(flavor = "multi_thread")]
 async fn a_terminated_destination_backend_leaves_no_sequence_changed() {
     let (pair, original) = scene("fault_kill").await;
-    let mut sync = start_sync(&pair, "30s").await;
-    let holder = pair.destination().await;
-    holder
-        .batch_execute("BEGIN; ALTER SEQUENCE s6 INCREMENT 1;")
-        .await
-        .unwrap();
-    sync.confirm().await;
-    let observer = pair.destination().await;
-    let pid = wait_for_lock_wait(&observer, &pair.name).await;
-    assert_first_batch_applied(&observer).await;
+    let Stalled {
+        sync,
+        holder,
+        observer,
+        pid,
+    } = stall_third_batch(&pair, "BEGIN; ALTER SEQUENCE s6 INCREMENT 1;", "30s").await;
     observer
         .execute("SELECT pg_terminate_backend($1)", &[&pid])
         .await
@@ -220,16 +238,12 @@ async fn a_terminated_destination_backend_leaves_no_sequence_changed() {
 #[tokio::test(flavor = "multi_thread")]
 async fn a_bound_lowered_during_the_apply_leaves_no_sequence_changed() {
     let (pair, original) = scene("fault_bound").await;
-    let mut sync = start_sync(&pair, "30s").await;
-    let holder = pair.destination().await;
-    holder
-        .batch_execute("BEGIN; ALTER SEQUENCE s6 MAXVALUE 50;")
-        .await
-        .unwrap();
-    sync.confirm().await;
-    let observer = pair.destination().await;
-    wait_for_lock_wait(&observer, &pair.name).await;
-    assert_first_batch_applied(&observer).await;
+    let Stalled {
+        sync,
+        holder,
+        observer: _,
+        pid: _,
+    } = stall_third_batch(&pair, "BEGIN; ALTER SEQUENCE s6 MAXVALUE 50;", "30s").await;
     holder.batch_execute("COMMIT").await.unwrap();
     let (code, shown) = sync.finish().await;
     assert_eq!(code, 1, "{shown}");
@@ -241,16 +255,12 @@ async fn a_bound_lowered_during_the_apply_leaves_no_sequence_changed() {
 #[tokio::test(flavor = "multi_thread")]
 async fn a_sequence_used_after_being_set_is_not_lowered_by_the_rollback() {
     let (pair, original) = scene("fault_used").await;
-    let mut sync = start_sync(&pair, "30s").await;
-    let holder = pair.destination().await;
-    holder
-        .batch_execute("BEGIN; ALTER SEQUENCE s6 INCREMENT 1;")
-        .await
-        .unwrap();
-    sync.confirm().await;
-    let observer = pair.destination().await;
-    let pid = wait_for_lock_wait(&observer, &pair.name).await;
-    assert_first_batch_applied(&observer).await;
+    let Stalled {
+        sync,
+        holder,
+        observer,
+        pid,
+    } = stall_third_batch(&pair, "BEGIN; ALTER SEQUENCE s6 INCREMENT 1;", "30s").await;
     // An application takes an id from the new value before the failure.
     let taken: i64 = observer
         .query_one("SELECT nextval('s2')", &[])
