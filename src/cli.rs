@@ -151,7 +151,7 @@ struct Target {
     instance: String,
     /// The configured instance, when the pair came from the config file.
     configured: Option<Instance>,
-    source: Side,
+    source: run::SourceEndpoint,
     destination: Side,
     offset: i64,
     timeouts: Timeouts,
@@ -179,12 +179,14 @@ fn failed(message: impl Into<String>) -> Failure {
 }
 
 fn ad_hoc(engine: Engine, url: &str) -> Endpoint {
-    Endpoint {
-        engine,
-        url: url.to_string(),
-        user: None,
-        password_env: None,
+    Endpoint::new(engine, url)
+}
+
+fn source_side(endpoint: &Endpoint) -> Result<run::SourceEndpoint, Failure> {
+    if endpoint.engine != Engine::Oracle {
+        return side(endpoint, "source").map(|s| run::SourceEndpoint::Pg(s.endpoint));
     }
+    run::source_endpoint(endpoint).map_err(|e| usage(e.0))
 }
 
 fn side(endpoint: &Endpoint, label: &str) -> Result<Side, Failure> {
@@ -213,7 +215,7 @@ fn resolve(cli: &Cli, args: &PlanArgs) -> Result<Target, Failure> {
             check_pair(inst.source.engine, inst.destination.engine).map_err(usage)?;
             (
                 inst.id.clone(),
-                side(&inst.source, "source")?,
+                source_side(&inst.source)?,
                 side(&inst.destination, "destination")?,
             )
         }
@@ -226,7 +228,7 @@ fn resolve(cli: &Cli, args: &PlanArgs) -> Result<Target, Failure> {
             };
             (
                 "ad-hoc".to_string(),
-                side(&ad_hoc(args.source_engine, s), "source")?,
+                source_side(&ad_hoc(args.source_engine, s))?,
                 side(&ad_hoc(args.destination_engine, d), "destination")?,
             )
         }
@@ -282,7 +284,7 @@ async fn run_inner(cli: &Cli, args: &PlanArgs, apply: bool, yes: bool) -> Result
         allow_lower: args.allow_lower,
     };
     let mut prepared = run::prepare(
-        &target.source.endpoint,
+        &target.source,
         &target.destination.endpoint,
         &target.instance,
         options,

@@ -51,6 +51,9 @@ struct RawEndpoint {
     url: Option<String>,
     user: Option<String>,
     password_env: Option<String>,
+    owners: Option<Vec<String>>,
+    name_case: Option<String>,
+    schema_map: Option<std::collections::BTreeMap<String, String>>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -292,11 +295,27 @@ fn endpoint(raw: &RawEndpoint, side: &str) -> Result<Endpoint, String> {
         .ok_or_else(|| {
             format!("{side}.url is missing; expected e.g. postgresql://user@host:5432/dbname")
         })?;
+    let oracle_only = raw.owners.is_some() || raw.name_case.is_some() || raw.schema_map.is_some();
+    if oracle_only && engine != Engine::Oracle {
+        return Err(format!(
+            "{side}: owners, name_case and schema_map apply to an oracle source only"
+        ));
+    }
+    let name_case = raw
+        .name_case
+        .as_deref()
+        .map(crate::engine::oracle::NameCase::parse)
+        .transpose()
+        .map_err(|e| format!("{side}.name_case: {e}"))?
+        .unwrap_or_default();
     Ok(Endpoint {
         engine,
         url,
         user: raw.user.clone(),
         password_env: raw.password_env.clone(),
+        owners: raw.owners.clone().unwrap_or_default(),
+        name_case,
+        schema_map: raw.schema_map.clone().unwrap_or_default(),
     })
 }
 

@@ -169,8 +169,12 @@ async fn observe_within(instance: &Instance, timeouts: &Timeouts) -> Observed {
 }
 
 async fn count(instance: &Instance, timeouts: &Timeouts) -> Result<Counts, String> {
+    let source = async {
+        let endpoint = run::source_endpoint(&instance.source).map_err(|e| e.0)?;
+        endpoint.count(timeouts).await.map_err(|e| e.0)
+    };
     let (source, destination) = tokio::join!(
-        count_side(&instance.source, "source", timeouts),
+        source,
         count_side(&instance.destination, "destination", timeouts)
     );
     Ok(Counts {
@@ -200,7 +204,7 @@ async fn prepare(
     if let Some(reason) = refusal(&prerequisites(instance, &observed)) {
         return Err(format!("Synchronize Sequence is not available: {reason}"));
     }
-    let source = run::pg_endpoint(&instance.source, "source").map_err(|e| e.0)?;
+    let source = run::source_endpoint(&instance.source).map_err(|e| e.0)?;
     let destination = run::pg_endpoint(&instance.destination, "destination").map_err(|e| e.0)?;
     let options = PlanOptions {
         offset,

@@ -15,12 +15,7 @@ use seqsync::engine::model::{Engine, PlanRow, RowStatus};
 use seqsync::ui::{view, Theme};
 
 fn endpoint(engine: Engine, url: &str) -> Endpoint {
-    Endpoint {
-        engine,
-        url: url.to_string(),
-        user: None,
-        password_env: None,
-    }
+    Endpoint::new(engine, url)
 }
 
 fn instance(id: &str, kind: TaskKind, status: Status, phase: Phase) -> Instance {

@@ -2,6 +2,7 @@
 //! whether Synchronize Sequence may run. The gate is one pure function shared by CLI and TUI.
 
 use super::model::{check_pair, Engine};
+use super::oracle::NameCase;
 use serde::Serialize;
 use std::fmt;
 
@@ -76,9 +77,27 @@ pub struct Endpoint {
     /// Oracle user (PostgreSQL endpoints put the user in the URL).
     pub user: Option<String>,
     pub password_env: Option<String>,
+    /// Oracle sources: the owners to read (default: the user's schema)…
+    pub owners: Vec<String>,
+    /// …how their names become destination names…
+    pub name_case: NameCase,
+    /// …and owner → destination schema.
+    pub schema_map: std::collections::BTreeMap<String, String>,
 }
 
 impl Endpoint {
+    pub fn new(engine: Engine, url: &str) -> Endpoint {
+        Endpoint {
+            engine,
+            url: url.to_string(),
+            user: None,
+            password_env: None,
+            owners: vec![],
+            name_case: NameCase::Fold,
+            schema_map: Default::default(),
+        }
+    }
+
     /// The password named by `password_env`, if that variable is set.
     pub fn password(&self) -> Option<String> {
         self.password_env
@@ -243,12 +262,7 @@ mod tests {
     use super::*;
 
     fn instance() -> Instance {
-        let endpoint = |engine| Endpoint {
-            engine,
-            url: "postgresql://h/db".into(),
-            user: None,
-            password_env: None,
-        };
+        let endpoint = |engine| Endpoint::new(engine, "postgresql://h/db");
         Instance {
             id: "i".into(),
             name: "i".into(),

@@ -4,6 +4,7 @@ pub mod detect;
 pub mod instance;
 pub mod journal;
 pub mod model;
+pub mod oracle;
 pub mod plan;
 pub mod postgres;
 pub mod run;

@@ -4,6 +4,7 @@
 use super::instance::Endpoint;
 use super::journal::{new_run_id, Journal, JournalEvent, RunContext};
 use super::model::{summarize, Engine, PlanRow, RowStatus};
+use super::oracle::OracleEndpoint;
 use super::plan::{plan, PlanOptions};
 use super::postgres::{self, ApplyFailure, ApplyOptions, ApplyProgress, PgEndpoint, PgSession};
 use super::{EngineError, Timeouts};
@@ -14,11 +15,77 @@ use std::sync::atomic::AtomicBool;
 pub fn pg_endpoint(endpoint: &Endpoint, side: &str) -> Result<PgEndpoint, EngineError> {
     if endpoint.engine == Engine::Oracle {
         return Err(EngineError::new(format!(
-            "the {side} engine 'oracle' is not available in this build of seqsync yet"
+            "the {side} engine 'oracle' is supported as a source only"
         )));
     }
     PgEndpoint::new(&endpoint.url, endpoint.password())
         .map_err(|e| EngineError::new(format!("{side}: {e}")))
+}
+
+/// Where source values are read: PostgreSQL protocol, or Oracle.
+#[derive(Clone, Debug)]
+pub enum SourceEndpoint {
+    Pg(PgEndpoint),
+    Oracle(OracleEndpoint),
+}
+
+impl SourceEndpoint {
+    /// The source as it may be shown: never a password.
+    pub fn display(&self) -> String {
+        match self {
+            SourceEndpoint::Pg(e) => e.display.clone(),
+            SourceEndpoint::Oracle(e) => e.display(),
+        }
+    }
+
+    /// How many sequences the source has (Oracle: by reading them).
+    pub async fn count(&self, timeouts: &Timeouts) -> Result<usize, EngineError> {
+        match self {
+            SourceEndpoint::Pg(e) => e.connect(timeouts).await?.count_sequences().await,
+            SourceEndpoint::Oracle(_) => Ok(self.read(timeouts).await?.len()),
+        }
+    }
+
+    async fn read(&self, timeouts: &Timeouts) -> Result<Vec<super::model::Sequence>, EngineError> {
+        match self {
+            SourceEndpoint::Pg(e) => Ok(read(e, timeouts).await?.1),
+            SourceEndpoint::Oracle(e) => {
+                // The blocking driver has its own call timeout; this also bounds the connect.
+                let limit = timeouts.connect + timeouts.statement;
+                tokio::time::timeout(limit, e.read_sequences(timeouts))
+                    .await
+                    .map_err(|_| {
+                        EngineError::new(format!(
+                            "{}: no answer within {}",
+                            e.display(),
+                            humantime::format_duration(limit)
+                        ))
+                    })?
+            }
+        }
+    }
+}
+
+/// The source endpoint of a configured (or ad-hoc) source. An Oracle URL may carry its user
+/// as `user@//host:port/service`.
+pub fn source_endpoint(endpoint: &Endpoint) -> Result<SourceEndpoint, EngineError> {
+    if endpoint.engine != Engine::Oracle {
+        return pg_endpoint(endpoint, "source").map(SourceEndpoint::Pg);
+    }
+    let (user, connect_string) = match (&endpoint.user, endpoint.url.split_once("@//")) {
+        (Some(user), _) => (user.clone(), endpoint.url.clone()),
+        (None, Some((user, rest))) => (user.to_string(), format!("//{rest}")),
+        (None, None) => {
+            return Err(EngineError::new(
+                "source: an oracle source needs a user: set `user` in the config, or write user@//host:port/service",
+            ))
+        }
+    };
+    let mut oracle = OracleEndpoint::new(&connect_string, &user, endpoint.password());
+    oracle.owners = endpoint.owners.clone();
+    oracle.case = endpoint.name_case;
+    oracle.schema_map = endpoint.schema_map.clone().into_iter().collect();
+    Ok(SourceEndpoint::Oracle(oracle))
 }
 
 /// A plan, ready to be applied on the connection it was read on.
@@ -54,22 +121,22 @@ impl Outcome {
 
 /// Reads both sides at once and plans.
 pub async fn prepare(
-    source: &PgEndpoint,
+    source: &SourceEndpoint,
     destination: &PgEndpoint,
     instance: &str,
     options: PlanOptions,
     timeouts: &Timeouts,
 ) -> Result<Prepared, EngineError> {
     let (source_read, destination_read) =
-        tokio::join!(read(source, timeouts), read(destination, timeouts));
-    let (_, source_seqs) = source_read.map_err(|e| EngineError::new(format!("source: {e}")))?;
+        tokio::join!(source.read(timeouts), read(destination, timeouts));
+    let source_seqs = source_read.map_err(|e| EngineError::new(format!("source: {e}")))?;
     let (session, destination_seqs) =
         destination_read.map_err(|e| EngineError::new(format!("destination: {e}")))?;
     let rows = plan(&source_seqs, &destination_seqs, options);
     let context = RunContext {
         run_id: new_run_id(),
         instance: instance.to_string(),
-        source: source.display.clone(),
+        source: source.display(),
         destination: destination.display.clone(),
         offset: options.offset,
         allow_lower: options.allow_lower,

@@ -1,0 +1,374 @@
+//! Oracle as a source, on the `oracle` crate (ODPI-C, which loads the Oracle client library at
+//! run time). The driver blocks, so every call runs on `spawn_blocking`, bounded by a call
+//! timeout. The SQL and the row mapping are plain functions, tested without a server.
+
+use super::model::{OwnedBy, Sequence};
+use super::{EngineError, Timeouts};
+use std::collections::HashMap;
+
+/// How Oracle names become destination names. Oracle folds unquoted names to upper case and
+/// PostgreSQL to lower case, so by default an all-upper-case name is looked up in lower case;
+/// a name with any lower-case letter was quoted when created and is kept exactly.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum NameCase {
+    #[default]
+    Fold,
+    Exact,
+}
+
+impl NameCase {
+    pub fn parse(text: &str) -> Result<NameCase, String> {
+        match text.trim() {
+            "fold" | "lower" => Ok(NameCase::Fold),
+            "exact" => Ok(NameCase::Exact),
+            other => Err(format!("'{other}' is not one of: fold, exact")),
+        }
+    }
+
+    pub fn apply(self, name: &str) -> String {
+        match self {
+            NameCase::Fold if !name.chars().any(char::is_lowercase) => name.to_lowercase(),
+            _ => name.to_string(),
+        }
+    }
+}
+
+/// An Oracle source: `//host:port/service` (or a TNS alias), a user, and its password.
+#[derive(Clone)]
+pub struct OracleEndpoint {
+    pub connect_string: String,
+    pub user: String,
+    password: String,
+    /// Owners whose sequences are read; empty: the connecting user's schema.
+    pub owners: Vec<String>,
+    pub case: NameCase,
+    /// Owner → destination schema, before the case rule (which then applies to names only).
+    pub schema_map: HashMap<String, String>,
+}
+
+impl std::fmt::Debug for OracleEndpoint {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.display())
+    }
+}
+
+impl OracleEndpoint {
+    pub fn new(connect_string: &str, user: &str, password: Option<String>) -> Self {
+        OracleEndpoint {
+            connect_string: connect_string.trim().to_string(),
+            user: user.to_string(),
+            password: password.unwrap_or_default(),
+            owners: vec![],
+            case: NameCase::Fold,
+            schema_map: HashMap::new(),
+        }
+    }
+
+    /// `oracle://user@//host:port/service`: never the password.
+    pub fn display(&self) -> String {
+        format!("oracle://{}@{}", self.user, self.connect_string)
+    }
+
+    /// Every sequence of the configured owners, named as the destination will know them.
+    pub async fn read_sequences(&self, timeouts: &Timeouts) -> Result<Vec<Sequence>, EngineError> {
+        let endpoint = self.clone();
+        let call_timeout = timeouts.statement;
+        let connect_timeout = timeouts.connect;
+        let display = self.display();
+        let rows = tokio::task::spawn_blocking(move || endpoint.read_rows(call_timeout))
+            .await
+            .map_err(|e| EngineError::new(format!("{display}: the Oracle reader failed: {e}")))?
+            .map_err(|e| {
+                EngineError::new(format!(
+                    "cannot read sequences from {display}: {}",
+                    explain(&e, connect_timeout)
+                ))
+            })?;
+        rows.iter()
+            .map(|row| {
+                let seq =
+                    to_sequence(row).map_err(|e| EngineError::new(format!("{display}: {e}")))?;
+                Ok(map_names(seq, self.case, &self.schema_map))
+            })
+            .collect()
+    }
+
+    fn read_rows(&self, call_timeout: std::time::Duration) -> Result<Vec<OracleRow>, String> {
+        let connection =
+            oracle::Connection::connect(&self.user, &self.password, &self.connect_string)
+                .map_err(|e| e.to_string())?;
+        connection
+            .set_call_timeout(Some(call_timeout))
+            .map_err(|e| e.to_string())?;
+        let sql = sequences_sql(self.owners.len());
+        let params: Vec<&dyn oracle::sql_type::ToSql> = self
+            .owners
+            .iter()
+            .map(|o| o as &dyn oracle::sql_type::ToSql)
+            .collect();
+        let result = connection.query(&sql, &params).map_err(|e| e.to_string())?;
+        let mut rows = vec![];
+        for row in result {
+            let row = row.map_err(|e| e.to_string())?;
+            let text = |i: usize| {
+                row.get::<usize, Option<String>>(i)
+                    .map_err(|e| e.to_string())
+            };
+            rows.push(OracleRow {
+                owner: text(0)?.unwrap_or_default(),
+                name: text(1)?.unwrap_or_default(),
+                min_value: text(2)?.unwrap_or_default(),
+                max_value: text(3)?.unwrap_or_default(),
+                increment_by: text(4)?.unwrap_or_default(),
+                cycle_flag: text(5)?.unwrap_or_default(),
+                cache_size: text(6)?.unwrap_or_default(),
+                last_number: text(7)?.unwrap_or_default(),
+                table_name: text(8)?,
+                column_name: text(9)?,
+            });
+        }
+        Ok(rows)
+    }
+}
+
+/// An Oracle sequence named as the destination knows it: the owner through `schema_map` (or
+/// the case rule), the name and any identity column through the case rule.
+pub fn map_names(
+    mut seq: Sequence,
+    case: NameCase,
+    schema_map: &HashMap<String, String>,
+) -> Sequence {
+    let schema = schema_map
+        .get(&seq.schema)
+        .cloned()
+        .unwrap_or_else(|| case.apply(&seq.schema));
+    seq.name = case.apply(&seq.name);
+    if let Some(owner) = seq.owned_by.as_mut() {
+        owner.schema = schema.clone();
+        owner.table = case.apply(&owner.table);
+        owner.column = case.apply(&owner.column);
+    }
+    seq.schema = schema;
+    seq
+}
+
+/// An operator's sentence for an Oracle error; above all, a missing client library.
+fn explain(error: &str, connect_timeout: std::time::Duration) -> String {
+    if error.contains("DPI-1047") {
+        "the Oracle client library (libclntsh.so) is not installed or not found: install Oracle \
+         Instant Client (Basic or Basic Light) and set LD_LIBRARY_PATH to its folder (or add it \
+         with ldconfig); PostgreSQL sources and destinations work without it"
+            .to_string()
+    } else if error.contains("DPI-1067") || error.contains("ORA-03156") {
+        format!(
+            "{error} (the call timeout was reached; the connect timeout is {})",
+            humantime::format_duration(connect_timeout)
+        )
+    } else {
+        error.to_string()
+    }
+}
+
+/// One row of the catalogue query, numbers as text: `NUMBER(28)` bounds do not fit 64 bits.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct OracleRow {
+    pub owner: String,
+    pub name: String,
+    pub min_value: String,
+    pub max_value: String,
+    pub increment_by: String,
+    pub cycle_flag: String,
+    pub cache_size: String,
+    pub last_number: String,
+    pub table_name: Option<String>,
+    pub column_name: Option<String>,
+}
+
+/// One query for every sequence of the owners (bound as :1..:n), or of the current schema, with
+/// the identity column each one feeds. `LAST_NUMBER` is above every value handed out, cache
+/// included; `CURRVAL` is per session and useless here.
+pub fn sequences_sql(owners: usize) -> String {
+    let filter = if owners == 0 {
+        "s.sequence_owner = SYS_CONTEXT('USERENV', 'CURRENT_SCHEMA')".to_string()
+    } else {
+        let binds: Vec<String> = (1..=owners).map(|i| format!(":{i}")).collect();
+        format!("s.sequence_owner IN ({})", binds.join(", "))
+    };
+    format!(
+        "SELECT s.sequence_owner, s.sequence_name, \
+         TO_CHAR(s.min_value), TO_CHAR(s.max_value), TO_CHAR(s.increment_by), \
+         s.cycle_flag, TO_CHAR(s.cache_size), TO_CHAR(s.last_number), \
+         i.table_name, i.column_name \
+         FROM all_sequences s \
+         LEFT JOIN all_tab_identity_cols i \
+           ON i.owner = s.sequence_owner AND i.sequence_name = s.sequence_name \
+         WHERE {filter} \
+         ORDER BY s.sequence_owner, s.sequence_name"
+    )
+}
+
+/// A whole Oracle NUMBER as a 64-bit integer, clamped: Oracle's default MAXVALUE has 28 nines.
+fn clamp_number(text: &str, what: &str) -> Result<i64, String> {
+    let digits = text.trim();
+    let negative = digits.starts_with('-');
+    let body = digits.trim_start_matches('-');
+    if body.is_empty() || !body.chars().all(|c| c.is_ascii_digit()) {
+        return Err(format!("{what} '{text}' is not a whole number"));
+    }
+    Ok(match body.parse::<i64>() {
+        Ok(v) if negative => -v,
+        Ok(v) => v,
+        Err(_) if negative => i64::MIN,
+        Err(_) => i64::MAX,
+    })
+}
+
+pub fn to_sequence(row: &OracleRow) -> Result<Sequence, String> {
+    let label = format!("{}.{}", row.owner, row.name);
+    let number = |text: &str, what: &str| clamp_number(text, &format!("{label}: {what}"));
+    let increment = number(&row.increment_by, "INCREMENT_BY")?;
+    if increment == 0 || increment == i64::MAX || increment == i64::MIN {
+        return Err(format!(
+            "{label}: INCREMENT_BY {} is not usable",
+            row.increment_by
+        ));
+    }
+    let min = number(&row.min_value, "MIN_VALUE")?;
+    let max = number(&row.max_value, "MAX_VALUE")?;
+    Ok(Sequence {
+        oid: 0,
+        schema: row.owner.clone(),
+        name: row.name.clone(),
+        data_type: "NUMBER".to_string(),
+        start: if increment > 0 { min } else { max },
+        min,
+        max,
+        increment,
+        cycle: row.cycle_flag.trim() == "Y",
+        cache: number(&row.cache_size, "CACHE_SIZE")?,
+        // Clamped too: a LAST_NUMBER past 64 bits makes any positive offset overflow, and the
+        // row is then refused as out-of-range rather than wrapped.
+        last_value: Some(number(&row.last_number, "LAST_NUMBER")?),
+        is_called: true,
+        can_read: true,
+        can_update: false,
+        owned_by: match (&row.table_name, &row.column_name) {
+            (Some(table), Some(column)) => Some(OwnedBy {
+                schema: row.owner.clone(),
+                table: table.clone(),
+                column: column.clone(),
+                identity: true,
+            }),
+            _ => None,
+        },
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn row(name: &str, min: &str, max: &str, inc: &str, cycle: &str, last: &str) -> OracleRow {
+        OracleRow {
+            owner: "HR".into(),
+            name: name.into(),
+            min_value: min.into(),
+            max_value: max.into(),
+            increment_by: inc.into(),
+            cycle_flag: cycle.into(),
+            cache_size: "20".into(),
+            last_number: last.into(),
+            table_name: None,
+            column_name: None,
+        }
+    }
+
+    #[test]
+    fn the_query_binds_owners_or_uses_the_current_schema() {
+        let default = sequences_sql(0);
+        assert!(default.contains("SYS_CONTEXT('USERENV', 'CURRENT_SCHEMA')"));
+        assert!(default.contains("TO_CHAR(s.last_number)") && !default.contains("CURRVAL"));
+        assert!(default.contains("all_tab_identity_cols"));
+        assert!(sequences_sql(3).contains("s.sequence_owner IN (:1, :2, :3)"));
+    }
+
+    #[test]
+    fn twenty_eight_nines_are_clamped_not_overflowed() {
+        let s = to_sequence(&row(
+            "ORDERS_SEQ",
+            "1",
+            "9999999999999999999999999999",
+            "1",
+            "N",
+            "12345",
+        ))
+        .unwrap();
+        assert_eq!((s.min, s.max, s.last_value), (1, i64::MAX, Some(12_345)));
+        assert!(!s.cycle && s.ascending());
+    }
+
+    #[test]
+    fn descending_and_cycling_sequences_map_their_bounds() {
+        let s = to_sequence(&row(
+            "REFUND_SEQ",
+            "-999999999999999999999999999",
+            "-1",
+            "-3",
+            "Y",
+            "-300",
+        ))
+        .unwrap();
+        assert_eq!((s.min, s.max, s.increment, s.start), (i64::MIN, -1, -3, -1));
+        assert!(s.cycle && !s.ascending());
+        assert_eq!(s.last_value, Some(-300));
+    }
+
+    #[test]
+    fn identity_sequences_know_their_column_and_bad_numbers_are_reported() {
+        let mut r = row(
+            "ISEQ$$_7301",
+            "1",
+            "9999999999999999999999999999",
+            "1",
+            "N",
+            "41",
+        );
+        r.table_name = Some("ORDERS".into());
+        r.column_name = Some("ID".into());
+        let s = to_sequence(&r).unwrap();
+        let owner = s.owned_by.unwrap();
+        assert_eq!(
+            (owner.table.as_str(), owner.column.as_str(), owner.identity),
+            ("ORDERS", "ID", true)
+        );
+        let e = to_sequence(&row("X", "1", "10", "1", "N", "1.5")).unwrap_err();
+        assert!(
+            e.contains("HR.X: LAST_NUMBER '1.5' is not a whole number"),
+            "{e}"
+        );
+        assert!(to_sequence(&row("X", "1", "10", "0", "N", "1")).is_err());
+    }
+
+    #[test]
+    fn names_fold_like_unquoted_identifiers_unless_they_were_quoted() {
+        assert_eq!(NameCase::Fold.apply("ORDERS_SEQ"), "orders_seq");
+        assert_eq!(NameCase::Fold.apply("Orders_Seq"), "Orders_Seq");
+        assert_eq!(NameCase::Fold.apply("SEQ$1"), "seq$1");
+        assert_eq!(NameCase::Exact.apply("ORDERS_SEQ"), "ORDERS_SEQ");
+        assert!(NameCase::parse("upper").is_err());
+    }
+
+    #[test]
+    fn a_missing_client_library_says_how_to_install_it() {
+        let e = explain(
+            "DPI-1047: Cannot locate a 64-bit Oracle Client library: \"libclntsh.so: cannot open shared object file\"",
+            std::time::Duration::from_secs(5),
+        );
+        assert!(
+            e.contains("libclntsh.so")
+                && e.contains("Instant Client")
+                && e.contains("LD_LIBRARY_PATH"),
+            "{e}"
+        );
+    }
+}

@@ -1,0 +1,157 @@
+//! Oracle as a source, on a machine without an Oracle client: the name mapping onto real
+//! PostgreSQL destinations (Oracle rows built by hand, mapped, planned and applied), and the
+//! clear refusal when the client library is missing.
+
+mod common;
+use common::Pair;
+use seqsync::engine::model::RowStatus;
+use seqsync::engine::oracle::{map_names, to_sequence, NameCase, OracleRow};
+use seqsync::engine::plan::{plan, PlanOptions};
+use seqsync::engine::postgres::{apply, ApplyOptions, PgEndpoint};
+use seqsync::engine::Timeouts;
+use std::collections::HashMap;
+use std::sync::atomic::AtomicBool;
+
+fn oracle_row(owner: &str, name: &str, last: &str) -> OracleRow {
+    OracleRow {
+        owner: owner.into(),
+        name: name.into(),
+        min_value: "1".into(),
+        max_value: "9999999999999999999999999999".into(),
+        increment_by: "1".into(),
+        cycle_flag: "N".into(),
+        cache_size: "20".into(),
+        last_number: last.into(),
+        table_name: None,
+        column_name: None,
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn oracle_names_map_onto_real_postgresql_destinations() {
+    let pair = Pair::new("oracle_names").await;
+    pair.destination()
+        .await
+        .batch_execute(
+            r#"CREATE SEQUENCE orders_seq; CREATE SEQUENCE "Mixed_Seq";
+               CREATE SCHEMA sales; CREATE SEQUENCE sales.invoice_seq;
+               CREATE SCHEMA "EXACT"; CREATE SEQUENCE "EXACT"."KEEP_SEQ";"#,
+        )
+        .await
+        .unwrap();
+    let schema_map = HashMap::from([("HR".to_string(), "public".to_string())]);
+    let folded: Vec<_> = [
+        oracle_row("HR", "ORDERS_SEQ", "500"),
+        oracle_row("HR", "Mixed_Seq", "600"),
+        oracle_row("SALES", "INVOICE_SEQ", "700"),
+    ]
+    .iter()
+    .map(|r| map_names(to_sequence(r).unwrap(), NameCase::Fold, &schema_map))
+    .collect();
+    let exact = map_names(
+        to_sequence(&oracle_row("EXACT", "KEEP_SEQ", "800")).unwrap(),
+        NameCase::Exact,
+        &HashMap::new(),
+    );
+    let source: Vec<_> = folded.into_iter().chain([exact]).collect();
+    let names: Vec<String> = source.iter().map(|s| s.qualified_name()).collect();
+    assert_eq!(
+        names,
+        vec![
+            "public.orders_seq",
+            "public.\"Mixed_Seq\"",
+            "sales.invoice_seq",
+            "\"EXACT\".\"KEEP_SEQ\""
+        ]
+    );
+
+    let endpoint = PgEndpoint::new(&pair.destination_url, None).unwrap();
+    let timeouts = Timeouts::default();
+    let session = endpoint.connect(&timeouts).await.unwrap();
+    let destination = session.read_sequences().await.unwrap();
+    let mut rows = plan(
+        &source,
+        &destination,
+        PlanOptions {
+            offset: 1_000,
+            allow_lower: false,
+        },
+    );
+    assert!(
+        rows.iter().all(|r| r.status == RowStatus::Update),
+        "every Oracle name found its destination: {rows:#?}"
+    );
+    apply(
+        &endpoint,
+        &timeouts,
+        Some(session),
+        &mut rows,
+        &ApplyOptions::default(),
+        &|_| {},
+        &AtomicBool::new(false),
+    )
+    .await
+    .unwrap();
+    let dst = pair.destination().await;
+    for (sequence, expected) in [
+        ("orders_seq", 1_500i64),
+        ("\"Mixed_Seq\"", 1_600),
+        ("sales.invoice_seq", 1_700),
+        ("\"EXACT\".\"KEEP_SEQ\"", 1_800),
+    ] {
+        let next: i64 = dst
+            .query_one(
+                &format!("SELECT nextval('{}')", sequence.replace('\'', "''")),
+                &[],
+            )
+            .await
+            .unwrap()
+            .get(0);
+        assert_eq!(next, expected, "{sequence}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_oracle_plan_without_the_client_library_is_one_clear_line_and_changes_nothing() {
+    let pair = Pair::new("oracle_client").await;
+    pair.both("CREATE SEQUENCE orders_seq;").await;
+    let before = pair.destination_states().await;
+    pair.write_config(&format!(
+        r#"
+[[instances]]
+id = "hr"
+kind = "migration"
+status = "paused"
+phase = "incremental"
+source      = {{ engine = "oracle", url = "//127.0.0.1:1/ORCLPDB1", user = "hr", password_env = "ORA_PW", owners = ["HR"] }}
+destination = {{ engine = "polardb-oracle", url = "{}" }}
+"#,
+        pair.destination_url
+    ));
+    let oracle_password = "Ora-Secret-123";
+    for args in [
+        &["plan", "--instance", "hr", "--offset", "10"][..],
+        &["sync", "--instance", "hr", "--offset", "10", "--yes"][..],
+    ] {
+        let mut cmd = pair.command(args);
+        cmd.env("ORA_PW", oracle_password);
+        let out = cmd.output().unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{stderr}");
+        assert_eq!(stderr.trim_end().lines().count(), 1, "{stderr}");
+        for needle in [
+            "libclntsh.so",
+            "Instant Client",
+            "LD_LIBRARY_PATH",
+            "oracle://hr@//127.0.0.1:1/ORCLPDB1",
+        ] {
+            assert!(stderr.contains(needle), "{needle} in: {stderr}");
+        }
+        assert!(!stderr.contains(oracle_password));
+    }
+    assert_eq!(pair.destination_states().await, before, "nothing changed");
+    // The rest of seqsync keeps working.
+    let (code, json, stderr) = pair.instances();
+    assert_eq!(code, 0, "{stderr}");
+    assert_eq!(json[0]["synchronize_sequence"], true, "{json:#}");
+}
