@@ -65,6 +65,7 @@ fn rows(n: i64) -> Vec<PlanRow> {
             status: RowStatus::Updated,
             message: String::new(),
             destination_oid: Some(i as u32),
+            source_name: None,
         })
         .collect()
 }

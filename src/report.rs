@@ -34,7 +34,7 @@ pub fn render_table(rows: &[PlanRow]) -> String {
         .iter()
         .map(|r| {
             [
-                r.qualified_name(),
+                r.names(),
                 cell(r.source_value),
                 cell(r.destination_before),
                 cell(r.target),
@@ -151,6 +151,7 @@ mod tests {
             status: crate::engine::model::RowStatus::Update,
             message: String::new(),
             destination_oid: None,
+            source_name: None,
         }];
         let text = render_csv(&rows);
         let mut reader = csv::Reader::from_reader(text.as_bytes());

@@ -81,6 +81,17 @@ async fn oracle_names_map_onto_real_postgresql_destinations() {
         rows.iter().all(|r| r.status == RowStatus::Update),
         "every Oracle name found its destination: {rows:#?}"
     );
+    let shown: Vec<String> = rows.iter().map(|r| r.names()).collect();
+    assert_eq!(
+        shown,
+        vec![
+            "\"EXACT\".\"KEEP_SEQ\"",
+            "public.\"Mixed_Seq\" ← HR.Mixed_Seq",
+            "public.orders_seq ← HR.ORDERS_SEQ",
+            "sales.invoice_seq ← SALES.INVOICE_SEQ",
+        ],
+        "the preview shows the Oracle name beside the destination's when they differ"
+    );
     apply(
         &endpoint,
         &timeouts,

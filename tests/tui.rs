@@ -119,6 +119,7 @@ fn rows() -> Vec<PlanRow> {
         status,
         message: String::new(),
         destination_oid: None,
+        source_name: None,
     };
     vec![
         row(
@@ -764,6 +765,7 @@ fn results_render_only_the_visible_rows_of_a_huge_run() {
             status: RowStatus::Updated,
             message: String::new(),
             destination_oid: None,
+            source_name: None,
         })
         .collect();
     update(

@@ -233,6 +233,7 @@ mod tests {
             status: RowStatus::Update,
             message: String::new(),
             destination_oid: None,
+            source_name: None,
         }];
         journal
             .append(&context.entry(JournalEvent::ApplyStarted, &rows, ""))

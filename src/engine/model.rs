@@ -113,6 +113,8 @@ pub struct Sequence {
     pub can_read: bool,
     pub can_update: bool,
     pub owned_by: Option<OwnedBy>,
+    /// The source's own name when it differs from the one matched (Oracle's `OWNER.NAME`).
+    pub origin: Option<String>,
 }
 
 /// What the next `nextval()` would do.
@@ -261,11 +263,22 @@ pub struct PlanRow {
     /// and refuses if it was dropped or renamed since.
     #[serde(skip)]
     pub destination_oid: Option<u32>,
+    /// The source sequence's own name, when it is not the destination's (Oracle).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source_name: Option<String>,
 }
 
 impl PlanRow {
     pub fn qualified_name(&self) -> String {
         display_name(&self.schema, &self.name)
+    }
+
+    /// The destination name, and the source's beside it when they differ.
+    pub fn names(&self) -> String {
+        match &self.source_name {
+            Some(source) => format!("{} ← {source}", self.qualified_name()),
+            None => self.qualified_name(),
+        }
     }
 }
 
@@ -343,6 +356,7 @@ mod tests {
             can_read: true,
             can_update: true,
             owned_by: None,
+            origin: None,
         }
     }
 

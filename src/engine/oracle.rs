@@ -138,6 +138,7 @@ pub fn map_names(
     case: NameCase,
     schema_map: &HashMap<String, String>,
 ) -> Sequence {
+    let original = (seq.schema.clone(), seq.name.clone());
     let schema = schema_map
         .get(&seq.schema)
         .cloned()
@@ -149,6 +150,9 @@ pub fn map_names(
         owner.column = case.apply(&owner.column);
     }
     seq.schema = schema;
+    if (&seq.schema, &seq.name) != (&original.0, &original.1) {
+        seq.origin = Some(format!("{}.{}", original.0, original.1));
+    }
     seq
 }
 
@@ -252,6 +256,7 @@ pub fn to_sequence(row: &OracleRow) -> Result<Sequence, String> {
         is_called: true,
         can_read: true,
         can_update: false,
+        origin: None,
         owned_by: match (&row.table_name, &row.column_name) {
             (Some(table), Some(column)) => Some(OwnedBy {
                 schema: row.owner.clone(),

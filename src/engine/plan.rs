@@ -47,6 +47,7 @@ fn plan_row(
         status: RowStatus::Update,
         message: String::new(),
         destination_oid: destination.map(|d| d.oid),
+        source_name: source.and_then(|s| s.origin.clone()),
     };
     let (src, dst) = match (source, destination) {
         (Some(s), Some(d)) => (s, d),
@@ -186,6 +187,7 @@ mod tests {
             can_read: true,
             can_update: true,
             owned_by: None,
+            origin: None,
         }
     }
 

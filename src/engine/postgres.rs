@@ -367,6 +367,7 @@ impl PgSession {
                     is_called: false,
                     can_read: r.get("can_read"),
                     can_update: r.get("can_update"),
+                    origin: None,
                     owned_by: owner_table.map(|table| OwnedBy {
                         schema: r.get("owner_schema"),
                         table,
@@ -590,6 +591,7 @@ impl PgSession {
                 can_read: true,
                 can_update: true,
                 owned_by: None,
+                origin: None,
             })
             .collect())
     }
@@ -1195,6 +1197,7 @@ mod tests {
             can_read: true,
             can_update: true,
             owned_by: None,
+            origin: None,
         };
         assert!(recheck(&s, 50, false).is_ok());
         assert!(recheck(&s, 500, false).unwrap_err().contains("outside"));

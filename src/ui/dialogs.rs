@@ -137,7 +137,7 @@ pub fn draw(frame: &mut Frame, area: Rect, state: &State, theme: Theme) {
                     };
                     let [source, before, target, status] = cells;
                     let row = Row::new(vec![
-                        Text::raw(fit(&r.qualified_name(), name_width.max(8))),
+                        Text::raw(fit(&r.names(), name_width.max(8))),
                         Text::raw(source).right_aligned(),
                         Text::raw(before).right_aligned(),
                         Text::raw(target).right_aligned(),

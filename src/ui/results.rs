@@ -111,10 +111,7 @@ pub fn draw(frame: &mut Frame, area: Rect, state: &State, theme: Theme) {
         };
         let [source, before, after, status] = cells;
         let row = Row::new(vec![
-            Text::raw(format!(
-                "{marker} {}",
-                fit(&r.qualified_name(), name_width.max(8))
-            )),
+            Text::raw(format!("{marker} {}", fit(&r.names(), name_width.max(8)))),
             Text::raw(source).right_aligned(),
             Text::raw(before).right_aligned(),
             Text::raw(after).right_aligned(),
