@@ -5,6 +5,8 @@
 use super::model::{OwnedBy, Sequence};
 use super::{EngineError, Timeouts};
 use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
 
 /// How Oracle names become destination names. Oracle folds unquoted names to upper case and
 /// PostgreSQL to lower case, so by default an all-upper-case name is looked up in lower case;
@@ -75,15 +77,36 @@ impl OracleEndpoint {
         let call_timeout = timeouts.statement;
         let connect_timeout = timeouts.connect;
         let display = self.display();
-        let rows = tokio::task::spawn_blocking(move || endpoint.read_rows(call_timeout))
+        let fail = |e: String| {
+            EngineError::new(format!(
+                "cannot read sequences from {display}: {}",
+                explain(&e, connect_timeout)
+            ))
+        };
+        let joined = |e: tokio::task::JoinError| {
+            EngineError::new(format!("{display}: the Oracle reader failed: {e}"))
+        };
+        let connector = endpoint.clone();
+        let connection = tokio::task::spawn_blocking(move || connector.connect(call_timeout))
             .await
-            .map_err(|e| EngineError::new(format!("{display}: the Oracle reader failed: {e}")))?
-            .map_err(|e| {
-                EngineError::new(format!(
-                    "cannot read sequences from {display}: {}",
-                    explain(&e, connect_timeout)
-                ))
-            })?;
+            .map_err(joined)?
+            .map_err(fail)?;
+        let query = {
+            let connection = connection.clone();
+            tokio::task::spawn_blocking(move || endpoint.read_rows(&connection))
+        };
+        // The call timeout should end a slow query; if the driver is still busy a little
+        // later, interrupt it from here (what rainfrog does) rather than leave a thread behind.
+        let rows = match tokio::time::timeout(call_timeout + Duration::from_secs(2), query).await {
+            Ok(result) => result.map_err(joined)?.map_err(fail)?,
+            Err(_) => {
+                let _ = tokio::task::spawn_blocking(move || connection.break_execution()).await;
+                return Err(fail(format!(
+                    "no answer within {}; the query was interrupted",
+                    humantime::format_duration(call_timeout)
+                )));
+            }
+        };
         rows.iter()
             .map(|row| {
                 let seq =
@@ -93,13 +116,17 @@ impl OracleEndpoint {
             .collect()
     }
 
-    fn read_rows(&self, call_timeout: std::time::Duration) -> Result<Vec<OracleRow>, String> {
+    fn connect(&self, call_timeout: Duration) -> Result<Arc<oracle::Connection>, String> {
         let connection =
             oracle::Connection::connect(&self.user, &self.password, &self.connect_string)
                 .map_err(|e| e.to_string())?;
         connection
             .set_call_timeout(Some(call_timeout))
             .map_err(|e| e.to_string())?;
+        Ok(Arc::new(connection))
+    }
+
+    fn read_rows(&self, connection: &oracle::Connection) -> Result<Vec<OracleRow>, String> {
         let sql = sequences_sql(self.owners.len());
         let params: Vec<&dyn oracle::sql_type::ToSql> = self
             .owners
