@@ -58,6 +58,23 @@ destination = {{ engine = "postgresql", url = "{}" }}
     let basic = tmux.wait_for("Synchronize Sequence (s)", 30);
     assert!(basic.contains("****"), "the password is masked: {basic}");
     assert!(!basic.contains(&common::test_password()));
+    // A smaller terminal redraws at once, still whole.
+    tmux.resize(80, 24);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        // Redrawn, not cut: the detail box closes at the new right edge.
+        let screen = tmux.screen();
+        let box_top = screen.lines().nth(1).unwrap_or_default().to_string();
+        if box_top.chars().count() == 80 && box_top.ends_with('┐') {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "not redrawn at 80×24:\n{screen}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    tmux.resize(100, 30);
     tmux.keys(&["s"]);
     tmux.wait_for("Sequence Offset", 30);
     tmux.keys(&["C-u", "2", "5", "0", "0", "Enter"]);

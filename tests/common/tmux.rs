@@ -38,6 +38,25 @@ impl Tmux {
         assert!(Command::new("tmux").args(&args).status().unwrap().success());
     }
 
+    pub fn resize(&self, width: u16, height: u16) {
+        let (w, h) = (width.to_string(), height.to_string());
+        let status = Command::new("tmux")
+            .args([
+                "-L",
+                &self.socket,
+                "resize-window",
+                "-t",
+                "0",
+                "-x",
+                &w,
+                "-y",
+                &h,
+            ])
+            .status()
+            .unwrap();
+        assert!(status.success());
+    }
+
     /// The screen and what scrolled off it.
     pub fn screen(&self) -> String {
         let out = Command::new("tmux")
