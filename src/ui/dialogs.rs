@@ -1,11 +1,11 @@
 //! The dialogs over Basic Information: offset, planning, preview, progress.
 
-use super::{centered, content_widths, fit, number, scroll_start, Theme};
+use super::{centered, scroll_start, sequences, Theme};
 use crate::app::state::{Dialog, State};
 use crate::engine::model::{summarize, RowStatus};
 use ratatui::layout::{Constraint, Layout, Rect};
-use ratatui::text::{Line, Span, Text};
-use ratatui::widgets::{Block, Borders, Clear, Gauge, Paragraph, Row, Table};
+use ratatui::text::{Line, Span};
+use ratatui::widgets::{Block, Borders, Clear, Gauge, Paragraph};
 use ratatui::Frame;
 
 const SPINNER: [&str; 4] = ["|", "/", "-", "\\"];
@@ -105,64 +105,21 @@ pub fn draw(frame: &mut Frame, area: Rect, state: &State, theme: Theme) {
             );
             let height = table.height.saturating_sub(1) as usize;
             let start = scroll_start(*scroll, height);
-            let shown: Vec<[String; 4]> = rows
-                .iter()
-                .skip(start)
-                .take(height)
-                .map(|r| {
-                    [
-                        number(r.source_value),
-                        number(r.destination_before),
-                        number(r.target),
-                        r.status.name().to_string(),
-                    ]
-                })
-                .collect();
-            let header = ["SOURCE", "BEFORE", "TARGET", "STATUS"];
-            let widths = content_widths(
-                &header,
-                shown.iter().map(|c| c.iter().map(String::as_str).collect()),
-            );
-            let name_width = table.width.saturating_sub(widths.iter().sum::<u16>() + 4) as usize;
-            let body = rows
-                .iter()
-                .enumerate()
-                .skip(start)
-                .zip(shown)
-                .map(|((i, r), cells)| {
-                    let status_style = if r.status.is_problem() {
-                        theme.bad()
-                    } else {
-                        ratatui::style::Style::default()
-                    };
-                    let [source, before, target, status] = cells;
-                    let row = Row::new(vec![
-                        Text::raw(fit(&r.names(), name_width.max(8))),
-                        Text::raw(source).right_aligned(),
-                        Text::raw(before).right_aligned(),
-                        Text::raw(target).right_aligned(),
-                        Text::styled(status, status_style),
-                    ]);
-                    if i == *scroll {
-                        row.style(theme.selected())
-                    } else {
-                        row
-                    }
-                });
-            let mut constraints = vec![Constraint::Min(8)];
-            constraints.extend(widths.iter().map(|w| Constraint::Length(*w)));
-            frame.render_widget(
-                Table::new(body, constraints).header(
-                    Row::new(vec![
-                        Text::raw("SEQUENCE"),
-                        Text::raw("SOURCE").right_aligned(),
-                        Text::raw("BEFORE").right_aligned(),
-                        Text::raw("TARGET").right_aligned(),
-                        Text::raw("STATUS"),
-                    ])
-                    .style(theme.title()),
-                ),
+            sequences::draw(
+                frame,
                 table,
+                rows.iter()
+                    .enumerate()
+                    .skip(start)
+                    .take(height)
+                    .map(|(i, r)| (r, i == *scroll)),
+                &sequences::Columns {
+                    headers: ["SOURCE", "BEFORE", "TARGET"],
+                    values: |r| [r.source_value, r.destination_before, r.target],
+                    marker: false,
+                },
+                Block::default(),
+                theme,
             );
             let changes = rows
                 .iter()

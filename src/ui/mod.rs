@@ -5,6 +5,7 @@
 mod dialogs;
 mod instances;
 mod results;
+mod sequences;
 mod task;
 
 use crate::app::keymap::{self, KeyHelp};
