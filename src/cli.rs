@@ -204,6 +204,14 @@ fn side(endpoint: &Endpoint, label: &str) -> Result<Side, Failure> {
     Ok(Side { endpoint })
 }
 
+/// `--journal`/`SEQSYNC_JOURNAL`, else the config's, else the default.
+fn journal_path(cli: &Cli, settings: &Settings) -> PathBuf {
+    cli.journal
+        .clone()
+        .or(settings.journal.clone())
+        .unwrap_or_else(Journal::default_path)
+}
+
 fn resolve(cli: &Cli, args: &PlanArgs) -> Result<Target, Failure> {
     let settings: Settings = config::load(cli.config.as_deref()).map_err(usage)?;
     let configured = match &args.instance {
@@ -236,11 +244,7 @@ fn resolve(cli: &Cli, args: &PlanArgs) -> Result<Target, Failure> {
     let offset = args.offset.or(settings.offset).ok_or_else(|| {
         usage("no offset: pass --offset N or set [defaults] offset in the config file")
     })?;
-    let journal_path = cli
-        .journal
-        .clone()
-        .or(settings.journal.clone())
-        .unwrap_or_else(Journal::default_path);
+    let journal_path = journal_path(cli, &settings);
     Ok(Target {
         instance,
         configured,
@@ -578,11 +582,7 @@ pub async fn tui(cli: &Cli) -> u8 {
             config::search_paths_text()
         ),
     };
-    let journal = cli
-        .journal
-        .clone()
-        .or(settings.journal.clone())
-        .unwrap_or_else(Journal::default_path);
+    let journal = journal_path(cli, &settings);
     let state =
         crate::app::state::State::new(settings.instances.clone(), settings.offset, config_note);
     let worker = crate::worker::WorkerConfig {

@@ -10,14 +10,21 @@ pg_bindir() {
   return 1
 }
 
+# apt_install PACKAGE…: Debian's packages, as root or through sudo.
+apt_install() {
+  local sudo=""
+  [ "$(id -u)" -eq 0 ] || sudo="sudo"
+  echo "seqsync: installing $* from Debian's packages..." >&2
+  $sudo apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "$@" >/dev/null
+}
+
 # Installs the PostgreSQL server from Debian's packages when it is missing.
 pg_install_if_missing() {
   if pg_bindir >/dev/null && command -v psql >/dev/null; then return 0; fi
-  echo "seqsync: installing PostgreSQL server packages (postgresql)..." >&2
+  apt_install postgresql postgresql-client
   local sudo=""
   [ "$(id -u)" -eq 0 ] || sudo="sudo"
-  $sudo apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq postgresql postgresql-client >/dev/null
   # Debian's package starts a default cluster; we use our own throwaway clusters only.
   if command -v pg_lsclusters >/dev/null; then
     pg_lsclusters -h 2>/dev/null | while read -r ver name _; do
