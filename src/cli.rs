@@ -61,6 +61,43 @@ pub enum Command {
     Plan(PlanArgs),
     /// Apply the plan to the destination, all or nothing, and show before and after
     Sync(SyncArgs),
+    /// Put back the values a run replaced, all or nothing, unless a sequence was used since
+    Undo(UndoArgs),
+    /// Settle runs interrupted while applying (seqsync killed): each ends applied in full or not at all
+    Recover(RecoverArgs),
+}
+
+/// Where a journaled run's destination is, when it is not the configured instance's.
+#[derive(Debug, Args)]
+pub struct DestinationArgs {
+    /// Destination connection string of an ad-hoc run (default: the run's instance in the config)
+    #[arg(long, value_name = "URL")]
+    pub destination: Option<String>,
+    #[arg(long, value_name = "ENGINE", default_value = "postgresql", value_parser = parse_engine)]
+    pub destination_engine: Engine,
+}
+
+#[derive(Debug, Args)]
+pub struct UndoArgs {
+    /// The run to undo, as shown by `sync` and the journal
+    #[arg(value_name = "RUN_ID")]
+    pub run_id: String,
+    #[command(flatten)]
+    pub destination: DestinationArgs,
+    /// Apply without asking
+    #[arg(long, short = 'y')]
+    pub yes: bool,
+    #[arg(long, value_enum, default_value = "table")]
+    pub format: Format,
+    /// Sequences per apply transaction
+    #[arg(long, hide = true, env = "SEQSYNC_APPLY_BATCH", default_value_t = postgres::DEFAULT_APPLY_BATCH)]
+    pub batch_size: usize,
+}
+
+#[derive(Debug, Args)]
+pub struct RecoverArgs {
+    #[command(flatten)]
+    pub destination: DestinationArgs,
 }
 
 #[derive(Debug, Args)]
@@ -274,6 +311,12 @@ pub async fn run(cli: &Cli, args: &PlanArgs, apply: bool, yes: bool) -> u8 {
 
 async fn run_inner(cli: &Cli, args: &PlanArgs, apply: bool, yes: bool) -> Result<u8, Failure> {
     let target = resolve(cli, args)?;
+    settle_interrupted(
+        &target.journal,
+        &target.destination.endpoint,
+        &target.timeouts,
+    )
+    .await?;
     if let Some(instance) = &target.configured {
         let observed = detect::observe(instance, &target.timeouts).await;
         if let Some(reason) = refusal(&prerequisites(instance, &observed)) {
@@ -321,6 +364,30 @@ async fn run_inner(cli: &Cli, args: &PlanArgs, apply: bool, yes: bool) -> Result
         )?;
     }
 
+    let apply_options = ApplyOptions {
+        allow_lower: args.allow_lower,
+        batch_size: args.batch_size,
+        ..ApplyOptions::default()
+    };
+    execute_and_report(
+        &mut prepared,
+        &target.journal,
+        &apply_options,
+        args.format,
+        rows_ok_code,
+    )
+    .await
+}
+
+/// Applies with Ctrl-C rolling back, a progress line on a terminal, and the result printed.
+async fn execute_and_report(
+    prepared: &mut run::Prepared,
+    journal: &Journal,
+    apply_options: &ApplyOptions,
+    format: Format,
+    rows_ok_code: u8,
+) -> Result<u8, Failure> {
+    let changes = prepared.changes();
     let cancel = Arc::new(AtomicBool::new(false));
     let on_interrupt = cancel.clone();
     let interrupt_listener = tokio::spawn(async move {
@@ -335,13 +402,8 @@ async fn run_inner(cli: &Cli, args: &PlanArgs, apply: bool, yes: bool) -> Result
             eprint!("\rseqsync: applied {}/{} ", p.done, p.total);
         }
     };
-    let apply_options = ApplyOptions {
-        allow_lower: args.allow_lower,
-        batch_size: args.batch_size,
-        ..ApplyOptions::default()
-    };
     let executed = prepared
-        .execute(&target.journal, &apply_options, &progress, &cancel)
+        .execute(journal, apply_options, &progress, &cancel)
         .await;
     interrupt_listener.abort();
     if show_progress {
@@ -354,7 +416,7 @@ async fn run_inner(cli: &Cli, args: &PlanArgs, apply: bool, yes: bool) -> Result
         run::Outcome::Incomplete(m) => (exit::ROLLBACK_INCOMPLETE, Some(m.clone())),
     };
     print_result(
-        args.format,
+        format,
         &prepared.context,
         &prepared.rows,
         outcome.word(),
@@ -367,6 +429,148 @@ async fn run_inner(cli: &Cli, args: &PlanArgs, apply: bool, yes: bool) -> Result
         eprintln!("seqsync: {message} (run {})", prepared.context.run_id);
     }
     Ok(code)
+}
+
+/// Settles runs a killed seqsync left unfinished on this destination and says how each ended.
+/// Returns whether every one ended applied in full or not at all.
+async fn settle_interrupted(
+    journal: &Journal,
+    destination: &PgEndpoint,
+    timeouts: &crate::engine::Timeouts,
+) -> Result<bool, Failure> {
+    let settled = run::recover_interrupted(journal, destination, timeouts)
+        .await
+        .map_err(|e| failed(e.0))?;
+    for recovered in &settled {
+        eprintln!("seqsync: {}", recovered.message);
+    }
+    Ok(!settled
+        .iter()
+        .any(|r| matches!(r.recovery, Some(postgres::Recovery::Incomplete { .. }))))
+}
+
+/// The destination of a journaled run: `--destination`, else its instance's in the config.
+fn run_destination(
+    settings: &Settings,
+    args: &DestinationArgs,
+    instance: Option<&str>,
+) -> Result<PgEndpoint, Failure> {
+    if let Some(url) = &args.destination {
+        return side(&ad_hoc(args.destination_engine, url), "destination").map(|s| s.endpoint);
+    }
+    let Some(id) = instance.filter(|i| *i != "ad-hoc") else {
+        return Err(usage(
+            "this run was not made for a configured instance: pass --destination URL",
+        ));
+    };
+    let configured = settings.instance(id).map_err(usage)?;
+    side(&configured.destination, "destination").map(|s| s.endpoint)
+}
+
+/// `seqsync undo RUN_ID`. Returns the exit code.
+pub async fn undo(cli: &Cli, args: &UndoArgs) -> u8 {
+    match undo_inner(cli, args).await {
+        Ok(code) => code,
+        Err(f) => {
+            crate::log::line("ERROR", &format!("undo: {} (exit {})", f.message, f.code));
+            eprintln!("seqsync: {}", f.message);
+            f.code
+        }
+    }
+}
+
+async fn undo_inner(cli: &Cli, args: &UndoArgs) -> Result<u8, Failure> {
+    let settings: Settings = config::load(cli.config.as_deref()).map_err(usage)?;
+    let journal = Journal::new(journal_path(cli, &settings));
+    let entries = journal.read_all().map_err(failed)?;
+    let instance = entries
+        .iter()
+        .rev()
+        .find(|e| e.run_id == args.run_id)
+        .map(|e| e.instance.clone())
+        .ok_or_else(|| {
+            usage(format!(
+                "no run {} in the journal {}; `seqsync` lists runs in each instance's History tab",
+                args.run_id,
+                journal.path().display()
+            ))
+        })?;
+    let destination = run_destination(&settings, &args.destination, Some(&instance))?;
+    if !settle_interrupted(&journal, &destination, &settings.timeouts).await? {
+        return Err(Failure {
+            code: exit::ROLLBACK_INCOMPLETE,
+            message:
+                "an interrupted run could not be settled; look at the destination before undoing"
+                    .into(),
+        });
+    }
+    let mut prepared = run::prepare_undo(&journal, &args.run_id, &destination, &settings.timeouts)
+        .await
+        .map_err(|e| failed(e.0))?;
+    if !args.yes {
+        confirm(&prepared.rows, prepared.changes(), &destination.display)?;
+    }
+    execute_and_report(
+        &mut prepared,
+        &journal,
+        &run::undo_options(args.batch_size),
+        args.format,
+        exit::OK,
+    )
+    .await
+}
+
+/// `seqsync recover`: settles every interrupted run this command can reach.
+pub async fn recover(cli: &Cli, args: &RecoverArgs) -> u8 {
+    let settings = match config::load(cli.config.as_deref()) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("seqsync: {e}");
+            return exit::USAGE;
+        }
+    };
+    let journal = Journal::new(journal_path(cli, &settings));
+    let entries = match journal.read_all() {
+        Ok(e) => e,
+        Err(e) => {
+            eprintln!("seqsync: {e}");
+            return exit::FAILED;
+        }
+    };
+    let pending = crate::engine::journal::unfinished(&entries);
+    if pending.is_empty() {
+        println!("no interrupted run in {}", journal.path().display());
+        return exit::OK;
+    }
+    let mut code = exit::OK;
+    let mut done: Vec<String> = vec![];
+    for entry in pending {
+        if done.contains(&entry.destination) {
+            continue;
+        }
+        done.push(entry.destination.clone());
+        let destination = match run_destination(&settings, &args.destination, Some(&entry.instance))
+        {
+            Ok(d) if d.display == entry.destination => d,
+            Ok(_) | Err(_) => {
+                eprintln!(
+                    "seqsync: run {} on {} is still unsettled: pass --destination with that server's URL",
+                    entry.run_id, entry.destination
+                );
+                code = code.max(exit::FAILED);
+                continue;
+            }
+        };
+        match settle_interrupted(&journal, &destination, &settings.timeouts).await {
+            Ok(true) => {}
+            Ok(false) => code = exit::ROLLBACK_INCOMPLETE,
+            Err(f) => {
+                eprintln!("seqsync: {}", f.message);
+                code = code.max(exit::FAILED);
+            }
+        }
+    }
+    code
 }
 
 /// Asks on the terminal; without one, refuses.

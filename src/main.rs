@@ -45,6 +45,8 @@ fn main() -> ExitCode {
             Some(Command::Instances(args)) => cli::instances(&cli, args).await,
             Some(Command::Plan(args)) => cli::run(&cli, args, false, false).await,
             Some(Command::Sync(args)) => cli::run(&cli, &args.plan, true, args.yes).await,
+            Some(Command::Undo(args)) => cli::undo(&cli, args).await,
+            Some(Command::Recover(args)) => cli::recover(&cli, args).await,
             None => cli::tui(&cli).await,
         }
     });

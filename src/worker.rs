@@ -117,7 +117,12 @@ pub fn spawn(config: WorkerConfig) -> (UnboundedSender<Effect>, UnboundedReceive
                             let mut runs: Vec<_> = entries
                                 .into_iter()
                                 .filter(|e| e.instance == instance_id)
-                                .filter(|e| e.event != JournalEvent::ApplyStarted)
+                                .filter(|e| {
+                                    !matches!(
+                                        e.event,
+                                        JournalEvent::ApplyStarted | JournalEvent::BatchLocked
+                                    )
+                                })
                                 .collect();
                             runs.reverse();
                             runs
@@ -143,6 +148,8 @@ pub fn spawn(config: WorkerConfig) -> (UnboundedSender<Effect>, UnboundedReceive
                                     destination: String::new(),
                                     offset: 0,
                                     allow_lower: false,
+                                    undo_of: None,
+                                    backend: None,
                                 };
                                 render_json(&context, &rows, "exported", None)
                             }

@@ -290,3 +290,79 @@ async fn a_sequence_used_after_being_set_is_not_lowered_by_the_rollback() {
     }
     assert_eq!(last_journal_event(&pair), "rollback-incomplete");
 }
+
+/// SIGKILLs the seqsync process (not the `script` around it) that works on this pair.
+fn kill_seqsync(pair: &Pair) {
+    let mut killed = 0;
+    for entry in std::fs::read_dir("/proc").unwrap().flatten() {
+        let dir = entry.path();
+        let comm = std::fs::read_to_string(dir.join("comm")).unwrap_or_default();
+        let cmdline = std::fs::read(dir.join("cmdline")).unwrap_or_default();
+        if comm.trim_end() == "seqsync" && String::from_utf8_lossy(&cmdline).contains(&pair.name) {
+            let pid = entry.file_name().to_string_lossy().into_owned();
+            let status = std::process::Command::new("kill")
+                .args(["-KILL", &pid])
+                .status()
+                .unwrap();
+            assert!(status.success());
+            killed += 1;
+        }
+    }
+    assert_eq!(killed, 1, "exactly one seqsync works on {}", pair.name);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_sync_killed_part_way_is_settled_to_nothing_applied_by_the_next_start() {
+    let (pair, original) = scene("fault_sigkill").await;
+    let Stalled {
+        sync,
+        holder,
+        observer,
+        pid,
+    } = stall_third_batch(&pair, "BEGIN; ALTER SEQUENCE s6 INCREMENT 1;", "30s").await;
+    kill_seqsync(&pair);
+    let (_, shown) = sync.finish().await;
+    assert!(
+        !shown.contains("rolled"),
+        "a killed process rolls nothing back: {shown}"
+    );
+    assert_eq!(
+        last_journal_event(&pair),
+        "batch-locked",
+        "killed with two batches set"
+    );
+    assert_ne!(
+        pair.destination_states().await,
+        original,
+        "the kill left the first batches applied"
+    );
+    // The killed run's server process outlives its client, waiting on the held lock: settling
+    // must not read before it is gone. The holder lets go only after settling has begun.
+    assert_eq!(wait_for_lock_wait(&observer, &pair.name).await, pid);
+    let release = tokio::spawn(async move {
+        tokio::time::sleep(Duration::from_millis(2500)).await;
+        holder.batch_execute("ROLLBACK").await.unwrap();
+    });
+    let recover = pair.command(&["recover", "--destination", &pair.destination_url]);
+    let out = tokio::task::spawn_blocking(move || {
+        let mut recover = recover;
+        recover.output().unwrap()
+    })
+    .await
+    .unwrap();
+    release.await.unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    assert!(
+        stderr.contains("part-way: 4 of 6 sequence(s) had been set and seqsync restored them, so nothing of it was applied"),
+        "{stderr}"
+    );
+    assert_eq!(pair.destination_states().await, original);
+    assert_eq!(last_journal_event(&pair), "recovered");
+    let again = pair.run(&["recover", "--destination", &pair.destination_url]);
+    assert_eq!(again.status.code(), Some(0));
+    assert!(
+        String::from_utf8_lossy(&again.stdout).contains("no interrupted run"),
+        "a settled run is settled once"
+    );
+}

@@ -99,6 +99,7 @@ async fn oracle_names_map_onto_real_postgresql_destinations() {
         &mut rows,
         &ApplyOptions::default(),
         &|_| {},
+        &|_| Ok(()),
         &AtomicBool::new(false),
     )
     .await

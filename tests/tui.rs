@@ -655,6 +655,8 @@ fn snapshots_of_every_screen() {
         destination: String::new(),
         offset: 10_000,
         allow_lower: false,
+        undo_of: None,
+        backend: None,
         message: String::new(),
         summary: [
             ("updated".to_string(), 2usize),
@@ -662,6 +664,7 @@ fn snapshots_of_every_screen() {
         ]
         .into(),
         rows: vec![],
+        locked: vec![],
     };
     update(
         &mut history,

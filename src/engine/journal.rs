@@ -3,6 +3,7 @@
 //! killed can always be found and checked against the destination.
 
 use super::model::{summarize, PlanRow};
+use super::postgres::RawState;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::fs::{File, OpenOptions};
@@ -15,9 +16,14 @@ use std::time::SystemTime;
 pub enum JournalEvent {
     Plan,
     ApplyStarted,
+    /// One batch, locked and re-read, about to be set: its exact states before, so that a run
+    /// killed after this point is restored to them and not to older values from the plan.
+    BatchLocked,
     Applied,
     RolledBack,
     RollbackIncomplete,
+    /// A later start found the run interrupted and settled it (the message says how).
+    Recovered,
 }
 
 impl JournalEvent {
@@ -25,11 +31,29 @@ impl JournalEvent {
         match self {
             JournalEvent::Plan => "plan",
             JournalEvent::ApplyStarted => "apply-started",
+            JournalEvent::BatchLocked => "batch-locked",
             JournalEvent::Applied => "applied",
             JournalEvent::RolledBack => "rolled-back",
             JournalEvent::RollbackIncomplete => "rollback-incomplete",
+            JournalEvent::Recovered => "recovered",
         }
     }
+
+    /// Whether this event closes a run that started applying.
+    pub fn ends_apply(self) -> bool {
+        !matches!(
+            self,
+            JournalEvent::Plan | JournalEvent::ApplyStarted | JournalEvent::BatchLocked
+        )
+    }
+}
+
+/// The destination server process that applies a run: a later start waits for it to be gone
+/// before it reads what the run left (a killed client's backend can still finish a statement).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Backend {
+    pub pid: i32,
+    pub started: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -45,10 +69,25 @@ pub struct JournalEntry {
     pub destination: String,
     pub offset: i64,
     pub allow_lower: bool,
+    /// The run this one undoes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub undo_of: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub backend: Option<Backend>,
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub message: String,
     pub summary: BTreeMap<String, usize>,
     pub rows: Vec<PlanRow>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub locked: Vec<Locked>,
+}
+
+/// A sequence's exact state under the apply's lock, just before it was set.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Locked {
+    pub schema: String,
+    pub name: String,
+    pub state: RawState,
 }
 
 /// What every entry of one run shares.
@@ -60,9 +99,25 @@ pub struct RunContext {
     pub destination: String,
     pub offset: i64,
     pub allow_lower: bool,
+    pub undo_of: Option<String>,
+    pub backend: Option<Backend>,
 }
 
 impl RunContext {
+    /// The context of a journaled run, to journal more of it.
+    pub fn of(entry: &JournalEntry) -> RunContext {
+        RunContext {
+            run_id: entry.run_id.clone(),
+            instance: entry.instance.clone(),
+            source: entry.source.clone(),
+            destination: entry.destination.clone(),
+            offset: entry.offset,
+            allow_lower: entry.allow_lower,
+            undo_of: entry.undo_of.clone(),
+            backend: entry.backend.clone(),
+        }
+    }
+
     pub fn entry(&self, event: JournalEvent, rows: &[PlanRow], message: &str) -> JournalEntry {
         JournalEntry {
             run_id: self.run_id.clone(),
@@ -75,21 +130,44 @@ impl RunContext {
             destination: self.destination.clone(),
             offset: self.offset,
             allow_lower: self.allow_lower,
+            undo_of: self.undo_of.clone(),
+            backend: self.backend.clone(),
             message: message.to_string(),
             summary: summarize(rows)
                 .into_iter()
                 .map(|(k, v)| (k.to_string(), v))
                 .collect(),
             rows: rows.to_vec(),
+            locked: vec![],
         }
     }
 }
 
 /// A run id that sorts by time and is unique on this host: `20261126T043000123Z-<pid>`.
 pub fn new_run_id() -> String {
+    // `run_writer` reads the pid back.
     let now = humantime::format_rfc3339_millis(SystemTime::now()).to_string();
     let compact: String = now.chars().filter(|c| c.is_ascii_alphanumeric()).collect();
     format!("{compact}-{}", std::process::id())
+}
+
+/// The process id a run id ends with.
+pub fn run_writer(run_id: &str) -> Option<u32> {
+    run_id.rsplit_once('-')?.1.parse().ok()
+}
+
+/// Whether the process that wrote this entry is a seqsync still running on this host (its run
+/// is in progress, not interrupted).
+pub fn writer_alive(entry: &JournalEntry) -> bool {
+    if entry.host != hostname() {
+        return false;
+    }
+    let Some(pid) = run_writer(&entry.run_id) else {
+        return false;
+    };
+    pid != std::process::id()
+        && std::fs::read_to_string(format!("/proc/{pid}/comm"))
+            .is_ok_and(|comm| comm.trim_end() == "seqsync")
 }
 
 pub struct Journal {
@@ -150,6 +228,20 @@ impl Journal {
             .filter_map(|l| serde_json::from_str(l).ok())
             .collect())
     }
+}
+
+/// Runs whose `apply-started` entry has no later entry closing them: the process applying them
+/// was killed (or the journal could not take the closing entry). Oldest first.
+pub fn unfinished(entries: &[JournalEntry]) -> Vec<&JournalEntry> {
+    let closed: std::collections::HashSet<&str> = entries
+        .iter()
+        .filter(|e| e.event.ends_apply())
+        .map(|e| e.run_id.as_str())
+        .collect();
+    entries
+        .iter()
+        .filter(|e| e.event == JournalEvent::ApplyStarted && !closed.contains(e.run_id.as_str()))
+        .collect()
 }
 
 fn create_private_dir(dir: &Path) -> std::io::Result<()> {
@@ -222,6 +314,8 @@ mod tests {
             destination: "postgresql://u@h2/db".into(),
             offset: 10,
             allow_lower: false,
+            undo_of: None,
+            backend: None,
         };
         let rows = vec![PlanRow {
             schema: "public".into(),

@@ -30,6 +30,7 @@
 //!
 //! The cost over the non-atomic floor is two cheap reads per batch and a commit per batch.
 
+use super::journal::{Backend, Locked};
 use super::model::{quote_ident, OwnedBy, PlanRow, RowStatus, Sequence};
 use super::secret::{mask_password, pgpass_password, scrub};
 use super::tls::{connector, split_tls_options};
@@ -305,6 +306,13 @@ const SUBSCRIPTION_SLOTS_SQL: &str = "SELECT subslotname::text FROM pg_catalog.p
 
 const LOGICAL_SLOTS_SQL: &str = "SELECT slot_name::text FROM pg_catalog.pg_replication_slots \
      WHERE slot_type = 'logical' AND database = current_database()";
+
+/// Sequences by name, in order; NULL where there is no such sequence any more.
+const OIDS_BY_NAME_SQL: &str = "SELECT c.oid \
+     FROM unnest($1::text[], $2::text[]) WITH ORDINALITY AS u(s, n, i) \
+     LEFT JOIN pg_catalog.pg_namespace ns ON ns.nspname = u.s \
+     LEFT JOIN pg_catalog.pg_class c ON c.relnamespace = ns.oid AND c.relname = u.n AND c.relkind = 'S' \
+     ORDER BY u.i";
 
 const NEXTVAL_SQL: &str = "SELECT pg_catalog.nextval(u.o::regclass) \
      FROM unnest($1::oid[]) WITH ORDINALITY AS u(o, i) ORDER BY u.i";
@@ -617,6 +625,88 @@ impl PgSession {
             .collect())
     }
 
+    pub fn is_open(&self) -> bool {
+        !self.client.is_closed()
+    }
+
+    /// This connection's server process, as `pg_stat_activity` names it.
+    pub async fn backend(&self) -> Result<Backend, EngineError> {
+        let row = self
+            .bounded(
+                "reading the server process id",
+                self.client.query_one(
+                    "SELECT pg_backend_pid(), backend_start::text FROM pg_catalog.pg_stat_activity \
+                     WHERE pid = pg_backend_pid()",
+                    &[],
+                ),
+            )
+            .await?;
+        Ok(Backend {
+            pid: row.get(0),
+            started: row.get(1),
+        })
+    }
+
+    /// Waits until `backend` (an interrupted run's) has ended: its client is gone, but it may
+    /// still be running a statement whose changes would land after we looked. Asks it to end
+    /// after a moment; gives up at the deadline.
+    async fn wait_until_gone(
+        &self,
+        backend: &Backend,
+        patience: Duration,
+    ) -> Result<(), EngineError> {
+        let started = Instant::now();
+        let mut asked = false;
+        loop {
+            let alive = self
+                .bounded(
+                    "looking for the interrupted run's server process",
+                    self.client.query_opt(
+                        "SELECT 1 FROM pg_catalog.pg_stat_activity WHERE pid = $1 AND backend_start::text = $2",
+                        &[&backend.pid, &backend.started],
+                    ),
+                )
+                .await?
+                .is_some();
+            if !alive {
+                return Ok(());
+            }
+            if started.elapsed() >= patience {
+                return Err(EngineError::new(format!(
+                    "the interrupted run's server process {} on {} is still active; \
+                     wait for it to end, or end it with SELECT pg_terminate_backend({}), then start again",
+                    backend.pid, self.endpoint.display, backend.pid
+                )));
+            }
+            if !asked && started.elapsed() >= Duration::from_secs(1) {
+                // Its client was killed, so nothing will read its answer; refused if this role
+                // may not signal it, and then we keep waiting.
+                let _ = self
+                    .client
+                    .query_opt(
+                        "SELECT pg_catalog.pg_terminate_backend($1)",
+                        &[&backend.pid],
+                    )
+                    .await;
+                asked = true;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    /// The OID of each `(schema, name)`, None for a sequence that is not there.
+    async fn oids_by_name(&self, names: &[(&str, &str)]) -> Result<Vec<Option<u32>>, EngineError> {
+        let schemas: Vec<&str> = names.iter().map(|n| n.0).collect();
+        let relnames: Vec<&str> = names.iter().map(|n| n.1).collect();
+        let rows = self
+            .bounded(
+                "looking up destination sequences",
+                self.client.query(OIDS_BY_NAME_SQL, &[&schemas, &relnames]),
+            )
+            .await?;
+        Ok(rows.iter().map(|r| r.get(0)).collect())
+    }
+
     /// `nextval()` of each sequence, in order.
     async fn take_next_values(&self, oids: &[u32]) -> Result<Vec<i64>, EngineError> {
         let rows = self
@@ -713,6 +803,9 @@ impl PgSession {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ApplyOptions {
     pub allow_lower: bool,
+    /// Refuse a sequence whose next value is no longer exactly the plan's "before" (an undo must
+    /// not lower a sequence that has issued values since).
+    pub require_unchanged: bool,
     pub batch_size: usize,
     /// How long to keep trying to restore touched sequences after a failure.
     pub rollback_deadline: Duration,
@@ -722,6 +815,7 @@ impl Default for ApplyOptions {
     fn default() -> Self {
         ApplyOptions {
             allow_lower: false,
+            require_unchanged: false,
             batch_size: DEFAULT_APPLY_BATCH,
             rollback_deadline: Duration::from_secs(60),
         }
@@ -766,6 +860,10 @@ struct Touched {
     set_to: RawState,
 }
 
+/// Makes a batch's exact before-states durable before the batch is set (the journal), so a
+/// killed run can be restored to them; an error stops the apply before the batch changes.
+pub type LockedRecorder<'a> = dyn Fn(&[Locked]) -> Result<(), String> + Sync + 'a;
+
 pub struct ApplyProgress {
     pub done: usize,
     pub total: usize,
@@ -782,6 +880,7 @@ pub async fn apply(
     rows: &mut [PlanRow],
     options: &ApplyOptions,
     progress: &(dyn Fn(ApplyProgress) + Sync),
+    record: &LockedRecorder<'_>,
     cancel: &AtomicBool,
 ) -> Result<(), ApplyFailure> {
     let to_apply: Vec<usize> = (0..rows.len())
@@ -801,6 +900,7 @@ pub async fn apply(
         &to_apply,
         options,
         progress,
+        record,
         cancel,
         &mut touched,
     )
@@ -819,6 +919,7 @@ async fn apply_batches(
     to_apply: &[usize],
     options: &ApplyOptions,
     progress: &(dyn Fn(ApplyProgress) + Sync),
+    record: &LockedRecorder<'_>,
     cancel: &AtomicBool,
     touched: &mut Vec<Touched>,
 ) -> Result<(), EngineError> {
@@ -923,7 +1024,10 @@ async fn apply_batches(
             live[k].last_value = Some(state.last_value);
             live[k].is_called = state.is_called;
             let target = rows[i].target.expect("update rows have a target");
-            if let Err(why) = recheck(&live[k], target, options.allow_lower) {
+            let unchanged = options
+                .require_unchanged
+                .then_some(rows[i].destination_before);
+            if let Err(why) = recheck(&live[k], target, options.allow_lower, unchanged) {
                 drifted.push(format!("{}: {why}", rows[i].qualified_name()));
             }
             targets.push(state_for_next(&live[k], target));
@@ -949,6 +1053,19 @@ async fn apply_batches(
                 });
             }
         }
+        let locked: Vec<Locked> = batch
+            .iter()
+            .zip(&states)
+            .map(|(&i, state)| Locked {
+                schema: rows[i].schema.clone(),
+                name: rows[i].name.clone(),
+                state: state.expect("read"),
+            })
+            .collect();
+        if let Err(e) = record(&locked) {
+            let _ = session.execute("rolling back", "ROLLBACK").await;
+            return Err(EngineError::new(e));
+        }
         session.set_states(&oids, &targets).await?;
         session.execute("committing", "COMMIT").await?;
         progress(ApplyProgress {
@@ -960,7 +1077,21 @@ async fn apply_batches(
 }
 
 /// Re-checks a planned target against the destination as it is now, under lock.
-fn recheck(now: &Sequence, target: i64, allow_lower: bool) -> Result<(), String> {
+fn recheck(
+    now: &Sequence,
+    target: i64,
+    allow_lower: bool,
+    expected_next: Option<Option<i64>>,
+) -> Result<(), String> {
+    if let Some(expected) = expected_next {
+        if now.next_display() != expected {
+            return Err(format!(
+                "it has issued values since (next value now {}, expected {})",
+                shown(now.next_display()),
+                shown(expected)
+            ));
+        }
+    }
     if target < now.min || target > now.max {
         return Err(format!(
             "target {target} is now outside its range {}..{}",
@@ -976,11 +1107,157 @@ fn recheck(now: &Sequence, target: i64, allow_lower: bool) -> Result<(), String>
     if past && !allow_lower {
         return Err(format!(
             "it has moved past the target {target} (next value now {})",
-            now.next_display()
-                .map_or("exhausted".to_string(), |v| v.to_string())
+            shown(now.next_display())
         ));
     }
     Ok(())
+}
+
+fn shown(next: Option<i64>) -> String {
+    next.map_or("exhausted".to_string(), |v| v.to_string())
+}
+
+/// What an interrupted run left in the destination, once settled.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Recovery {
+    /// Every sequence of the run holds its target: it was killed after its last batch.
+    AppliedInFull { sequences: usize },
+    /// No sequence holds a value of the run.
+    NotApplied,
+    /// Some did; they were restored, so nothing of the run remains.
+    RolledBack { restored: usize, of: usize },
+    /// Some hold the run's values and have issued ids since, so they were not lowered.
+    Incomplete {
+        reason: String,
+        not_restored: Vec<String>,
+    },
+}
+
+/// Settles a run whose apply was interrupted (the process was killed): reads the destination
+/// and, when only some of the run's sequences hold its targets, restores those exactly as the
+/// live rollback would, so the run ends applied in full or not at all. `rows` are the run's
+/// write-ahead plan; their `destination_after` is filled with what was found.
+pub async fn recover(
+    endpoint: &PgEndpoint,
+    timeouts: &Timeouts,
+    options: &ApplyOptions,
+    backend: Option<&Backend>,
+    locked: &[Locked],
+    rows: &mut [PlanRow],
+) -> Result<Recovery, EngineError> {
+    let locked: std::collections::HashMap<(&str, &str), RawState> = locked
+        .iter()
+        .map(|l| ((l.schema.as_str(), l.name.as_str()), l.state))
+        .collect();
+    let session = endpoint.connect(timeouts).await?;
+    if let Some(backend) = backend {
+        session
+            .wait_until_gone(
+                backend,
+                timeouts.statement.max(timeouts.lock) + CLIENT_GRACE,
+            )
+            .await?;
+    }
+    let planned: Vec<usize> = (0..rows.len())
+        .filter(|&i| rows[i].status == RowStatus::Update && rows[i].target.is_some())
+        .collect();
+    let names: Vec<(&str, &str)> = planned
+        .iter()
+        .map(|&i| (rows[i].schema.as_str(), rows[i].name.as_str()))
+        .collect();
+    let mut oids = vec![];
+    for chunk in names.chunks(READ_CHUNK) {
+        oids.extend(session.oids_by_name(chunk).await?);
+    }
+    let present: Vec<(usize, u32)> = planned
+        .iter()
+        .zip(&oids)
+        .filter_map(|(&i, oid)| oid.map(|o| (i, o)))
+        .collect();
+    let mut ours: Vec<Touched> = vec![];
+    // Sequences at or past the target that do not hold exactly our state: set by us and used
+    // since, or moved there by someone else; either way they must not be lowered.
+    let mut kept: Vec<String> = vec![];
+    let mut not_applied = planned.len() - present.len();
+    for chunk in present.chunks(READ_CHUNK) {
+        let chunk_oids: Vec<u32> = chunk.iter().map(|&(_, o)| o).collect();
+        let live = session.read_by_oid(&chunk_oids).await?;
+        for (&(i, oid), l) in chunk.iter().zip(&live) {
+            let row = &mut rows[i];
+            row.destination_after = l.sequence.next_display();
+            let target = row.target.expect("filtered");
+            let set_to = state_for_next(&l.sequence, target);
+            let position = l.sequence.next_position();
+            // Only a batch that was journaled as locked can have been set; its exact state
+            // under the lock is what the run replaced.
+            let locked_before = locked.get(&(row.schema.as_str(), row.name.as_str()));
+            let before = match locked_before {
+                Some(state) => Some(if state.is_called {
+                    state.last_value as i128 + l.sequence.increment as i128
+                } else {
+                    state.last_value as i128
+                }),
+                None => row.destination_before.map(i128::from),
+            };
+            if l.state == set_to {
+                match locked_before {
+                    Some(&before) => ours.push(Touched {
+                        oid,
+                        name: row.qualified_name(),
+                        before,
+                        set_to,
+                    }),
+                    None => kept.push(row.qualified_name()),
+                }
+            } else if position == before {
+                not_applied += 1;
+            } else {
+                let past = position.is_some_and(|p| {
+                    if l.sequence.ascending() {
+                        p > target as i128
+                    } else {
+                        p < target as i128
+                    }
+                });
+                if past {
+                    kept.push(row.qualified_name());
+                } else {
+                    not_applied += 1;
+                }
+            }
+        }
+    }
+    drop(session);
+    if ours.is_empty() && kept.is_empty() {
+        return Ok(Recovery::NotApplied);
+    }
+    if not_applied == 0 {
+        return Ok(Recovery::AppliedInFull {
+            sequences: planned.len(),
+        });
+    }
+    let restored = ours.len();
+    let reason = "the run was interrupted part-way".to_string();
+    match roll_back(endpoint, timeouts, options, ours, reason.clone()).await {
+        ApplyFailure::RolledBack { .. } if kept.is_empty() => Ok(Recovery::RolledBack {
+            restored,
+            of: planned.len(),
+        }),
+        ApplyFailure::RolledBack { .. } => Ok(Recovery::Incomplete {
+            reason: format!("{reason}; sequences that have issued values since are not lowered"),
+            not_restored: kept,
+        }),
+        ApplyFailure::Incomplete {
+            reason,
+            mut not_restored,
+        } => {
+            not_restored.extend(kept);
+            Ok(Recovery::Incomplete {
+                reason,
+                not_restored,
+            })
+        }
+    }
 }
 
 /// The state whose next `nextval()` returns `target`. Stored as "called" with the value before
@@ -1199,12 +1476,19 @@ mod tests {
             owned_by: None,
             origin: None,
         };
-        assert!(recheck(&s, 50, false).is_ok());
-        assert!(recheck(&s, 500, false).unwrap_err().contains("outside"));
+        assert!(recheck(&s, 50, false, None).is_ok());
+        assert!(recheck(&s, 500, false, None)
+            .unwrap_err()
+            .contains("outside"));
         s.last_value = Some(60);
-        assert!(recheck(&s, 50, false)
+        assert!(recheck(&s, 50, false, None)
             .unwrap_err()
             .contains("past the target"));
-        assert!(recheck(&s, 50, true).is_ok());
+        assert!(recheck(&s, 50, true, None).is_ok());
+        // An undo lowers only a sequence still exactly where the run left it.
+        assert!(recheck(&s, 5, true, Some(Some(61))).is_ok());
+        assert!(recheck(&s, 5, true, Some(Some(60)))
+            .unwrap_err()
+            .contains("issued values since (next value now 61, expected 60)"));
     }
 }

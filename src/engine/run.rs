@@ -2,11 +2,16 @@
 //! journal, apply, journal again.
 
 use super::instance::Endpoint;
-use super::journal::{new_run_id, Journal, JournalEvent, RunContext};
+use super::journal::{
+    new_run_id, run_writer, unfinished, writer_alive, Journal, JournalEntry, JournalEvent,
+    RunContext,
+};
 use super::model::{summarize, Engine, PlanRow, RowStatus};
 use super::oracle::OracleEndpoint;
 use super::plan::{plan, PlanOptions};
-use super::postgres::{self, ApplyFailure, ApplyOptions, ApplyProgress, PgEndpoint, PgSession};
+use super::postgres::{
+    self, ApplyFailure, ApplyOptions, ApplyProgress, PgEndpoint, PgSession, Recovery,
+};
 use super::{EngineError, Timeouts};
 use std::sync::atomic::AtomicBool;
 
@@ -140,6 +145,8 @@ pub async fn prepare(
         destination: destination.display.clone(),
         offset: options.offset,
         allow_lower: options.allow_lower,
+        undo_of: None,
+        backend: None,
     };
     crate::log::line(
         "INFO",
@@ -197,6 +204,23 @@ impl Prepared {
         progress: &(dyn Fn(ApplyProgress) + Sync),
         cancel: &AtomicBool,
     ) -> Result<(Outcome, Option<String>), String> {
+        if self.changes() > 0 {
+            let session = match self.session.take().filter(|s| s.is_open()) {
+                Some(s) => s,
+                None => self
+                    .destination
+                    .connect(&self.timeouts)
+                    .await
+                    .map_err(|e| format!("{e}; nothing was applied"))?,
+            };
+            self.context.backend = Some(
+                session
+                    .backend()
+                    .await
+                    .map_err(|e| format!("{e}; nothing was applied"))?,
+            );
+            self.session = Some(session);
+        }
         // Write-ahead: the intent is on disk before the first sequence changes.
         journal
             .append(
@@ -219,6 +243,11 @@ impl Prepared {
                 &mut self.rows,
                 options,
                 progress,
+                &|locked| {
+                    let mut entry = self.context.entry(JournalEvent::BatchLocked, &[], "");
+                    entry.locked = locked.to_vec();
+                    journal.append(&entry)
+                },
                 cancel,
             )
             .await;
@@ -255,5 +284,271 @@ impl Prepared {
             .append(&self.context.entry(event, &self.rows, &message))
             .err();
         Ok((outcome, journaled))
+    }
+}
+
+/// A run a start found interrupted, and how it was settled.
+#[derive(Debug, Clone)]
+pub struct Recovered {
+    pub run_id: String,
+    /// None when the run is still being applied by a live process.
+    pub recovery: Option<Recovery>,
+    /// One sentence for the operator.
+    pub message: String,
+}
+
+/// Settles every run of the journal that was interrupted while applying to `destination`
+/// (matched by its password-free display), so that each ends applied in full or not at all,
+/// and journals how. Runs on other destinations are left for their own next start.
+pub async fn recover_interrupted(
+    journal: &Journal,
+    destination: &PgEndpoint,
+    timeouts: &Timeouts,
+) -> Result<Vec<Recovered>, EngineError> {
+    let entries = journal.read_all().map_err(EngineError::new)?;
+    let mut settled = vec![];
+    for entry in unfinished(&entries)
+        .into_iter()
+        .filter(|e| e.destination == destination.display)
+    {
+        let mut rows = entry.rows.clone();
+        if writer_alive(entry) {
+            settled.push(Recovered {
+                run_id: entry.run_id.clone(),
+                recovery: None,
+                message: format!(
+                    "run {} is being applied right now by process {} on this host; not touched",
+                    entry.run_id,
+                    run_writer(&entry.run_id).unwrap_or_default()
+                ),
+            });
+            continue;
+        }
+        let locked: Vec<_> = entries
+            .iter()
+            .filter(|e| e.run_id == entry.run_id && e.event == JournalEvent::BatchLocked)
+            .flat_map(|e| e.locked.iter().cloned())
+            .collect();
+        let recovery = postgres::recover(
+            destination,
+            timeouts,
+            &ApplyOptions::default(),
+            entry.backend.as_ref(),
+            &locked,
+            &mut rows,
+        )
+        .await
+        .map_err(|e| {
+            EngineError::new(format!(
+                "run {} was interrupted while applying and cannot be checked yet: {e}",
+                entry.run_id
+            ))
+        })?;
+        if matches!(recovery, Recovery::AppliedInFull { .. }) {
+            for row in rows.iter_mut().filter(|r| r.status == RowStatus::Update) {
+                row.status = RowStatus::Updated;
+            }
+        }
+        let message = recovery_message(entry, &recovery);
+        crate::log::line(
+            if matches!(recovery, Recovery::Incomplete { .. }) {
+                "ERROR"
+            } else {
+                "WARN"
+            },
+            &message,
+        );
+        journal
+            .append(&RunContext::of(entry).entry(JournalEvent::Recovered, &rows, &message))
+            .map_err(EngineError::new)?;
+        settled.push(Recovered {
+            run_id: entry.run_id.clone(),
+            recovery: Some(recovery),
+            message,
+        });
+    }
+    Ok(settled)
+}
+
+fn recovery_message(entry: &JournalEntry, recovery: &Recovery) -> String {
+    let run = format!(
+        "run {} (instance {}, started {} by {}@{}) was interrupted while applying",
+        entry.run_id, entry.instance, entry.at, entry.user, entry.host
+    );
+    match recovery {
+        Recovery::AppliedInFull { sequences } => format!(
+            "{run}, after its last change: all {sequences} sequence(s) hold their targets, so it was applied in full"
+        ),
+        Recovery::NotApplied => format!(
+            "{run}, before any change took hold: nothing of it was applied"
+        ),
+        Recovery::RolledBack { restored, of } => format!(
+            "{run}, part-way: {restored} of {of} sequence(s) had been set and seqsync restored them, so nothing of it was applied"
+        ),
+        Recovery::Incomplete {
+            reason,
+            not_restored,
+        } => format!(
+            "{run}; {reason}: {} sequence(s) keep the run's values: {}",
+            not_restored.len(),
+            abbreviated(not_restored)
+        ),
+    }
+}
+
+/// The first names of a long list, and how many more.
+fn abbreviated(names: &[String]) -> String {
+    const SHOWN: usize = 20;
+    let mut text = names
+        .iter()
+        .take(SHOWN)
+        .cloned()
+        .collect::<Vec<_>>()
+        .join(", ");
+    if names.len() > SHOWN {
+        text.push_str(&format!(" and {} more", names.len() - SHOWN));
+    }
+    text
+}
+
+/// The last entry of a run, if the journal has it.
+fn last_entry<'a>(entries: &'a [JournalEntry], run_id: &str) -> Option<&'a JournalEntry> {
+    entries
+        .iter()
+        .rev()
+        .find(|e| e.run_id == run_id && e.event != JournalEvent::BatchLocked)
+}
+
+/// The undo of a run that was applied: every sequence it set goes back to its "before", as long
+/// as it still holds exactly what the run set. Refused as a whole, listing why, when any
+/// sequence has issued values since (lowering it would hand out the same ids again), was
+/// dropped, or may not be updated.
+pub async fn prepare_undo(
+    journal: &Journal,
+    run_id: &str,
+    destination: &PgEndpoint,
+    timeouts: &Timeouts,
+) -> Result<Prepared, EngineError> {
+    let entries = journal.read_all().map_err(EngineError::new)?;
+    let Some(last) = last_entry(&entries, run_id) else {
+        return Err(EngineError::new(format!(
+            "no run {run_id} in the journal {}",
+            journal.path().display()
+        )));
+    };
+    if let Some(undo) = entries.iter().rev().find(|e| {
+        e.undo_of.as_deref() == Some(run_id)
+            && matches!(e.event, JournalEvent::Applied | JournalEvent::Recovered)
+            && e.rows.iter().any(|r| r.status == RowStatus::Updated)
+    }) {
+        return Err(EngineError::new(format!(
+            "run {run_id} was already undone by run {}",
+            undo.run_id
+        )));
+    }
+    if last.destination != destination.display {
+        return Err(EngineError::new(format!(
+            "run {run_id} was applied to {}, not to {}",
+            last.destination, destination.display
+        )));
+    }
+    let set: Vec<&PlanRow> = last
+        .rows
+        .iter()
+        .filter(|r| r.status == RowStatus::Updated)
+        .collect();
+    if set.is_empty() {
+        return Err(EngineError::new(format!(
+            "run {run_id} changed nothing that can be undone (its last journal entry is '{}')",
+            last.event.word()
+        )));
+    }
+    let session = destination.connect(timeouts).await?;
+    let now: std::collections::HashMap<(String, String), super::model::Sequence> = session
+        .read_sequences()
+        .await?
+        .into_iter()
+        .map(|s| ((s.schema.clone(), s.name.clone()), s))
+        .collect();
+    let mut refused = vec![];
+    let mut rows = vec![];
+    for row in set {
+        let name = row.qualified_name();
+        let Some(seq) = now.get(&(row.schema.clone(), row.name.clone())) else {
+            refused.push(format!("{name}: dropped since the run"));
+            continue;
+        };
+        if !seq.can_update {
+            refused.push(format!("{name}: this role lacks UPDATE on it"));
+            continue;
+        }
+        let next = seq.next_display();
+        if next != row.target {
+            refused.push(format!(
+                "{name}: has issued values since the run (next value {}, the run set {})",
+                next.map_or("unknown".to_string(), |v| v.to_string()),
+                row.target.map_or("unknown".to_string(), |v| v.to_string()),
+            ));
+            continue;
+        }
+        let Some(before) = row.destination_before else {
+            refused.push(format!("{name}: its value before the run is not known"));
+            continue;
+        };
+        rows.push(PlanRow {
+            schema: row.schema.clone(),
+            name: row.name.clone(),
+            source_value: None,
+            destination_before: next,
+            target: Some(before),
+            destination_after: None,
+            status: RowStatus::Update,
+            message: String::new(),
+            destination_oid: Some(seq.oid),
+            source_name: None,
+        });
+    }
+    if !refused.is_empty() {
+        return Err(EngineError::new(format!(
+            "undo of run {run_id} refused, nothing changed; {} sequence(s) cannot go back: {}",
+            refused.len(),
+            abbreviated(&refused)
+        )));
+    }
+    let context = RunContext {
+        run_id: new_run_id(),
+        instance: last.instance.clone(),
+        source: format!("undo of {run_id}"),
+        destination: destination.display.clone(),
+        offset: 0,
+        allow_lower: true,
+        undo_of: Some(run_id.to_string()),
+        backend: None,
+    };
+    crate::log::line(
+        "INFO",
+        &format!(
+            "run {}: undo of run {run_id} on {}: {} sequence(s)",
+            context.run_id,
+            context.destination,
+            rows.len()
+        ),
+    );
+    Ok(Prepared {
+        context,
+        rows,
+        destination: destination.clone(),
+        session: Some(session),
+        timeouts: *timeouts,
+    })
+}
+
+/// How an undo is applied: lowering is its purpose, and only sequences untouched since.
+pub fn undo_options(batch_size: usize) -> ApplyOptions {
+    ApplyOptions {
+        allow_lower: true,
+        require_unchanged: true,
+        batch_size,
+        ..ApplyOptions::default()
     }
 }
