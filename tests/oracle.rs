@@ -7,7 +7,7 @@ use common::Pair;
 use seqsync::engine::model::RowStatus;
 use seqsync::engine::oracle::{map_names, to_sequence, NameCase, OracleRow};
 use seqsync::engine::plan::{plan, PlanOptions};
-use seqsync::engine::postgres::{apply, ApplyOptions, PgEndpoint};
+use seqsync::engine::postgres::{apply, ApplyHooks, ApplyOptions, PgEndpoint};
 use seqsync::engine::Timeouts;
 use std::collections::HashMap;
 use std::sync::atomic::AtomicBool;
@@ -98,9 +98,11 @@ async fn oracle_names_map_onto_real_postgresql_destinations() {
         Some(session),
         &mut rows,
         &ApplyOptions::default(),
-        &|_| {},
-        &|_| Ok(()),
-        &AtomicBool::new(false),
+        &ApplyHooks {
+            progress: &|_| {},
+            record: &|_| Ok(()),
+            cancel: &AtomicBool::new(false),
+        },
     )
     .await
     .unwrap();

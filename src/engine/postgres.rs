@@ -860,9 +860,14 @@ struct Touched {
     set_to: RawState,
 }
 
-/// Makes a batch's exact before-states durable before the batch is set (the journal), so a
-/// killed run can be restored to them; an error stops the apply before the batch changes.
-pub type LockedRecorder<'a> = dyn Fn(&[Locked]) -> Result<(), String> + Sync + 'a;
+/// What an apply reports to, and listens to, while it runs.
+pub struct ApplyHooks<'a> {
+    pub progress: &'a (dyn Fn(ApplyProgress) + Sync),
+    /// Makes a batch's exact before-states durable (the journal) before the batch is set, so a
+    /// killed run can be restored to them; an error stops the apply before the batch changes.
+    pub record: &'a (dyn Fn(&[Locked]) -> Result<(), String> + Sync),
+    pub cancel: &'a AtomicBool,
+}
 
 pub struct ApplyProgress {
     pub done: usize,
@@ -879,9 +884,7 @@ pub async fn apply(
     session: Option<PgSession>,
     rows: &mut [PlanRow],
     options: &ApplyOptions,
-    progress: &(dyn Fn(ApplyProgress) + Sync),
-    record: &LockedRecorder<'_>,
-    cancel: &AtomicBool,
+    hooks: &ApplyHooks<'_>,
 ) -> Result<(), ApplyFailure> {
     let to_apply: Vec<usize> = (0..rows.len())
         .filter(|&i| rows[i].status == RowStatus::Update)
@@ -894,17 +897,7 @@ pub async fn apply(
             .map_err(|e| ApplyFailure::RolledBack { reason: e.0 })?,
     };
     let mut touched: Vec<Touched> = Vec::with_capacity(to_apply.len());
-    let outcome = apply_batches(
-        &session,
-        rows,
-        &to_apply,
-        options,
-        progress,
-        record,
-        cancel,
-        &mut touched,
-    )
-    .await;
+    let outcome = apply_batches(&session, rows, &to_apply, options, hooks, &mut touched).await;
     if let Err(reason) = outcome {
         drop(session);
         return Err(roll_back(endpoint, timeouts, options, touched, reason.0).await);
@@ -918,11 +911,14 @@ async fn apply_batches(
     rows: &mut [PlanRow],
     to_apply: &[usize],
     options: &ApplyOptions,
-    progress: &(dyn Fn(ApplyProgress) + Sync),
-    record: &LockedRecorder<'_>,
-    cancel: &AtomicBool,
+    hooks: &ApplyHooks<'_>,
     touched: &mut Vec<Touched>,
 ) -> Result<(), EngineError> {
+    let ApplyHooks {
+        progress,
+        record,
+        cancel,
+    } = hooks;
     let total = to_apply.len();
     progress(ApplyProgress { done: 0, total });
     let batch_size = options.batch_size.max(1);

@@ -242,13 +242,15 @@ impl Prepared {
                 self.session.take(),
                 &mut self.rows,
                 options,
-                progress,
-                &|locked| {
-                    let mut entry = self.context.entry(JournalEvent::BatchLocked, &[], "");
-                    entry.locked = locked.to_vec();
-                    journal.append(&entry)
+                &postgres::ApplyHooks {
+                    progress,
+                    record: &|locked| {
+                        let mut entry = self.context.entry(JournalEvent::BatchLocked, &[], "");
+                        entry.locked = locked.to_vec();
+                        journal.append(&entry)
+                    },
+                    cancel,
                 },
-                cancel,
             )
             .await;
             match result {
