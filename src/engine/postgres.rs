@@ -1171,6 +1171,10 @@ pub async fn recover(
         .filter_map(|(&i, oid)| oid.map(|o| (i, o)))
         .collect();
     let mut ours: Vec<Touched> = vec![];
+    // Never-called sequences of a locked batch that our under-lock nextval() read and nothing
+    // used since (anyone else's nextval would have moved them further): not applied, but put
+    // back exactly.
+    let mut read_only: Vec<Touched> = vec![];
     // Sequences at or past the target that do not hold exactly our state: set by us and used
     // since, or moved there by someone else; either way they must not be lowered.
     let mut kept: Vec<String> = vec![];
@@ -1195,6 +1199,10 @@ pub async fn recover(
                 }),
                 None => row.destination_before.map(i128::from),
             };
+            let our_read = locked_before.filter(|b| !b.is_called).map(|b| RawState {
+                is_called: true,
+                ..*b
+            });
             if l.state == set_to {
                 match locked_before {
                     Some(&before) => ours.push(Touched {
@@ -1205,6 +1213,13 @@ pub async fn recover(
                     }),
                     None => kept.push(row.qualified_name()),
                 }
+            } else if Some(l.state) == our_read {
+                read_only.push(Touched {
+                    oid,
+                    name: row.qualified_name(),
+                    before: *locked_before.expect("our_read comes from it"),
+                    set_to: l.state,
+                });
             } else if position == before {
                 not_applied += 1;
             } else {
@@ -1224,17 +1239,20 @@ pub async fn recover(
         }
     }
     drop(session);
-    if ours.is_empty() && kept.is_empty() {
-        return Ok(Recovery::NotApplied);
-    }
-    if not_applied == 0 {
+    let applied_any = !ours.is_empty() || !kept.is_empty();
+    if applied_any && not_applied == 0 && read_only.is_empty() {
         return Ok(Recovery::AppliedInFull {
             sequences: planned.len(),
         });
     }
+    if ours.is_empty() && kept.is_empty() && read_only.is_empty() {
+        return Ok(Recovery::NotApplied);
+    }
     let restored = ours.len();
     let reason = "the run was interrupted part-way".to_string();
+    ours.extend(read_only);
     match roll_back(endpoint, timeouts, options, ours, reason.clone()).await {
+        ApplyFailure::RolledBack { .. } if !applied_any => Ok(Recovery::NotApplied),
         ApplyFailure::RolledBack { .. } if kept.is_empty() => Ok(Recovery::RolledBack {
             restored,
             of: planned.len(),
