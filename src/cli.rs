@@ -65,6 +65,30 @@ pub enum Command {
     Undo(UndoArgs),
     /// Settle runs interrupted while applying (seqsync killed): each ends applied in full or not at all
     Recover(RecoverArgs),
+    /// List destination serial/identity sequences whose next value is already in their column (changes nothing)
+    Check(CheckArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct CheckArgs {
+    /// Instance id from the config file (its destination is checked)
+    #[arg(
+        long,
+        value_name = "ID",
+        conflicts_with = "destination",
+        required_unless_present = "destination"
+    )]
+    pub instance: Option<String>,
+    /// Destination connection string instead of --instance
+    #[arg(long, value_name = "URL")]
+    pub destination: Option<String>,
+    #[arg(long, value_name = "ENGINE", default_value = "postgresql", value_parser = parse_engine)]
+    pub destination_engine: Engine,
+    /// Also read columns that no index leads (a full scan each)
+    #[arg(long)]
+    pub scan_unindexed: bool,
+    #[arg(long, value_enum, default_value = "table")]
+    pub format: ListFormat,
 }
 
 /// Where a journaled run's destination is, when it is not the configured instance's.
@@ -140,6 +164,9 @@ pub struct PlanArgs {
     /// Also set destinations that are already past their target back to it
     #[arg(long)]
     pub allow_lower: bool,
+    /// Also read serial/identity columns that no index leads (a full scan each) to flag behind-data
+    #[arg(long)]
+    pub scan_unindexed: bool,
     #[arg(long, value_enum, default_value = "table")]
     pub format: Format,
     /// Sequences per apply transaction
@@ -329,6 +356,7 @@ async fn run_inner(cli: &Cli, args: &PlanArgs, apply: bool, yes: bool) -> Result
     let options = PlanOptions {
         offset: target.offset,
         allow_lower: args.allow_lower,
+        scan_unindexed: args.scan_unindexed,
     };
     let mut prepared = run::prepare(
         &target.source,
@@ -518,6 +546,151 @@ async fn undo_inner(cli: &Cli, args: &UndoArgs) -> Result<u8, Failure> {
         exit::OK,
     )
     .await
+}
+
+/// One destination sequence as `seqsync check` reports it.
+#[derive(Debug, serde::Serialize)]
+struct Checked {
+    sequence: String,
+    column: String,
+    next_value: Option<i64>,
+    /// The column's largest value (smallest for a descending sequence).
+    data_edge: Option<i64>,
+    /// ok, behind-data or unchecked.
+    status: &'static str,
+    note: String,
+}
+
+/// `seqsync check`: every serial or identity sequence of the destination whose next value its
+/// column already holds. Reads only. Exit 3 when any is behind its data.
+pub async fn check(cli: &Cli, args: &CheckArgs) -> u8 {
+    match check_inner(cli, args).await {
+        Ok(code) => code,
+        Err(f) => {
+            crate::log::line("ERROR", &format!("check: {} (exit {})", f.message, f.code));
+            eprintln!("seqsync: {}", f.message);
+            f.code
+        }
+    }
+}
+
+async fn check_inner(cli: &Cli, args: &CheckArgs) -> Result<u8, Failure> {
+    let settings: Settings = config::load(cli.config.as_deref()).map_err(usage)?;
+    let destination = match (&args.instance, &args.destination) {
+        (Some(id), _) => {
+            side(
+                &settings.instance(id).map_err(usage)?.destination,
+                "destination",
+            )?
+            .endpoint
+        }
+        (None, Some(url)) => side(&ad_hoc(args.destination_engine, url), "destination")?.endpoint,
+        (None, None) => return Err(usage("give --instance ID or --destination URL")),
+    };
+    let session = destination
+        .connect(&settings.timeouts)
+        .await
+        .map_err(|e| failed(e.0))?;
+    let sequences = session.read_sequences().await.map_err(|e| failed(e.0))?;
+    let owned: Vec<&crate::engine::model::Sequence> =
+        sequences.iter().filter(|s| s.owned_by.is_some()).collect();
+    let edges = session.data_edges(&owned, args.scan_unindexed).await;
+    let checked: Vec<Checked> = owned
+        .iter()
+        .zip(edges)
+        .map(|(seq, edge)| checked(seq, edge.expect("owned sequences have an edge")))
+        .collect();
+    let behind = checked.iter().filter(|c| c.status == "behind-data").count();
+    let text = match args.format {
+        ListFormat::Json => {
+            let mut t = serde_json::to_string_pretty(&checked).expect("plain data serializes");
+            t.push('\n');
+            t
+        }
+        ListFormat::Table => {
+            let lines: Vec<[String; 6]> = checked
+                .iter()
+                .map(|c| {
+                    let shown = |v: Option<i64>| v.map_or("-".to_string(), |v| v.to_string());
+                    [
+                        c.sequence.clone(),
+                        c.column.clone(),
+                        shown(c.next_value),
+                        shown(c.data_edge),
+                        c.status.to_string(),
+                        c.note.clone(),
+                    ]
+                })
+                .collect();
+            let mut t = columns(
+                &[
+                    "SEQUENCE",
+                    "COLUMN",
+                    "NEXT VALUE",
+                    "DATA EDGE",
+                    "STATUS",
+                    "NOTE",
+                ],
+                &lines,
+                &[false, false, true, true, false, false],
+            );
+            t.push_str(&format!(
+                "{} serial/identity sequence(s) checked on {}: {behind} behind their data, {} unchecked\n",
+                checked.len(),
+                destination.display,
+                checked.iter().filter(|c| c.status == "unchecked").count()
+            ));
+            t
+        }
+    };
+    let mut stdout = std::io::stdout().lock();
+    let _ = stdout.write_all(text.as_bytes());
+    Ok(if behind > 0 {
+        exit::PARTIAL_ROWS
+    } else {
+        exit::OK
+    })
+}
+
+fn checked(seq: &crate::engine::model::Sequence, edge: crate::engine::model::DataEdge) -> Checked {
+    use crate::engine::model::DataEdge;
+    let owner = seq.owned_by.as_ref().expect("owned");
+    let next_value = seq.next_display().filter(|_| seq.can_read);
+    let (data_edge, status, note) = match (&edge, next_value) {
+        (DataEdge::Value(Some(v)), Some(next)) => {
+            let behind = if seq.ascending() {
+                next <= *v
+            } else {
+                next >= *v
+            };
+            if behind {
+                let gap = (*v as i128 - next as i128).abs() + 1;
+                (
+                    Some(*v),
+                    "behind-data",
+                    format!("the next {gap} id(s) already exist: sync with a larger offset, or setval past {v}"),
+                )
+            } else {
+                (Some(*v), "ok", String::new())
+            }
+        }
+        (DataEdge::Value(v), None) => (*v, "unchecked", "cannot read the sequence".to_string()),
+        (DataEdge::Value(None), Some(_)) => (None, "ok", "the table is empty".to_string()),
+        (DataEdge::Unindexed, _) => (
+            None,
+            "unchecked",
+            "no index leads the column (--scan-unindexed reads it)".to_string(),
+        ),
+        (DataEdge::Unreadable(why), _) => (None, "unchecked", why.clone()),
+    };
+    Checked {
+        sequence: seq.qualified_name(),
+        column: owner.qualified_column(),
+        next_value,
+        data_edge,
+        status,
+        note,
+    }
 }
 
 /// `seqsync recover`: settles every interrupted run this command can reach.

@@ -47,6 +47,7 @@ fn main() -> ExitCode {
             Some(Command::Sync(args)) => cli::run(&cli, &args.plan, true, args.yes).await,
             Some(Command::Undo(args)) => cli::undo(&cli, args).await,
             Some(Command::Recover(args)) => cli::recover(&cli, args).await,
+            Some(Command::Check(args)) => cli::check(&cli, args).await,
             None => cli::tui(&cli).await,
         }
     });

@@ -216,6 +216,7 @@ async fn prepare(
     let options = PlanOptions {
         offset,
         allow_lower: false,
+        scan_unindexed: false,
     };
     let prepared = run::prepare(
         &source,

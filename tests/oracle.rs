@@ -75,6 +75,7 @@ async fn oracle_names_map_onto_real_postgresql_destinations() {
         PlanOptions {
             offset: 1_000,
             allow_lower: false,
+            scan_unindexed: false,
         },
     );
     assert!(

@@ -272,15 +272,24 @@ async fn the_journal_records_intent_before_and_result_after() {
         .iter()
         .map(|e| e["event"].as_str().unwrap())
         .collect();
-    assert_eq!(events, vec!["apply-started", "applied"]);
+    assert_eq!(events, vec!["apply-started", "batch-locked", "applied"]);
     assert!(entries.iter().all(|e| e["run_id"] == json["run_id"]));
     assert_eq!(entries[0]["rows"][0]["target"], 10);
     assert_eq!(
         entries[0]["rows"][0]["destination_after"],
         serde_json::Value::Null
     );
-    assert_eq!(entries[1]["rows"][0]["destination_after"], 10);
-    assert_eq!(entries[1]["offset"], 1);
+    assert!(
+        entries[0]["backend"]["pid"].as_i64().is_some(),
+        "the applying server process, for a later start to wait on"
+    );
+    // The exact state under the apply's lock, before the batch was set.
+    assert_eq!(
+        entries[1]["locked"][0],
+        serde_json::json!({"schema": "public", "name": "j", "state": {"last_value": 1, "is_called": false}})
+    );
+    assert_eq!(entries[2]["rows"][0]["destination_after"], 10);
+    assert_eq!(entries[2]["offset"], 1);
     let password = common::test_password();
     assert!(!text.contains(&password), "the journal holds no password");
     assert!(entries[0]["destination"].as_str().unwrap().contains("****"));

@@ -91,6 +91,34 @@ pub struct OwnedBy {
     pub table: String,
     pub column: String,
     pub identity: bool,
+    /// The column leads a valid index, so its maximum is one index probe.
+    #[serde(default)]
+    pub indexed: bool,
+    /// This role may SELECT the column.
+    #[serde(default)]
+    pub readable: bool,
+}
+
+/// What the destination's data says of a serial or identity sequence's owning column.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case", tag = "kind", content = "detail")]
+pub enum DataEdge {
+    /// The column's largest value (smallest for a descending sequence); None for no rows.
+    Value(Option<i64>),
+    /// Not read: the column leads no index, so reading it would scan the whole table.
+    Unindexed,
+    /// Not read: this role may not SELECT it, or reading failed (the reason).
+    Unreadable(String),
+}
+
+impl OwnedBy {
+    pub fn qualified_column(&self) -> String {
+        format!(
+            "{}.{}",
+            display_name(&self.schema, &self.table),
+            display_ident(&self.column)
+        )
+    }
 }
 
 /// One sequence as read from a database.
@@ -178,7 +206,7 @@ pub fn display_name(schema: &str, name: &str) -> String {
     format!("{}.{}", display_ident(schema), display_ident(name))
 }
 
-fn display_ident(ident: &str) -> String {
+pub fn display_ident(ident: &str) -> String {
     let plain = !ident.is_empty()
         && ident
             .chars()
@@ -210,6 +238,9 @@ pub enum RowStatus {
     MissingInSource,
     OutOfRange,
     NoPrivilege,
+    /// The target is at or below (descending: above) the data already in the owning column:
+    /// setting it would produce duplicate keys.
+    BehindData,
 }
 
 impl RowStatus {
@@ -223,6 +254,7 @@ impl RowStatus {
             RowStatus::MissingInSource => "missing-in-source",
             RowStatus::OutOfRange => "out-of-range",
             RowStatus::NoPrivilege => "no-privilege",
+            RowStatus::BehindData => "behind-data",
         }
     }
 
@@ -234,6 +266,7 @@ impl RowStatus {
                 | RowStatus::MissingInSource
                 | RowStatus::OutOfRange
                 | RowStatus::NoPrivilege
+                | RowStatus::BehindData
         )
     }
 }

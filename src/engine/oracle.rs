@@ -290,6 +290,8 @@ pub fn to_sequence(row: &OracleRow) -> Result<Sequence, String> {
                 table: table.clone(),
                 column: column.clone(),
                 identity: true,
+                indexed: false,
+                readable: false,
             }),
             _ => None,
         },

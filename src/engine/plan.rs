@@ -1,7 +1,7 @@
 //! The planner: pure, no I/O. (source sequences, destination sequences, offset) → plan rows.
 
-use super::model::{NextValue, PlanRow, RowStatus, Sequence};
-use std::collections::BTreeMap;
+use super::model::{DataEdge, NextValue, PlanRow, RowStatus, Sequence};
+use std::collections::{BTreeMap, HashMap};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct PlanOptions {
@@ -9,6 +9,8 @@ pub struct PlanOptions {
     pub offset: i64,
     /// Set a destination that is already past the target back to the target.
     pub allow_lower: bool,
+    /// Read owning columns that lead no index (a full scan each) for the behind-data check.
+    pub scan_unindexed: bool,
 }
 
 /// Matches sequences by schema and name and decides, for each, what the apply would do.
@@ -26,6 +28,75 @@ pub fn plan(source: &[Sequence], destination: &[Sequence], options: PlanOptions)
         .into_iter()
         .map(|((schema, name), (s, d))| plan_row(schema, name, s, d, options))
         .collect()
+}
+
+/// Flags rows whose destination would hand out ids its own data already holds: after this plan
+/// the next value (the target, or the current value where it stays) is at or below the owning
+/// column's largest value (above its smallest, descending). `edges` is keyed by destination OID.
+/// Such rows are not applied: the offset is too small for the data the destination has.
+pub fn flag_behind_data(
+    rows: &mut [PlanRow],
+    destination: &[Sequence],
+    edges: &HashMap<u32, DataEdge>,
+) {
+    let by_oid: HashMap<u32, &Sequence> = destination.iter().map(|d| (d.oid, d)).collect();
+    for row in rows.iter_mut() {
+        let Some(oid) = row.destination_oid else {
+            continue;
+        };
+        let (Some(seq), Some(edge)) = (by_oid.get(&oid), edges.get(&oid)) else {
+            continue;
+        };
+        let owner = seq
+            .owned_by
+            .as_ref()
+            .expect("edges exist for owned sequences");
+        let column = owner.qualified_column();
+        let next = match row.status {
+            RowStatus::Update | RowStatus::Unchanged => row.target,
+            RowStatus::Ahead => row.destination_before,
+            _ => None,
+        };
+        let note = match (edge, next) {
+            (DataEdge::Value(Some(edge)), Some(next)) => {
+                let behind = if seq.ascending() {
+                    next <= *edge
+                } else {
+                    next >= *edge
+                };
+                if !behind {
+                    continue;
+                }
+                let needed = row
+                    .source_value
+                    .map(|source| {
+                        if seq.ascending() {
+                            *edge as i128 - source as i128 + 1
+                        } else {
+                            source as i128 - *edge as i128 + 1
+                        }
+                    })
+                    .filter(|n| *n > 0);
+                row.status = RowStatus::BehindData;
+                format!(
+                    "{column} already holds {edge}, so next value {next} would repeat ids{}",
+                    needed.map_or(String::new(), |n| format!(
+                        "; an offset of at least {n} clears it"
+                    ))
+                )
+            }
+            (DataEdge::Value(_), _) => continue,
+            (DataEdge::Unindexed, _) => {
+                format!("data not checked: no index leads {column} (--scan-unindexed reads it)")
+            }
+            (DataEdge::Unreadable(why), _) => format!("data not checked: {why}"),
+        };
+        row.message = if row.message.is_empty() {
+            note
+        } else {
+            format!("{}; {note}", row.message)
+        };
+    }
 }
 
 fn plan_row(
@@ -195,6 +266,7 @@ mod tests {
         PlanOptions {
             offset,
             allow_lower: false,
+            scan_unindexed: false,
         }
     }
 
@@ -240,6 +312,7 @@ mod tests {
             PlanOptions {
                 offset: 10,
                 allow_lower: true,
+                scan_unindexed: false,
             },
         );
         assert_eq!((r.status, r.target), (RowStatus::Update, Some(110)));
@@ -365,7 +438,7 @@ mod tests {
             offset in prop_oneof![0i64..1_000_000, any::<i64>().prop_map(|v| v.saturating_abs())],
             allow_lower in any::<bool>(),
         ) {
-            let row = one(src.clone(), dst.clone(), PlanOptions { offset, allow_lower });
+            let row = one(src.clone(), dst.clone(), PlanOptions { offset, allow_lower, scan_unindexed: false });
             if let Some(target) = row.target {
                 let expected = if dst.ascending() {
                     src.last_value.unwrap() as i128 + offset as i128

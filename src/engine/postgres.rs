@@ -31,7 +31,7 @@
 //! The cost over the non-atomic floor is two cheap reads per batch and a commit per batch.
 
 use super::journal::{Backend, Locked};
-use super::model::{quote_ident, OwnedBy, PlanRow, RowStatus, Sequence};
+use super::model::{quote_ident, DataEdge, OwnedBy, PlanRow, RowStatus, Sequence};
 use super::secret::{mask_password, pgpass_password, scrub};
 use super::tls::{connector, split_tls_options};
 use super::{EngineError, Timeouts};
@@ -249,7 +249,11 @@ SELECT c.oid,
        n.usable AND has_sequence_privilege(c.oid, 'SELECT') AS can_read,
        n.usable AND has_sequence_privilege(c.oid, 'UPDATE') AS can_update,
        tn.nspname AS owner_schema, t.relname AS owner_table, a.attname AS owner_column,
-       d.deptype = 'i' AS owner_identity
+       d.deptype = 'i' AS owner_identity,
+       EXISTS (SELECT 1 FROM pg_catalog.pg_index x
+               WHERE x.indrelid = t.oid AND x.indkey[0] = a.attnum AND x.indisvalid) AS owner_indexed,
+       COALESCE(has_column_privilege(t.oid, a.attnum, 'SELECT')
+                AND has_schema_privilege(tn.oid, 'USAGE'), false) AS owner_readable
 FROM pg_catalog.pg_sequence s
 JOIN pg_catalog.pg_class c ON c.oid = s.seqrelid
 JOIN (SELECT oid, nspname, has_schema_privilege(oid, 'USAGE') AS usable
@@ -306,6 +310,9 @@ const SUBSCRIPTION_SLOTS_SQL: &str = "SELECT subslotname::text FROM pg_catalog.p
 
 const LOGICAL_SLOTS_SQL: &str = "SELECT slot_name::text FROM pg_catalog.pg_replication_slots \
      WHERE slot_type = 'logical' AND database = current_database()";
+
+/// Owning columns whose extreme one statement reads (one index probe each).
+const DATA_EDGE_CHUNK: usize = 50;
 
 /// Sequences by name, in order; NULL where there is no such sequence any more.
 const OIDS_BY_NAME_SQL: &str = "SELECT c.oid \
@@ -381,6 +388,8 @@ impl PgSession {
                         table,
                         column: r.get("owner_column"),
                         identity: r.get("owner_identity"),
+                        indexed: r.get("owner_indexed"),
+                        readable: r.get("owner_readable"),
                     }),
                 }
             })
@@ -623,6 +632,79 @@ impl PgSession {
             .zip(states)
             .map(|(sequence, state)| LiveSequence { sequence, state })
             .collect())
+    }
+
+    /// For each sequence that feeds a column (serial, identity), the column's largest value
+    /// (smallest when the sequence descends), read only where an index makes it cheap unless
+    /// `scan_unindexed`. Sequences without an owning column get `None`.
+    pub async fn data_edges(
+        &self,
+        sequences: &[&Sequence],
+        scan_unindexed: bool,
+    ) -> Vec<Option<DataEdge>> {
+        let mut edges: Vec<Option<DataEdge>> = vec![None; sequences.len()];
+        let mut to_read: Vec<(usize, String)> = vec![];
+        for (k, seq) in sequences.iter().enumerate() {
+            let Some(owner) = &seq.owned_by else { continue };
+            if !owner.readable {
+                edges[k] = Some(DataEdge::Unreadable(format!(
+                    "this role may not SELECT {}",
+                    owner.qualified_column()
+                )));
+            } else if !owner.indexed && !scan_unindexed {
+                edges[k] = Some(DataEdge::Unindexed);
+            } else {
+                let edge = if seq.ascending() { "max" } else { "min" };
+                to_read.push((
+                    k,
+                    format!(
+                        "(SELECT pg_catalog.{edge}({})::int8 FROM {}.{})",
+                        quote_ident(&owner.column),
+                        quote_ident(&owner.schema),
+                        quote_ident(&owner.table)
+                    ),
+                ));
+            }
+        }
+        for chunk in to_read.chunks(DATA_EDGE_CHUNK) {
+            let select = |exprs: &[(usize, String)]| {
+                let list: Vec<&str> = exprs.iter().map(|(_, e)| e.as_str()).collect();
+                format!("SELECT {}", list.join(", "))
+            };
+            let sql = select(chunk);
+            match self
+                .bounded(
+                    "reading the owning columns",
+                    self.client.query_one(&sql, &[]),
+                )
+                .await
+            {
+                Ok(row) => {
+                    for (j, (k, _)) in chunk.iter().enumerate() {
+                        edges[*k] = Some(DataEdge::Value(row.get(j)));
+                    }
+                }
+                // One column failed (a value beyond 64 bits, a lock): find which, one by one.
+                Err(_) => {
+                    for one in chunk {
+                        let sql = select(std::slice::from_ref(one));
+                        edges[one.0] = Some(
+                            match self
+                                .bounded(
+                                    "reading the owning column",
+                                    self.client.query_one(&sql, &[]),
+                                )
+                                .await
+                            {
+                                Ok(row) => DataEdge::Value(row.get(0)),
+                                Err(e) => DataEdge::Unreadable(e.0),
+                            },
+                        );
+                    }
+                }
+            }
+        }
+        edges
     }
 
     pub fn is_open(&self) -> bool {

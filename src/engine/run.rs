@@ -8,7 +8,7 @@ use super::journal::{
 };
 use super::model::{summarize, Engine, PlanRow, RowStatus};
 use super::oracle::OracleEndpoint;
-use super::plan::{plan, PlanOptions};
+use super::plan::{flag_behind_data, plan, PlanOptions};
 use super::postgres::{
     self, ApplyFailure, ApplyOptions, ApplyProgress, PgEndpoint, PgSession, Recovery,
 };
@@ -137,7 +137,18 @@ pub async fn prepare(
     let source_seqs = source_read.map_err(|e| EngineError::new(format!("source: {e}")))?;
     let (session, destination_seqs) =
         destination_read.map_err(|e| EngineError::new(format!("destination: {e}")))?;
-    let rows = plan(&source_seqs, &destination_seqs, options);
+    let mut rows = plan(&source_seqs, &destination_seqs, options);
+    let owned: Vec<&super::model::Sequence> = destination_seqs
+        .iter()
+        .filter(|d| d.owned_by.is_some())
+        .collect();
+    let edges = session.data_edges(&owned, options.scan_unindexed).await;
+    let edges = owned
+        .iter()
+        .zip(edges)
+        .filter_map(|(d, e)| Some((d.oid, e?)))
+        .collect();
+    flag_behind_data(&mut rows, &destination_seqs, &edges);
     let context = RunContext {
         run_id: new_run_id(),
         instance: instance.to_string(),
