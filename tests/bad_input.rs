@@ -120,6 +120,27 @@ async fn unreachable_silent_and_wrongly_authenticated_servers_fail_cleanly() {
         "--yes",
     ];
     expect_one_line(&pair, &args, 1, "password authentication failed");
+
+    // A host name that does not resolve (RFC 6761 reserves .invalid).
+    let unresolvable = "postgresql://postgres:hidden-pw@no-such-host.invalid:5432/db";
+    let args = [
+        "sync",
+        "--source",
+        &pair.source_url,
+        "--destination",
+        unresolvable,
+        "--offset",
+        "5",
+        "--yes",
+    ];
+    let stderr = expect_one_line(
+        &pair,
+        &args,
+        1,
+        "cannot connect to postgresql://postgres:****@no-such-host.invalid:5432/db",
+    );
+    assert!(stderr.contains("lookup"), "{stderr}");
+    assert!(!stderr.contains("hidden-pw"), "{stderr}");
     assert_eq!(pair.destination_states().await, original);
 }
 

@@ -10,7 +10,12 @@ const SEQUENCES: [&str; 6] = ["s1", "s2", "s3", "s4", "s5", "s6"];
 const OFFSET: i64 = 1_000;
 
 async fn scene(name: &str) -> (Pair, Vec<(String, i64, bool)>) {
-    let pair = Pair::new(name).await;
+    let (src, dst) = common::cluster_urls();
+    scene_on(name, &src, &dst).await
+}
+
+async fn scene_on(name: &str, src: &str, dst: &str) -> (Pair, Vec<(String, i64, bool)>) {
+    let pair = Pair::on(name, src, dst).await;
     let create: String = SEQUENCES
         .iter()
         .map(|s| format!("CREATE SEQUENCE {s};"))
@@ -41,7 +46,7 @@ struct Prompted {
     output: tokio::task::JoinHandle<String>,
 }
 
-async fn start_sync(pair: &Pair, lock_timeout: &str) -> Prompted {
+async fn start_sync(pair: &Pair, timeouts: &[(&str, &str)]) -> Prompted {
     use tokio::io::AsyncReadExt;
     let offset = OFFSET.to_string();
     let mut args = vec![env!("CARGO_BIN_EXE_seqsync").to_string()];
@@ -60,7 +65,7 @@ async fn start_sync(pair: &Pair, lock_timeout: &str) -> Prompted {
                 .filter_map(|(k, v)| v.map(|v| (k.to_owned(), v.to_owned()))),
         )
         .env("SEQSYNC_APPLY_BATCH", "2")
-        .env("SEQSYNC_DEFAULTS__LOCK_TIMEOUT", lock_timeout)
+        .envs(timeouts.iter().copied())
         .current_dir(&pair.dir)
         .stdin(std::process::Stdio::piped())
         .stdout(std::process::Stdio::piped())
@@ -180,7 +185,20 @@ struct Stalled {
 }
 
 async fn stall_third_batch(pair: &Pair, holder_sql: &str, lock_timeout: &str) -> Stalled {
-    let mut sync = start_sync(pair, lock_timeout).await;
+    stall_third_batch_with(
+        pair,
+        holder_sql,
+        &[("SEQSYNC_DEFAULTS__LOCK_TIMEOUT", lock_timeout)],
+    )
+    .await
+}
+
+async fn stall_third_batch_with(
+    pair: &Pair,
+    holder_sql: &str,
+    timeouts: &[(&str, &str)],
+) -> Stalled {
+    let mut sync = start_sync(pair, timeouts).await;
     let holder = pair.destination().await;
     holder.batch_execute(holder_sql).await.unwrap();
     sync.confirm().await;
@@ -365,4 +383,108 @@ async fn a_sync_killed_part_way_is_settled_to_nothing_applied_by_the_next_start(
         String::from_utf8_lossy(&again.stdout).contains("no interrupted run"),
         "a settled run is settled once"
     );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn statement_timeout_in_a_later_batch_leaves_no_sequence_changed() {
+    let (pair, original) = scene("fault_statement").await;
+    let Stalled { sync, holder, .. } = stall_third_batch_with(
+        &pair,
+        "BEGIN; ALTER SEQUENCE s6 INCREMENT 1;",
+        &[
+            ("SEQSYNC_DEFAULTS__LOCK_TIMEOUT", "30s"),
+            ("SEQSYNC_DEFAULTS__STATEMENT_TIMEOUT", "2s"),
+        ],
+    )
+    .await;
+    let (code, shown) = sync.finish().await;
+    holder.batch_execute("ROLLBACK").await.unwrap();
+    assert_eq!(code, 1, "{shown}");
+    assert!(shown.contains("statement_timeout (2s) reached"), "{shown}");
+    assert!(shown.contains("nothing was applied"), "{shown}");
+    assert_eq!(pair.destination_states().await, original);
+    assert_eq!(last_journal_event(&pair), "rolled-back");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_read_only_destination_is_refused_before_anything_changes() {
+    let (pair, original) = scene("fault_read_only").await;
+    let (_, dst) = common::cluster_urls();
+    common::connect(&dst)
+        .await
+        .batch_execute(&format!(
+            "ALTER DATABASE {} SET default_transaction_read_only = on",
+            pair.name
+        ))
+        .await
+        .unwrap();
+    let mut args = pair.ad_hoc("sync", "1000");
+    args.push("--yes");
+    let out = pair.run(&args);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("is read-only for this session (default_transaction_read_only is on)"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("nothing was applied"), "{stderr}");
+    assert_eq!(pair.destination_states().await, original);
+    let journal = std::fs::read_to_string(pair.journal()).unwrap_or_default();
+    assert!(
+        !journal.contains("apply-started"),
+        "refused before the intent is written: {journal}"
+    );
+    // Reading still works: the plan is shown.
+    let out = pair.run(&pair.ad_hoc("plan", "1000"));
+    assert_eq!(out.status.code(), Some(0));
+}
+
+/// Both restarts use the one cluster that no other test shares, one after the other.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_server_restarted_mid_apply_or_mid_read_leaves_nothing_applied() {
+    let (src, dst) = common::cluster_urls();
+    let (restartable, data_dir) = common::restartable();
+
+    // The destination restarts while the third batch waits: the rollback waits for it to come
+    // back and restores the first two batches.
+    let (pair, original) = scene_on("fault_restart_dst", &src, &restartable).await;
+    let Stalled { sync, holder, .. } =
+        stall_third_batch(&pair, "BEGIN; ALTER SEQUENCE s6 INCREMENT 1;", "30s").await;
+    let dir = data_dir.clone();
+    tokio::task::spawn_blocking(move || common::restart_cluster(&dir))
+        .await
+        .unwrap();
+    drop(holder);
+    let (code, shown) = sync.finish().await;
+    assert_eq!(code, 1, "{shown}");
+    assert!(shown.contains("nothing was applied"), "{shown}");
+    assert_eq!(pair.destination_states().await, original);
+    assert_eq!(last_journal_event(&pair), "rolled-back");
+
+    // The source restarts while seqsync reads it: nothing reaches the destination.
+    let (pair, original) = scene_on("fault_restart_src", &restartable, &dst).await;
+    let holder = pair.source().await;
+    holder
+        .batch_execute("BEGIN; ALTER SEQUENCE s6 INCREMENT 1;")
+        .await
+        .unwrap();
+    let mut sync = pair.command(&pair.ad_hoc("sync", "1000"));
+    sync.arg("--yes");
+    let running = tokio::task::spawn_blocking(move || sync.output().unwrap());
+    let observer = pair.source().await;
+    wait_for_lock_wait(&observer, &pair.name).await;
+    drop(observer);
+    tokio::task::spawn_blocking(move || common::restart_cluster(&data_dir))
+        .await
+        .unwrap();
+    drop(holder);
+    let out = running.await.unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("source:"), "{stderr}");
+    assert!(
+        stderr.contains("the server ended the session") || stderr.contains("connection was lost"),
+        "{stderr}"
+    );
+    assert_eq!(pair.destination_states().await, original);
 }

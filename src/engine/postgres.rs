@@ -311,6 +311,9 @@ const SUBSCRIPTION_SLOTS_SQL: &str = "SELECT subslotname::text FROM pg_catalog.p
 const LOGICAL_SLOTS_SQL: &str = "SELECT slot_name::text FROM pg_catalog.pg_replication_slots \
      WHERE slot_type = 'logical' AND database = current_database()";
 
+const READ_ONLY_HINT: &str = "the destination is read-only (a hot standby, or \
+     default_transaction_read_only is on): connect to the primary, or allow changes";
+
 /// Owning columns whose extreme one statement reads (one index probe each).
 const DATA_EDGE_CHUNK: usize = 50;
 
@@ -705,6 +708,33 @@ impl PgSession {
             }
         }
         edges
+    }
+
+    /// Why this server cannot take changes, if it cannot: a hot standby, or a session that is
+    /// read-only by default.
+    pub async fn read_only(&self) -> Result<Option<String>, EngineError> {
+        let row = self
+            .bounded(
+                "checking whether the server takes changes",
+                self.client.query_one(
+                    "SELECT pg_catalog.pg_is_in_recovery(), \
+                            pg_catalog.current_setting('transaction_read_only') = 'on'",
+                    &[],
+                ),
+            )
+            .await?;
+        Ok(match (row.get::<_, bool>(0), row.get::<_, bool>(1)) {
+            (true, _) => Some(format!(
+                "{} is a hot standby (in recovery) and cannot take changes: connect to the primary",
+                self.endpoint.display
+            )),
+            (false, true) => Some(format!(
+                "{} is read-only for this session (default_transaction_read_only is on): \
+                 turn it off for this role or database, or connect where changes are allowed",
+                self.endpoint.display
+            )),
+            (false, false) => None,
+        })
     }
 
     pub fn is_open(&self) -> bool {
@@ -1510,6 +1540,7 @@ fn describe_with_timeouts(e: &tokio_postgres::Error, timeouts: &Timeouts) -> Str
             "{base}: statement_timeout ({}) reached",
             humantime::format_duration(timeouts.statement)
         ),
+        Some("25006") => format!("{base}: {READ_ONLY_HINT}"),
         Some("57P01") | Some("57P02") | Some("57P03") => {
             format!("{base}: the server ended the session")
         }

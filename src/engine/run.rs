@@ -224,6 +224,13 @@ impl Prepared {
                     .await
                     .map_err(|e| format!("{e}; nothing was applied"))?,
             };
+            if let Some(why) = session
+                .read_only()
+                .await
+                .map_err(|e| format!("{e}; nothing was applied"))?
+            {
+                return Err(format!("{why}; nothing was applied"));
+            }
             self.context.backend = Some(
                 session
                     .backend()

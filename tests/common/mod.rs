@@ -17,6 +17,52 @@ pub fn cluster_urls() -> (String, String) {
     (get("SEQSYNC_TEST_SOURCE"), get("SEQSYNC_TEST_DESTINATION"))
 }
 
+/// A third cluster that tests may restart (never shared with tests that run beside them), and
+/// its data directory.
+pub fn restartable() -> (String, PathBuf) {
+    let url = std::env::var("SEQSYNC_TEST_RESTARTABLE").unwrap_or_else(|_| {
+        panic!("SEQSYNC_TEST_RESTARTABLE is not set: run the tests with scripts/test")
+    });
+    let root = std::env::var("SEQSYNC_TEST_ROOT").expect("SEQSYNC_TEST_ROOT set by scripts/test");
+    (url, PathBuf::from(root).join("restartable/data"))
+}
+
+/// `pg_ctl restart` of a test cluster, as its owner (postgres when we are root). Fast mode: every
+/// session is ended, as in a failover or an operator's restart.
+pub fn restart_cluster(data_dir: &std::path::Path) {
+    let bin = std::fs::read_dir("/usr/lib/postgresql")
+        .expect("PostgreSQL's binaries")
+        .flatten()
+        .map(|v| v.path().join("bin/pg_ctl"))
+        .find(|p| p.exists())
+        .expect("pg_ctl");
+    let root = std::process::Command::new("id")
+        .arg("-u")
+        .output()
+        .is_ok_and(|o| o.stdout.starts_with(b"0\n"));
+    let mut cmd = if root {
+        let mut c = std::process::Command::new("runuser");
+        c.args(["-u", "postgres", "--"]).arg(&bin);
+        c
+    } else {
+        std::process::Command::new(&bin)
+    };
+    let log = data_dir.parent().unwrap().join("server.log");
+    let out = cmd
+        .arg("-D")
+        .arg(data_dir)
+        .arg("-l")
+        .arg(&log)
+        .args(["-m", "fast", "-w", "-t", "60", "restart"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "pg_ctl restart: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
 pub fn test_password() -> String {
     std::env::var("SEQSYNC_TEST_PASSWORD").expect("SEQSYNC_TEST_PASSWORD set by scripts/test")
 }
@@ -52,6 +98,12 @@ pub struct Pair {
 impl Pair {
     pub async fn new(name: &str) -> Pair {
         let (src, dst) = cluster_urls();
+        Pair::on(name, &src, &dst).await
+    }
+
+    /// A pair on the given clusters (admin URLs).
+    pub async fn on(name: &str, src: &str, dst: &str) -> Pair {
+        let (src, dst) = (src.to_string(), dst.to_string());
         let db = format!("t_{name}");
         // Subscriptions first (they live on the destination), then the slots they read from.
         drop_replication(&dst, &db).await;
