@@ -140,6 +140,9 @@ pub struct Sequence {
     pub is_called: bool,
     pub can_read: bool,
     pub can_update: bool,
+    /// This role has USAGE on the sequence's schema (without it, no privilege on the sequence
+    /// helps).
+    pub schema_usable: bool,
     pub owned_by: Option<OwnedBy>,
     /// The source's own name when it differs from the one matched (Oracle's `OWNER.NAME`).
     pub origin: Option<String>,
@@ -189,6 +192,21 @@ impl Sequence {
 
     pub fn qualified_name(&self) -> String {
         display_name(&self.schema, &self.name)
+    }
+
+    /// The GRANT that would let `role` do `privileges` on this sequence.
+    pub fn grant_needed(&self, privileges: &str, role: &str) -> String {
+        if self.schema_usable {
+            format!(
+                "GRANT {privileges} ON SEQUENCE {} TO {role}",
+                self.qualified_name()
+            )
+        } else {
+            format!(
+                "GRANT USAGE ON SCHEMA {} TO {role} (and {privileges} on its sequences)",
+                display_ident(&self.schema)
+            )
+        }
     }
 
     /// The "next value" shown in before/after columns; an exhausted sequence shows its last.
@@ -388,6 +406,7 @@ mod tests {
             is_called: called,
             can_read: true,
             can_update: true,
+            schema_usable: true,
             owned_by: None,
             origin: None,
         }

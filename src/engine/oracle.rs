@@ -283,6 +283,7 @@ pub fn to_sequence(row: &OracleRow) -> Result<Sequence, String> {
         is_called: true,
         can_read: true,
         can_update: false,
+        schema_usable: true,
         origin: None,
         owned_by: match (&row.table_name, &row.column_name) {
             (Some(table), Some(column)) => Some(OwnedBy {

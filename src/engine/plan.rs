@@ -142,16 +142,20 @@ fn plan_row(
             row,
             RowStatus::NoPrivilege,
             format!(
-                "cannot read the source sequence: GRANT SELECT ON SEQUENCE {} to the source role",
-                src.qualified_name()
+                "cannot read the source sequence: {}",
+                src.grant_needed("SELECT", "<source role>")
             ),
         );
     };
     let Some(position) = dst.next_position().filter(|_| dst.can_read) else {
-        return with(row, RowStatus::NoPrivilege, format!(
-            "cannot read the destination sequence: GRANT SELECT, UPDATE ON SEQUENCE {} to the destination role",
-            dst.qualified_name()
-        ));
+        return with(
+            row,
+            RowStatus::NoPrivilege,
+            format!(
+                "cannot read the destination sequence: {}",
+                dst.grant_needed("SELECT, UPDATE", "<destination role>")
+            ),
+        );
     };
     if src.ascending() != dst.ascending() {
         return with(
@@ -211,10 +215,14 @@ fn plan_row(
         return with(row, RowStatus::Ahead, message);
     }
     if !dst.can_update {
-        return with(row, RowStatus::NoPrivilege, format!(
-            "cannot change the destination sequence: GRANT UPDATE ON SEQUENCE {} to the destination role",
-            dst.qualified_name()
-        ));
+        return with(
+            row,
+            RowStatus::NoPrivilege,
+            format!(
+                "cannot change the destination sequence: {}",
+                dst.grant_needed("UPDATE", "<destination role>")
+            ),
+        );
     }
     if past_target {
         row.message = "moves the destination back (--allow-lower)".to_string();
@@ -257,6 +265,7 @@ mod tests {
             is_called: called,
             can_read: true,
             can_update: true,
+            schema_usable: true,
             owned_by: None,
             origin: None,
         }

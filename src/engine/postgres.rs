@@ -248,6 +248,7 @@ SELECT c.oid,
        s.seqstart, s.seqmin, s.seqmax, s.seqincrement, s.seqcycle, s.seqcache,
        n.usable AND has_sequence_privilege(c.oid, 'SELECT') AS can_read,
        n.usable AND has_sequence_privilege(c.oid, 'UPDATE') AS can_update,
+       n.usable AS schema_usable,
        tn.nspname AS owner_schema, t.relname AS owner_table, a.attname AS owner_column,
        d.deptype = 'i' AS owner_identity,
        EXISTS (SELECT 1 FROM pg_catalog.pg_index x
@@ -385,6 +386,7 @@ impl PgSession {
                     is_called: false,
                     can_read: r.get("can_read"),
                     can_update: r.get("can_update"),
+                    schema_usable: r.get("schema_usable"),
                     origin: None,
                     owned_by: owner_table.map(|table| OwnedBy {
                         schema: r.get("owner_schema"),
@@ -610,6 +612,7 @@ impl PgSession {
                 is_called: false,
                 can_read: true,
                 can_update: true,
+                schema_usable: true,
                 owned_by: None,
                 origin: None,
             })
@@ -1600,6 +1603,7 @@ mod tests {
             is_called: true,
             can_read: true,
             can_update: true,
+            schema_usable: true,
             owned_by: None,
             origin: None,
         };
