@@ -82,9 +82,7 @@ async fn the_smallest_grants_work_and_each_missing_one_is_named() {
         row(&json, "t_id_seq")["message"]
             .as_str()
             .unwrap()
-            .contains(&format!(
-                "data not checked: this role may not SELECT app.t.id"
-            )),
+            .contains("data not checked: this role may not SELECT app.t.id"),
         "{json:#}"
     );
     let next: i64 = destination
