@@ -816,6 +816,45 @@ mod tests {
             .contains("too large"));
         assert_eq!(parse_offset("9223372036854775807"), Ok(i64::MAX));
     }
+
+    proptest::proptest! {
+        #[test]
+        fn every_offset_round_trips_with_separators_and_spaces(
+            value in 0i64..=i64::MAX,
+            separators in proptest::collection::vec(proptest::bool::ANY, 19),
+        ) {
+            let text: String = value
+                .to_string()
+                .chars()
+                .enumerate()
+                .flat_map(|(i, c)| {
+                    let sep = (i > 0 && separators[i]).then_some('_');
+                    sep.into_iter().chain(std::iter::once(c))
+                })
+                .collect();
+            proptest::prop_assert_eq!(parse_offset(&format!(" {text} ")), Ok(value));
+        }
+
+        /// Any text is either a non-negative offset made of exactly its digits, or an error that
+        /// says what an offset is.
+        #[test]
+        fn any_text_is_an_offset_or_says_what_one_is(text in proptest::prelude::any::<String>()) {
+            match parse_offset(&text) {
+                Ok(value) => {
+                    proptest::prop_assert!(value >= 0);
+                    let digits = text.trim().replace('_', "");
+                    proptest::prop_assert_eq!(digits.parse::<i64>(), Ok(value));
+                }
+                Err(e) => proptest::prop_assert!(e.contains("offset"), "{}", e),
+            }
+        }
+
+        #[test]
+        fn negative_offsets_are_refused_as_such(value in 1i64..=i64::MAX) {
+            let e = parse_offset(&format!("-{value}")).unwrap_err();
+            proptest::prop_assert!(e.contains("must not be negative"), "{}", e);
+        }
+    }
 }
 
 /// `seqsync instances`: every configured instance, observed concurrently.

@@ -170,9 +170,16 @@ fn parse_duration(
 ) -> Result<Duration, String> {
     match value {
         None => Ok(default),
-        Some(text) => humantime::parse_duration(text.trim()).map_err(|e| {
-            format!("[defaults] {key} = \"{text}\": {e}; expected a duration such as \"5s\" or \"500ms\"")
-        }),
+        Some(text) => match humantime::parse_duration(text.trim()) {
+            // PostgreSQL reads 0 as "no limit": a zero here would let a statement wait forever.
+            Ok(d) if d.is_zero() => Err(format!(
+                "[defaults] {key} = \"{text}\": must be more than zero, such as \"5s\""
+            )),
+            Ok(d) => Ok(d),
+            Err(e) => Err(format!(
+                "[defaults] {key} = \"{text}\": {e}; expected a duration such as \"5s\" or \"500ms\""
+            )),
+        },
     }
 }
 
@@ -322,6 +329,7 @@ fn endpoint(raw: &RawEndpoint, side: &str) -> Result<Endpoint, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::{prop_oneof, Just, Strategy};
 
     fn write(name: &str, text: &str) -> PathBuf {
         let dir =
@@ -330,6 +338,127 @@ mod tests {
         let path = dir.join("seqsync.toml");
         std::fs::write(&path, text).unwrap();
         path
+    }
+
+    /// Pieces a config file is made of, good and bad, for the fuzzing below.
+    fn value() -> impl Strategy<Value = String> {
+        prop_oneof![
+            Just("\"5s\"".to_string()),
+            Just("\"0s\"".to_string()),
+            Just("\"\"".to_string()),
+            Just("-1".to_string()),
+            Just("10000".to_string()),
+            Just("99999999999999999999".to_string()),
+            Just("\"postgresql://u:p@h/db\"".to_string()),
+            Just("\"oracle\"".to_string()),
+            Just("\"postgresql\"".to_string()),
+            Just("[\"schema\", \"full-data\"]".to_string()),
+            Just("{ a = 1 }".to_string()),
+            Just("true".to_string()),
+            "\"[^\"\\\\\n]{0,12}\"",
+            "-?[0-9]{1,22}",
+        ]
+    }
+
+    fn setting(keys: &'static [&'static str]) -> impl Strategy<Value = String> {
+        (proptest::sample::select(keys), value()).prop_map(|(k, v)| format!("{k} = {v}"))
+    }
+
+    /// A file shaped like a config (a [defaults] table, then instances), with each value drawn
+    /// from good and bad ones, and now and then a line of noise.
+    fn config_text() -> impl Strategy<Value = String> {
+        let defaults = proptest::collection::vec(
+            setting(&[
+                "offset",
+                "lock_timeout",
+                "statement_timeout",
+                "connect_timeout",
+                "journal",
+            ]),
+            0..5,
+        );
+        let good_instance = Just(
+            "id = \"x\"\nsource.engine = \"postgresql\"\nsource.url = \"postgresql://h/db\"\n\
+             destination.engine = \"postgresql\"\ndestination.url = \"postgresql://h2/db\""
+                .to_string(),
+        );
+        let instance = (
+            proptest::option::of(good_instance),
+            proptest::collection::vec(
+                setting(&[
+                    "id",
+                    "name",
+                    "kind",
+                    "status",
+                    "phase",
+                    "topology",
+                    "steps",
+                    "subscription",
+                    "region",
+                    "source.engine",
+                    "source.url",
+                    "source.password_env",
+                    "destination.engine",
+                    "destination.url",
+                    "destination.name_case",
+                    "source.owners",
+                    "source.name_case",
+                ]),
+                0..4,
+            ),
+        )
+            .prop_map(|(good, extra)| {
+                let mut lines = vec!["[[instances]]".to_string()];
+                lines.extend(good);
+                lines.extend(extra);
+                lines.join("\n")
+            });
+        (
+            defaults,
+            proptest::collection::vec(instance, 0..3),
+            proptest::option::weighted(0.1, "[^\n]{0,30}"),
+        )
+            .prop_map(|(defaults, instances, noise)| {
+                let mut text = format!("[defaults]\n{}\n", defaults.join("\n"));
+                for i in instances {
+                    text.push_str(&i);
+                    text.push('\n');
+                }
+                text.extend(noise);
+                text
+            })
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(400))]
+
+        /// Whatever a config file holds, loading it never panics; what loads is valid, and what
+        /// does not says which file.
+        #[test]
+        fn any_config_file_loads_valid_settings_or_names_the_file(
+            text in config_text()
+        ) {
+            let path = write("fuzz", &text);
+            match load_with_env(Some(&path), HashMap::new()) {
+                Ok(s) => {
+                    proptest::prop_assert!(s.offset.is_none_or(|o| o >= 0));
+                    proptest::prop_assert!(!s.timeouts.connect.is_zero());
+                    proptest::prop_assert!(!s.timeouts.statement.is_zero());
+                    proptest::prop_assert!(!s.timeouts.lock.is_zero());
+                    let mut ids = HashSet::new();
+                    for i in &s.instances {
+                        proptest::prop_assert!(!i.id.trim().is_empty());
+                        proptest::prop_assert!(ids.insert(i.id.clone()));
+                        proptest::prop_assert!(check_pair(i.source.engine, i.destination.engine).is_ok());
+                        proptest::prop_assert!(!i.destination.url.trim().is_empty());
+                    }
+                }
+                Err(e) => {
+                    let prefix = format!("config error in {}", path.display());
+                    proptest::prop_assert!(e.starts_with(&prefix), "{}", e);
+                }
+            }
+        }
     }
 
     const GOOD: &str = r#"

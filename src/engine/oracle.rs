@@ -107,13 +107,12 @@ impl OracleEndpoint {
                 )));
             }
         };
-        rows.iter()
-            .map(|row| {
-                let seq =
-                    to_sequence(row).map_err(|e| EngineError::new(format!("{display}: {e}")))?;
-                Ok(map_names(seq, self.case, &self.schema_map))
-            })
-            .collect()
+        let sequences = rows
+            .iter()
+            .map(|row| to_sequence(row).map_err(|e| EngineError::new(format!("{display}: {e}"))))
+            .collect::<Result<Vec<_>, _>>()?;
+        map_all(sequences, self.case, &self.schema_map)
+            .map_err(|e| EngineError::new(format!("{display}: {e}")))
     }
 
     fn connect(&self, call_timeout: Duration) -> Result<Arc<oracle::Connection>, String> {
@@ -181,6 +180,31 @@ pub fn map_names(
         seq.origin = Some(format!("{}.{}", original.0, original.1));
     }
     seq
+}
+
+/// Every sequence named as the destination knows it. Two Oracle sequences that would land on
+/// one destination name (`HR.ORDERS` and `HR."orders"` when folding) are refused together:
+/// silently picking one would set the destination from the wrong source.
+pub fn map_all(
+    sequences: Vec<Sequence>,
+    case: NameCase,
+    schema_map: &HashMap<String, String>,
+) -> Result<Vec<Sequence>, String> {
+    let mut seen: HashMap<(String, String), String> = HashMap::new();
+    let mut mapped = Vec::with_capacity(sequences.len());
+    for seq in sequences {
+        let original = format!("{}.{}", seq.schema, seq.name);
+        let seq = map_names(seq, case, schema_map);
+        if let Some(first) = seen.insert((seq.schema.clone(), seq.name.clone()), original.clone()) {
+            return Err(format!(
+                "{first} and {original} both map to the destination sequence {}; \
+                 set name_case = \"exact\" or a schema_map that keeps them apart",
+                seq.qualified_name()
+            ));
+        }
+        mapped.push(seq);
+    }
+    Ok(mapped)
 }
 
 /// An operator's sentence for an Oracle error; above all, a missing client library.
@@ -405,5 +429,106 @@ mod tests {
                 && e.contains("LD_LIBRARY_PATH"),
             "{e}"
         );
+    }
+}
+
+#[cfg(test)]
+mod mapping_properties {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn oracle_sequence(owner: String, name: String) -> Sequence {
+        let mut r = OracleRowFixture::row(&name);
+        r.owner = owner;
+        to_sequence(&r).unwrap()
+    }
+
+    struct OracleRowFixture;
+    impl OracleRowFixture {
+        fn row(name: &str) -> OracleRow {
+            OracleRow {
+                owner: "HR".into(),
+                name: name.into(),
+                min_value: "1".into(),
+                max_value: "1000".into(),
+                increment_by: "1".into(),
+                cycle_flag: "N".into(),
+                cache_size: "20".into(),
+                last_number: "5".into(),
+                table_name: None,
+                column_name: None,
+            }
+        }
+    }
+
+    /// Oracle names: mostly unquoted (upper case), sometimes quoted with any case, spaces,
+    /// quotes or non-ASCII letters.
+    fn oracle_name() -> impl Strategy<Value = String> {
+        prop_oneof![
+            3 => "[A-Z][A-Z0-9_$#]{0,12}",
+            1 => "[a-zA-Z][a-zA-Z0-9 \"_]{0,12}",
+            1 => "[A-ZÄÖÜÉ][a-zäöüéA-Z ]{0,8}",
+        ]
+    }
+
+    proptest! {
+        #[test]
+        fn folding_lowers_unquoted_names_and_keeps_any_name_with_a_lower_case_letter(
+            name in oracle_name()
+        ) {
+            let folded = NameCase::Fold.apply(&name);
+            if name.chars().any(char::is_lowercase) {
+                prop_assert_eq!(&folded, &name);
+            } else {
+                prop_assert_eq!(&folded, &name.to_lowercase());
+            }
+            prop_assert_eq!(NameCase::Fold.apply(&folded), folded.clone(), "idempotent");
+            prop_assert_eq!(NameCase::Exact.apply(&name), name);
+        }
+
+        /// Distinct Oracle sequences map to distinct destination names, or the whole read is
+        /// refused naming both: never two sources for one destination.
+        #[test]
+        fn mapping_never_merges_two_sources_into_one_destination(
+            names in proptest::collection::btree_set(
+                (prop_oneof![Just("HR".to_string()), Just("hr".to_string()), Just("SALES".to_string())], oracle_name()),
+                1..12,
+            ),
+            exact in any::<bool>(),
+            map_sales in any::<bool>(),
+        ) {
+            let case = if exact { NameCase::Exact } else { NameCase::Fold };
+            let mut schema_map = HashMap::new();
+            if map_sales {
+                schema_map.insert("SALES".to_string(), "hr".to_string());
+            }
+            let sequences: Vec<Sequence> = names
+                .iter()
+                .map(|(o, n)| oracle_sequence(o.clone(), n.clone()))
+                .collect();
+            match map_all(sequences, case, &schema_map) {
+                Ok(mapped) => {
+                    let distinct: std::collections::HashSet<_> =
+                        mapped.iter().map(|s| (s.schema.clone(), s.name.clone())).collect();
+                    prop_assert_eq!(distinct.len(), names.len());
+                    for (s, (owner, name)) in mapped.iter().zip(&names) {
+                        let renamed = (s.schema.as_str(), s.name.as_str()) != (owner.as_str(), name.as_str());
+                        prop_assert_eq!(s.origin.is_some(), renamed, "the preview shows the Oracle name when it differs");
+                    }
+                }
+                Err(e) => {
+                    prop_assert!(e.contains("both map to the destination sequence"), "{}", e);
+                    let folded: Vec<(String, String)> = names
+                        .iter()
+                        .map(|(o, n)| {
+                            let schema = schema_map.get(o).cloned().unwrap_or_else(|| case.apply(o));
+                            (schema, case.apply(n))
+                        })
+                        .collect();
+                    let distinct: std::collections::HashSet<_> = folded.iter().collect();
+                    prop_assert!(distinct.len() < names.len(), "refused only on a real collision");
+                }
+            }
+        }
     }
 }
