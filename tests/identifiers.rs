@@ -25,21 +25,18 @@ fn random_names(count: usize) -> Vec<String> {
         .into_iter()
         .filter(|n| !n.is_empty() && n.len() <= 63 && !n.contains('\0'))
         .collect();
-    names.extend(
-        [
-            "x".repeat(63),
-            format!("{}a", "é".repeat(31)),
-            "a\"; DROP TABLE t; --".to_string(),
-            "it's".to_string(),
-            "back\\slash".to_string(),
-            " leading and trailing ".to_string(),
-            "日本語のシーケンス".to_string(),
-            "🦀 seq".to_string(),
-            "UPPER".to_string(),
-            "upper".to_string(),
-        ]
-        .into_iter(),
-    );
+    names.extend([
+        "x".repeat(63),
+        format!("{}a", "é".repeat(31)),
+        "a\"; DROP TABLE t; --".to_string(),
+        "it's".to_string(),
+        "back\\slash".to_string(),
+        " leading and trailing ".to_string(),
+        "日本語のシーケンス".to_string(),
+        "🦀 seq".to_string(),
+        "UPPER".to_string(),
+        "upper".to_string(),
+    ]);
     names.sort();
     names.dedup();
     names.truncate(count + 10);
