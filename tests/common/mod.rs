@@ -1,6 +1,7 @@
 //! Helpers for tests against the real PostgreSQL clusters that `scripts/test` starts.
 #![allow(dead_code)]
 
+pub mod cutover;
 pub mod tmux;
 
 use std::path::PathBuf;
