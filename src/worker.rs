@@ -5,9 +5,9 @@ use crate::app::msg::{Effect, ExportFormat, Response};
 use crate::app::state::Counts;
 use crate::engine::detect;
 use crate::engine::instance::{prerequisites, refusal, Instance, Observed};
-use crate::engine::journal::{Journal, JournalEvent, RunContext};
+use crate::engine::journal::{unfinished, Journal, JournalEvent, RunContext};
 use crate::engine::plan::PlanOptions;
-use crate::engine::postgres::{ApplyOptions, ApplyProgress};
+use crate::engine::postgres::{ApplyOptions, ApplyProgress, Recovery};
 use crate::engine::run::{self, Prepared};
 use crate::engine::Timeouts;
 use crate::report::{render_csv, render_json};
@@ -95,11 +95,38 @@ pub fn spawn(config: WorkerConfig) -> (UnboundedSender<Effect>, UnboundedReceive
                                 error: "the plan is gone; plan again".to_string(),
                             },
                             Some(prepared) => {
-                                apply(request, prepared, &config, &out, &cancel).await
+                                let options = ApplyOptions {
+                                    batch_size: config.batch_size,
+                                    ..ApplyOptions::default()
+                                };
+                                apply(request, prepared, &options, &config, &out, &cancel).await
                             }
                         };
                         shared.cancels.lock().expect("cancels").remove(&request);
                         let _ = out.send(response);
+                    });
+                }
+                Effect::Undo {
+                    request,
+                    instance,
+                    run_id,
+                } => {
+                    let cancel = Arc::new(AtomicBool::new(false));
+                    shared
+                        .cancels
+                        .lock()
+                        .expect("cancels")
+                        .insert(request, cancel.clone());
+                    tokio::spawn(async move {
+                        let response =
+                            undo(request, &instance, &run_id, &config, &out, &cancel).await;
+                        shared.cancels.lock().expect("cancels").remove(&request);
+                        let _ = out.send(response);
+                    });
+                }
+                Effect::Recover { instances } => {
+                    tokio::spawn(async move {
+                        let _ = out.send(recover(&instances, &config).await);
                     });
                 }
                 Effect::Cancel { request } => {
@@ -233,9 +260,89 @@ async fn prepare(
     Ok(prepared)
 }
 
+/// Settles the runs a killed seqsync left unfinished on the configured instances' destinations.
+async fn recover(instances: &[Instance], config: &WorkerConfig) -> Response {
+    let journal = Journal::new(config.journal.clone());
+    let read = Journal::new(config.journal.clone());
+    let entries = match tokio::task::spawn_blocking(move || read.read_all()).await {
+        Ok(Ok(entries)) => entries,
+        Ok(Err(e)) => {
+            return Response::Recovered {
+                messages: vec![e],
+                trouble: true,
+            }
+        }
+        Err(e) => {
+            return Response::Recovered {
+                messages: vec![e.to_string()],
+                trouble: true,
+            }
+        }
+    };
+    let mut messages = vec![];
+    let mut trouble = false;
+    let mut done: Vec<String> = vec![];
+    for entry in unfinished(&entries) {
+        if done.contains(&entry.destination) {
+            continue;
+        }
+        done.push(entry.destination.clone());
+        let destination = instances
+            .iter()
+            .filter(|i| i.id == entry.instance)
+            .find_map(|i| run::pg_endpoint(&i.destination, "destination").ok())
+            .filter(|d| d.display == entry.destination);
+        let Some(destination) = destination else {
+            messages.push(format!(
+                "run {} on {} was interrupted and is not settled: run `seqsync recover --destination URL`",
+                entry.run_id, entry.destination
+            ));
+            trouble = true;
+            continue;
+        };
+        match run::recover_interrupted(&journal, &destination, &config.timeouts).await {
+            Ok(settled) => {
+                for r in settled {
+                    trouble |= matches!(r.recovery, Some(Recovery::Incomplete { .. }));
+                    messages.push(r.message);
+                }
+            }
+            Err(e) => {
+                trouble = true;
+                messages.push(e.0);
+            }
+        }
+    }
+    Response::Recovered { messages, trouble }
+}
+
+async fn undo(
+    request: u64,
+    instance: &Instance,
+    run_id: &str,
+    config: &WorkerConfig,
+    out: &UnboundedSender<Response>,
+    cancel: &AtomicBool,
+) -> Response {
+    let refused = |error: String| Response::ApplyRefused { request, error };
+    let destination = match run::pg_endpoint(&instance.destination, "destination") {
+        Ok(d) => d,
+        Err(e) => return refused(e.0),
+    };
+    let journal = Journal::new(config.journal.clone());
+    match run::prepare_undo(&journal, run_id, &destination, &config.timeouts).await {
+        Err(e) => refused(e.0),
+        Ok(prepared) => {
+            let options = run::undo_options(config.batch_size);
+            apply(request, prepared, &options, config, out, cancel).await
+        }
+    }
+}
+
 async fn apply(
     request: u64,
     mut prepared: Prepared,
+    options: &ApplyOptions,
     config: &WorkerConfig,
     out: &UnboundedSender<Response>,
     cancel: &AtomicBool,
@@ -247,15 +354,8 @@ async fn apply(
             total: p.total,
         });
     };
-    let options = ApplyOptions {
-        batch_size: config.batch_size,
-        ..ApplyOptions::default()
-    };
     let journal = Journal::new(config.journal.clone());
-    match prepared
-        .execute(&journal, &options, &progress, cancel)
-        .await
-    {
+    match prepared.execute(&journal, options, &progress, cancel).await {
         Err(error) => Response::ApplyRefused { request, error },
         Ok((outcome, journal_error)) => {
             let error = match &outcome {

@@ -207,7 +207,118 @@ fn startup_observes_every_instance_without_waiting() {
     );
     assert!(state.instances[0].observing);
     let effects = init(&state);
-    assert!(matches!(&effects[..], [Effect::Observe { index: 0, .. }]));
+    assert!(matches!(
+        &effects[..],
+        [Effect::Recover { instances }, Effect::Observe { index: 0, .. }] if instances.len() == 1
+    ));
+}
+
+#[test]
+fn what_the_start_settled_is_shown_and_trouble_is_an_error() {
+    let mut state = task_scene();
+    update(
+        &mut state,
+        Msg::Worker(Response::Recovered {
+            messages: vec![],
+            trouble: false,
+        }),
+    );
+    assert!(state.message.is_none(), "nothing interrupted: nothing said");
+    update(
+        &mut state,
+        Msg::Worker(Response::Recovered {
+            messages: vec!["run r was interrupted while applying, part-way".into()],
+            trouble: true,
+        }),
+    );
+    let message = state.message.as_ref().expect("a message");
+    assert!(message.error && message.text.contains("part-way"));
+}
+
+fn journal_entry(run_id: &str, event: JournalEvent, updated: usize) -> JournalEntry {
+    let mut rows = applied(&rows());
+    rows.truncate(updated);
+    JournalEntry {
+        run_id: run_id.into(),
+        event,
+        at: "2026-11-26T04:10:02.120Z".into(),
+        user: "dba".into(),
+        host: "h".into(),
+        instance: "orders".into(),
+        source: String::new(),
+        destination: String::new(),
+        offset: 10_000,
+        allow_lower: false,
+        undo_of: None,
+        backend: None,
+        message: String::new(),
+        summary: Default::default(),
+        rows,
+        locked: vec![],
+    }
+}
+
+#[test]
+fn history_selects_a_run_and_undoes_only_an_applied_one_after_confirmation() {
+    let mut state = task_scene();
+    let effects = press(&mut state, &[key(KeyCode::Tab)]);
+    assert!(matches!(&effects[..], [Effect::History { index: 0, .. }]));
+    update(
+        &mut state,
+        Msg::Worker(Response::History {
+            index: 0,
+            result: Ok(vec![
+                journal_entry("planned", JournalEvent::Plan, 0),
+                journal_entry("done", JournalEvent::Applied, 2),
+            ]),
+        }),
+    );
+    // A plan changed nothing: nothing to undo.
+    assert!(press(&mut state, &[chr('u')]).is_empty());
+    assert!(matches!(state.dialog, Dialog::None));
+    assert!(state
+        .message
+        .as_ref()
+        .unwrap()
+        .text
+        .contains("only a run that was applied"));
+    // ↓ selects the applied run (and stays on the last), the step does not move.
+    press(&mut state, &[key(KeyCode::Down), key(KeyCode::Down)]);
+    let task = state.task.as_ref().unwrap();
+    assert_eq!((task.history_selected, task.step), (1, 2));
+    assert!(press(&mut state, &[chr('u')]).is_empty(), "asks first");
+    assert!(matches!(&state.dialog, Dialog::ConfirmUndo { run_id, .. } if run_id == "done"));
+    snap("confirm_undo", &state);
+    // n backs out; y sends the undo to the worker and shows its progress.
+    press(&mut state, &[chr('n')]);
+    assert!(matches!(state.dialog, Dialog::None));
+    press(&mut state, &[chr('u')]);
+    let effects = press(&mut state, &[chr('y')]);
+    let request = match &effects[..] {
+        [Effect::Undo {
+            request, run_id, ..
+        }] if run_id == "done" => *request,
+        other => panic!("{other:?}"),
+    };
+    let updated = journal_entry("done", JournalEvent::Applied, 2)
+        .rows
+        .iter()
+        .filter(|r| r.status == RowStatus::Updated)
+        .count();
+    assert!(updated > 0);
+    assert!(
+        matches!(state.dialog, Dialog::Applying { request: r, total, .. } if r == request && total == updated)
+    );
+    // A refusal (a sequence used since) is a message, and nothing else happens.
+    update(
+        &mut state,
+        Msg::Worker(Response::ApplyRefused {
+            request,
+            error: "undo of run done refused, nothing changed; 1 sequence(s) cannot go back".into(),
+        }),
+    );
+    assert!(matches!(state.dialog, Dialog::None));
+    assert!(state.message.as_ref().unwrap().error);
 }
 
 #[test]

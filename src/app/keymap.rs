@@ -1,6 +1,6 @@
 //! The keys, once: the help overlay and the footer hints both read this table.
 
-use super::state::{Dialog, Screen};
+use super::state::{Dialog, Screen, State, TaskTab};
 
 pub struct KeyHelp {
     pub keys: &'static str,
@@ -55,6 +55,19 @@ pub const OFFSET: &[KeyHelp] = &[
     k("Esc", "cancel", "cancel"),
 ];
 
+pub const TASK_HISTORY: &[KeyHelp] = &[
+    k("↑↓", "run", "select a run"),
+    k("u", "undo", "undo the selected applied run, all or nothing"),
+    k("Tab / ← →", "tab", "back to Basic Information"),
+    k("R / F5", "refresh", "read status and counts again"),
+    k("Esc", "back", "back to the instance list"),
+];
+
+pub const CONFIRM_UNDO: &[KeyHelp] = &[
+    k("Enter / y", "undo", "put the run's before values back"),
+    k("Esc / n", "cancel", "cancel; nothing is changed"),
+];
+
 pub const PLANNING: &[KeyHelp] = &[k("Esc", "stop", "stop waiting; nothing is changed")];
 
 pub const PREVIEW: &[KeyHelp] = &[
@@ -85,14 +98,20 @@ pub const RESULTS: &[KeyHelp] = &[
 ];
 
 /// The keys that matter right now, most specific first.
-pub fn current(screen: Screen, dialog: &Dialog) -> &'static [KeyHelp] {
-    match dialog {
+pub fn current(state: &State) -> &'static [KeyHelp] {
+    let on_history = state
+        .task
+        .as_ref()
+        .is_some_and(|t| t.tab == TaskTab::History);
+    match &state.dialog {
         Dialog::Offset { .. } => OFFSET,
         Dialog::Planning { .. } => PLANNING,
         Dialog::Preview { .. } => PREVIEW,
         Dialog::Applying { .. } => APPLYING,
-        Dialog::None => match screen {
+        Dialog::ConfirmUndo { .. } => CONFIRM_UNDO,
+        Dialog::None => match state.screen {
             Screen::Instances => INSTANCES,
+            Screen::Task if on_history => TASK_HISTORY,
             Screen::Task => TASK,
             Screen::Results => RESULTS,
         },

@@ -52,6 +52,16 @@ pub enum Effect {
         index: usize,
         instance_id: String,
     },
+    /// Put back what an applied run replaced; answered like an apply.
+    Undo {
+        request: u64,
+        instance: Box<Instance>,
+        run_id: String,
+    },
+    /// At start: settle runs a killed seqsync left unfinished on these instances.
+    Recover {
+        instances: Vec<Instance>,
+    },
     Export {
         path: PathBuf,
         format: ExportFormat,
@@ -98,5 +108,11 @@ pub enum Response {
     },
     Exported {
         result: Result<PathBuf, String>,
+    },
+    /// What the start found of interrupted runs, one sentence each.
+    Recovered {
+        messages: Vec<String>,
+        /// Some run could not be settled to all or nothing: look at the destination.
+        trouble: bool,
     },
 }

@@ -58,6 +58,8 @@ pub struct TaskView {
     pub tab: TaskTab,
     pub counts: Option<Result<Counts, String>>,
     pub history: Option<Result<Vec<JournalEntry>, String>>,
+    /// The run selected in the History tab.
+    pub history_selected: usize,
 }
 
 #[derive(Debug, Clone)]
@@ -82,6 +84,12 @@ pub enum Dialog {
         done: usize,
         total: usize,
         cancelling: bool,
+    },
+    /// Undo the run selected in History?
+    ConfirmUndo {
+        run_id: String,
+        when: String,
+        sequences: usize,
     },
 }
 

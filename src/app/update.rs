@@ -16,7 +16,11 @@ pub const REFRESH_TICKS: u64 = 40;
 
 /// The effects to run at start: observe every instance. The first frame does not wait for them.
 pub fn init(state: &State) -> Vec<Effect> {
-    observe_all(state)
+    let mut effects = vec![Effect::Recover {
+        instances: state.instances.iter().map(|r| r.instance.clone()).collect(),
+    }];
+    effects.extend(observe_all(state));
+    effects
 }
 
 fn observe_all(state: &State) -> Vec<Effect> {
@@ -64,6 +68,7 @@ fn on_response(state: &mut State, response: Response) -> Vec<Effect> {
         Response::History { index, result } => {
             if let Some(task) = state.task.as_mut().filter(|t| t.index == index) {
                 task.history = Some(result);
+                task.history_selected = 0;
             }
         }
         Response::Planned { request, result } => {
@@ -124,6 +129,13 @@ fn on_response(state: &mut State, response: Response) -> Vec<Effect> {
                 error(state, e);
             }
         }
+        Response::Recovered { messages, trouble } if !messages.is_empty() => {
+            state.message = Some(Message {
+                text: messages.join(" | "),
+                error: trouble,
+            });
+        }
+        Response::Recovered { .. } => {}
         Response::Exported { result } => match result {
             Ok(path) => info(state, format!("exported to {}", path.display())),
             Err(e) => error(state, format!("export failed: {e}")),
@@ -298,6 +310,7 @@ fn open_task(state: &mut State, index: usize) -> Vec<Effect> {
         tab: TaskTab::Basic,
         counts: None,
         history: None,
+        history_selected: 0,
     });
     state.screen = Screen::Task;
     state.message = None;
@@ -329,8 +342,46 @@ fn on_task_key(state: &mut State, key: KeyEvent) -> Vec<Effect> {
             state.screen = Screen::Instances;
             state.message = None;
         }
+        // In the History tab the arrows choose a run; Tab goes back to choosing steps.
+        KeyCode::Up | KeyCode::Char('k') if task.tab == TaskTab::History => {
+            task.history_selected = task.history_selected.saturating_sub(1)
+        }
+        KeyCode::Down | KeyCode::Char('j') if task.tab == TaskTab::History => {
+            let runs = task
+                .history
+                .as_ref()
+                .and_then(|h| h.as_ref().ok())
+                .map_or(0, Vec::len);
+            task.history_selected = (task.history_selected + 1).min(runs.saturating_sub(1));
+        }
         KeyCode::Up | KeyCode::Char('k') => task.step = task.step.saturating_sub(1),
         KeyCode::Down | KeyCode::Char('j') => task.step = (task.step + 1).min(STEPS.len() - 1),
+        KeyCode::Char('u') if task.tab == TaskTab::History => {
+            let selected = task
+                .history
+                .as_ref()
+                .and_then(|h| h.as_ref().ok())
+                .and_then(|runs| runs.get(task.history_selected));
+            match selected.filter(|e| e.undoable()) {
+                Some(entry) => {
+                    state.dialog = Dialog::ConfirmUndo {
+                        run_id: entry.run_id.clone(),
+                        when: entry.at.clone(),
+                        sequences: entry
+                            .rows
+                            .iter()
+                            .filter(|r| r.status == RowStatus::Updated)
+                            .count(),
+                    };
+                    state.message = None;
+                }
+                None => error(
+                    state,
+                    "only a run that was applied can be undone: select an 'applied' entry"
+                        .to_string(),
+                ),
+            }
+        }
         KeyCode::Tab | KeyCode::Left | KeyCode::Right | KeyCode::Char('h') | KeyCode::Char('l')
             if task.step == INCREMENTAL_WRITE =>
         {
@@ -457,6 +508,31 @@ fn on_dialog_key(state: &mut State, key: KeyEvent) -> Vec<Effect> {
                 return vec![Effect::Cancel { request: *request }];
             }
         }
+        Dialog::ConfirmUndo {
+            run_id, sequences, ..
+        } => match key.code {
+            KeyCode::Enter | KeyCode::Char('y') => {
+                let (run_id, total) = (run_id.clone(), *sequences);
+                let request = state.take_request_id();
+                let instance = Box::new(state.current().expect("a task").instance.clone());
+                state.dialog = Dialog::Applying {
+                    request,
+                    done: 0,
+                    total,
+                    cancelling: false,
+                };
+                return vec![Effect::Undo {
+                    request,
+                    instance,
+                    run_id,
+                }];
+            }
+            KeyCode::Esc | KeyCode::Char('n') => {
+                state.dialog = Dialog::None;
+                info(state, "not undone; nothing was changed".to_string());
+            }
+            _ => {}
+        },
         Dialog::None => {}
     }
     vec![]

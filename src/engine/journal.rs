@@ -90,6 +90,17 @@ pub struct Locked {
     pub state: RawState,
 }
 
+impl JournalEntry {
+    /// An entry closing a run that changed sequences, which an undo could put back.
+    pub fn undoable(&self) -> bool {
+        matches!(self.event, JournalEvent::Applied | JournalEvent::Recovered)
+            && self
+                .rows
+                .iter()
+                .any(|r| r.status == super::model::RowStatus::Updated)
+    }
+}
+
 /// What every entry of one run shares.
 #[derive(Debug, Clone)]
 pub struct RunContext {

@@ -132,6 +132,29 @@ pub fn draw(frame: &mut Frame, area: Rect, state: &State, theme: Theme) {
             };
             frame.render_widget(Paragraph::new(Span::styled(prompt, theme.title())), confirm);
         }
+        Dialog::ConfirmUndo {
+            run_id,
+            when,
+            sequences,
+        } => {
+            let popup = centered(area, 64, 8);
+            frame.render_widget(Clear, popup);
+            let block = Block::default().borders(Borders::ALL).title(" Undo ");
+            let inner = block.inner(popup);
+            frame.render_widget(block, popup);
+            let text = vec![
+                Line::from(format!("Run {run_id}")),
+                Line::from(format!("applied {}", when.chars().take(19).collect::<String>().replace('T', " "))),
+                Line::from(format!(
+                    "Put back the values {sequences} sequence(s) had before it? Refused as a whole if one has issued ids since."
+                )),
+                Line::styled("Enter/y: undo   Esc/n: cancel", theme.title()),
+            ];
+            frame.render_widget(
+                Paragraph::new(text).wrap(ratatui::widgets::Wrap { trim: true }),
+                inner,
+            );
+        }
         Dialog::Applying {
             done,
             total,

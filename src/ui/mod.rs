@@ -87,12 +87,7 @@ pub fn view(frame: &mut Frame, state: &State, theme: Theme) {
             message,
         );
     }
-    draw_hints(
-        frame,
-        footer,
-        keymap::current(state.screen, &state.dialog),
-        theme,
-    );
+    draw_hints(frame, footer, keymap::current(state), theme);
     if state.help {
         draw_help(frame, body, state, theme);
     }
@@ -146,11 +141,7 @@ fn draw_help(frame: &mut Frame, area: Rect, state: &State, theme: Theme) {
             ]));
         }
     };
-    section(
-        "This screen",
-        keymap::current(state.screen, &state.dialog),
-        &mut lines,
-    );
+    section("This screen", keymap::current(state), &mut lines);
     section("Everywhere", keymap::GLOBAL, &mut lines);
     frame.render_widget(
         Paragraph::new(lines).wrap(Wrap { trim: false }).block(

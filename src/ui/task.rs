@@ -176,16 +176,33 @@ fn draw_history(frame: &mut Frame, area: Rect, state: &State, theme: Theme, bloc
             area,
         ),
         Some(Ok(entries)) => {
-            let rows = entries.iter().take(area.height as usize).map(|e| {
-                let summary: Vec<String> =
-                    e.summary.iter().map(|(k, v)| format!("{v} {k}")).collect();
-                Row::new(vec![
-                    e.at.chars().take(19).collect::<String>().replace('T', " "),
-                    e.event.word().to_string(),
-                    e.offset.to_string(),
-                    summary.join(", "),
-                ])
-            });
+            // Borders and the header take three lines.
+            let height = (area.height as usize).saturating_sub(3);
+            let start = super::scroll_start(task.history_selected, height);
+            let rows = entries
+                .iter()
+                .enumerate()
+                .skip(start)
+                .take(height)
+                .map(|(i, e)| {
+                    let summary: Vec<String> =
+                        e.summary.iter().map(|(k, v)| format!("{v} {k}")).collect();
+                    let event = match &e.undo_of {
+                        Some(run) => format!("{} (undo of {run})", e.event.word()),
+                        None => e.event.word().to_string(),
+                    };
+                    let row = Row::new(vec![
+                        e.at.chars().take(19).collect::<String>().replace('T', " "),
+                        event,
+                        e.offset.to_string(),
+                        summary.join(", "),
+                    ]);
+                    if i == task.history_selected {
+                        row.style(theme.selected())
+                    } else {
+                        row
+                    }
+                });
             let table = Table::new(
                 rows,
                 [
