@@ -703,7 +703,7 @@ pub async fn recover(cli: &Cli, args: &RecoverArgs) -> u8 {
         }
     };
     let journal = Journal::new(journal_path(cli, &settings));
-    let entries = match journal.read_all() {
+    let entries = match journal.read_unfinished() {
         Ok(e) => e,
         Err(e) => {
             eprintln!("seqsync: {e}");

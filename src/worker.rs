@@ -264,7 +264,7 @@ async fn prepare(
 async fn recover(instances: &[Instance], config: &WorkerConfig) -> Response {
     let journal = Journal::new(config.journal.clone());
     let read = Journal::new(config.journal.clone());
-    let entries = match tokio::task::spawn_blocking(move || read.read_all()).await {
+    let entries = match tokio::task::spawn_blocking(move || read.read_unfinished()).await {
         Ok(Ok(entries)) => entries,
         Ok(Err(e)) => {
             return Response::Recovered {

@@ -255,6 +255,58 @@ pub fn unfinished(entries: &[JournalEntry]) -> Vec<&JournalEntry> {
         .collect()
 }
 
+/// A line's run id and event, read from its start without parsing the rest (a line can hold
+/// every row of a 50,000-sequence run). Our own lines always start this way.
+fn head(line: &str) -> Option<(&str, &str)> {
+    let rest = line.strip_prefix("{\"run_id\":\"")?;
+    let (run_id, rest) = rest.split_once('"')?;
+    let rest = rest.strip_prefix(",\"event\":\"")?;
+    let (event, _) = rest.split_once('"')?;
+    Some((run_id, event))
+}
+
+impl Journal {
+    /// The `apply-started` and `batch-locked` entries of every unfinished run, oldest first.
+    /// Every start calls this, so only those lines are parsed in full: the journal of a busy
+    /// host grows with every run.
+    pub fn read_unfinished(&self) -> Result<Vec<JournalEntry>, String> {
+        let text = match std::fs::read_to_string(&self.path) {
+            Ok(t) => t,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(vec![]),
+            Err(e) => {
+                return Err(format!(
+                    "cannot read the journal {}: {e}",
+                    self.path.display()
+                ))
+            }
+        };
+        let mut closed = std::collections::HashSet::new();
+        let mut open: Vec<(String, &str)> = vec![];
+        for line in text.lines() {
+            let (run_id, event) = match head(line) {
+                Some((r, e)) => (r.to_string(), e.to_string()),
+                // Not written by us (or torn): parse it whole, or skip it.
+                None => match serde_json::from_str::<JournalEntry>(line) {
+                    Ok(e) => (e.run_id, e.event.word().to_string()),
+                    Err(_) => continue,
+                },
+            };
+            match event.as_str() {
+                "plan" => {}
+                "apply-started" | "batch-locked" => open.push((run_id, line)),
+                _ => {
+                    closed.insert(run_id);
+                }
+            }
+        }
+        Ok(open
+            .into_iter()
+            .filter(|(run_id, _)| !closed.contains(run_id))
+            .filter_map(|(_, line)| serde_json::from_str(line).ok())
+            .collect())
+    }
+}
+
 fn create_private_dir(dir: &Path) -> std::io::Result<()> {
     #[cfg(unix)]
     {
@@ -354,6 +406,41 @@ mod tests {
             .unwrap();
         let entries = journal.read_all().unwrap();
         assert_eq!(entries.len(), 2, "an entry after a torn line survives");
+        assert!(
+            journal.read_unfinished().unwrap().is_empty(),
+            "the run was closed by its applied entry"
+        );
+        let other = RunContext {
+            run_id: "20261126T050000000Z-7".into(),
+            ..context.clone()
+        };
+        let mut locked = other.entry(JournalEvent::BatchLocked, &[], "");
+        locked.locked = vec![Locked {
+            schema: "public".into(),
+            name: "a\"b".into(),
+            state: RawState {
+                last_value: 1,
+                is_called: false,
+            },
+        }];
+        journal
+            .append(&other.entry(JournalEvent::ApplyStarted, &rows, ""))
+            .unwrap();
+        journal.append(&locked).unwrap();
+        let pending = journal.read_unfinished().unwrap();
+        let events: Vec<_> = pending
+            .iter()
+            .map(|e| (e.run_id.as_str(), e.event))
+            .collect();
+        assert_eq!(
+            events,
+            vec![
+                ("20261126T050000000Z-7", JournalEvent::ApplyStarted),
+                ("20261126T050000000Z-7", JournalEvent::BatchLocked)
+            ]
+        );
+        assert_eq!(pending[1].locked, locked.locked);
+        assert_eq!(unfinished(&pending).len(), 1);
         assert_eq!(entries[1].event, JournalEvent::Applied);
         assert_eq!(entries[0].rows, rows);
         assert_eq!(entries[0].summary.get("update"), Some(&1));

@@ -325,7 +325,7 @@ pub async fn recover_interrupted(
     destination: &PgEndpoint,
     timeouts: &Timeouts,
 ) -> Result<Vec<Recovered>, EngineError> {
-    let entries = journal.read_all().map_err(EngineError::new)?;
+    let entries = journal.read_unfinished().map_err(EngineError::new)?;
     let mut settled = vec![];
     for entry in unfinished(&entries)
         .into_iter()
