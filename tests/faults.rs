@@ -372,7 +372,7 @@ async fn a_sync_killed_part_way_is_settled_to_nothing_applied_by_the_next_start(
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(0), "{stderr}");
     assert!(
-        stderr.contains("part-way: 4 of 6 sequence(s) had been set and seqsync restored them, so nothing of it was applied"),
+        stderr.contains("was not applied: it was killed part-way, after setting 4 of 6 sequence(s), and seqsync restored them"),
         "{stderr}"
     );
     assert_eq!(pair.destination_states().await, original);

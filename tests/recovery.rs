@@ -159,10 +159,10 @@ async fn sigkill_at_random_points_always_ends_applied_in_full_or_not_at_all() {
         if said.contains("applied in full") {
             assert!(all_target, "iteration {iteration}: {said}");
             tally.settled_applied_in_full += 1;
-        } else if said.contains("part-way") {
+        } else if said.contains("killed part-way") {
             assert!(all_before, "iteration {iteration}: {said}");
             tally.settled_part_way_restored += 1;
-        } else if said.contains("nothing of it was applied") {
+        } else if said.contains("killed before any change took hold") {
             assert!(all_before, "iteration {iteration}: {said}");
             tally.settled_nothing_applied += 1;
         } else {

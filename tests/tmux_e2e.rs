@@ -117,3 +117,143 @@ destination = {{ engine = "postgresql", url = "{}" }}
     assert!(journal.contains("\"event\":\"applied\""));
     pair.stop_replication().await;
 }
+
+/// The binary in tmux again: a sync killed part-way is settled when the TUI starts (and the
+/// screen says so), then the History tab undoes a run by keys.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_tui_settles_a_killed_run_at_start_and_undoes_a_run_from_history() {
+    let pair = Pair::new("e2e_undo").await;
+    let create: String = (1..=6).map(|i| format!("CREATE SEQUENCE s{i};")).collect();
+    pair.both(&create).await;
+    let set: String = (1..=6)
+        .map(|i| format!("SELECT setval('s{i}', {});", 100 * i))
+        .collect();
+    pair.source().await.batch_execute(&set).await.unwrap();
+    let original = pair.destination_states().await;
+    let config = pair.write_config(&format!(
+        r#"
+[defaults]
+offset = 1000
+
+[[instances]]
+id = "undo-e2e"
+status = "running"
+phase = "incremental"
+source      = {{ engine = "postgresql", url = "{}" }}
+destination = {{ engine = "postgresql", url = "{}" }}
+"#,
+        pair.source_url, pair.destination_url
+    ));
+
+    let command = |extra_env: &str| {
+        format!(
+            "cd '{dir}' && env HOME='{dir}' SEQSYNC_JOURNAL='{journal}' SEQSYNC_LOG='{log}' {extra_env} '{bin}' --config '{config}'; sleep 30",
+            dir = pair.dir.display(),
+            journal = pair.journal().display(),
+            log = pair.log_file().display(),
+            bin = env!("CARGO_BIN_EXE_seqsync"),
+            config = config.display(),
+        )
+    };
+
+    // The TUI applies two sequences per batch; the third batch waits on a held lock, and the
+    // TUI is killed there (SIGKILL: no rollback runs). Two batches stay set.
+    let first = Tmux::start(
+        "e2e_killed",
+        &command("SEQSYNC_APPLY_BATCH=2 SEQSYNC_DEFAULTS__LOCK_TIMEOUT=30s"),
+        100,
+        30,
+    );
+    first.wait_for("undo-e2e", 30);
+    first.keys(&["Enter"]);
+    first.wait_for("Synchronize Sequence (s)", 30);
+    first.keys(&["s"]);
+    first.wait_for("Sequence Offset", 30);
+    first.keys(&["Enter"]);
+    first.wait_for("Apply 6 change(s)?", 30);
+    let holder = pair.destination().await;
+    holder
+        .batch_execute("BEGIN; ALTER SEQUENCE s6 INCREMENT 1;")
+        .await
+        .unwrap();
+    first.keys(&["y"]);
+    let observer = pair.destination().await;
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    loop {
+        let waiting = observer
+            .query(
+                "SELECT 1 FROM pg_stat_activity WHERE application_name = 'seqsync' \
+                 AND datname = $1 AND wait_event_type = 'Lock'",
+                &[&pair.name],
+            )
+            .await
+            .unwrap();
+        if !waiting.is_empty() {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the apply never waited"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    let killed = std::process::Command::new("pkill")
+        .args([
+            "-KILL",
+            "-f",
+            &format!("seqsync --config {}", config.display()),
+        ])
+        .status()
+        .unwrap();
+    assert!(killed.success(), "the TUI was found and killed");
+    drop(first);
+    holder.batch_execute("ROLLBACK").await.unwrap();
+    assert_ne!(pair.destination_states().await, original, "half-applied");
+
+    let tmux = Tmux::start("e2e_undo", &command(""), 100, 30);
+    let screen = tmux.wait_for("restored them", 30);
+    let unwrapped = screen.replace('\n', " ");
+    assert!(
+        unwrapped.contains("was not applied: it was killed part-way, after setting 4 of 6"),
+        "{screen}"
+    );
+    assert_eq!(pair.destination_states().await, original);
+
+    // Sync by keys, then undo it from History.
+    tmux.keys(&["Enter"]);
+    tmux.wait_for("Synchronize Sequence (s)", 30);
+    tmux.keys(&["s"]);
+    tmux.wait_for("Sequence Offset", 30);
+    tmux.keys(&["Enter"]);
+    tmux.wait_for("Apply 6 change(s)?", 30);
+    tmux.keys(&["y"]);
+    tmux.wait_for("Synchronized", 30);
+    let next: i64 = observer
+        .query_one(
+            "SELECT CASE WHEN is_called THEN last_value + 1 ELSE last_value END FROM s3",
+            &[],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(next, 1_300);
+    tmux.keys(&["Escape"]);
+    tmux.wait_for("Basic Information", 30);
+    tmux.keys(&["Tab"]);
+    let history = tmux.wait_for("applied", 30);
+    assert!(history.contains("recovered"), "{history}");
+    // Newest first: the applied run is selected; confirm and undo.
+    tmux.keys(&["u"]);
+    tmux.wait_for("Enter/y: undo", 30);
+    tmux.keys(&["y"]);
+    let results = tmux.wait_for("Synchronized", 30);
+    assert!(results.contains("6 updated"), "{results}");
+    assert_eq!(pair.destination_states().await.len(), 6);
+    for (then, now) in original.iter().zip(pair.destination_states().await) {
+        let next = |s: &(String, i64, bool)| if s.2 { s.1 + 1 } else { s.1 };
+        assert_eq!(next(then), next(&now), "{} is back", then.0);
+    }
+    tmux.keys(&["Escape"]);
+    tmux.wait_for("Basic Information", 30);
+    tmux.keys(&["q"]);
+}

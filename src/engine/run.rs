@@ -390,26 +390,28 @@ pub async fn recover_interrupted(
     Ok(settled)
 }
 
+/// The outcome first: on a narrow screen the start of the sentence is what shows.
 fn recovery_message(entry: &JournalEntry, recovery: &Recovery) -> String {
-    let run = format!(
-        "run {} (instance {}, started {} by {}@{}) was interrupted while applying",
-        entry.run_id, entry.instance, entry.at, entry.user, entry.host
+    let run = &entry.run_id;
+    let origin = format!(
+        "(instance {}, started {} by {}@{})",
+        entry.instance, entry.at, entry.user, entry.host
     );
     match recovery {
         Recovery::AppliedInFull { sequences } => format!(
-            "{run}, after its last change: all {sequences} sequence(s) hold their targets, so it was applied in full"
+            "interrupted run {run} was applied in full: it was killed after its last change, and all {sequences} sequence(s) hold their targets {origin}"
         ),
         Recovery::NotApplied => format!(
-            "{run}, before any change took hold: nothing of it was applied"
+            "interrupted run {run} was not applied: it was killed before any change took hold {origin}"
         ),
         Recovery::RolledBack { restored, of } => format!(
-            "{run}, part-way: {restored} of {of} sequence(s) had been set and seqsync restored them, so nothing of it was applied"
+            "interrupted run {run} was not applied: it was killed part-way, after setting {restored} of {of} sequence(s), and seqsync restored them {origin}"
         ),
         Recovery::Incomplete {
             reason,
             not_restored,
         } => format!(
-            "{run}; {reason}: {} sequence(s) keep the run's values: {}",
+            "interrupted run {run} could not be settled: {reason}: {} sequence(s) keep its values: {} {origin}",
             not_restored.len(),
             abbreviated(not_restored)
         ),

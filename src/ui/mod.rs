@@ -58,11 +58,21 @@ impl Theme {
     }
 }
 
+/// Lines a message gets: as many as it needs to be read whole, up to four.
+fn message_height(state: &State, width: u16) -> u16 {
+    // Words wrap, not characters: a tenth more covers the ragged line ends.
+    let chars = state
+        .message
+        .as_ref()
+        .map_or(0, |m| (m.text.chars().count() + 2) * 11 / 10);
+    (chars.div_ceil(width.max(1) as usize)).clamp(1, 4) as u16
+}
+
 pub fn view(frame: &mut Frame, state: &State, theme: Theme) {
     let [header, body, message, footer] = Layout::vertical([
         Constraint::Length(1),
         Constraint::Min(3),
-        Constraint::Length(1),
+        Constraint::Length(message_height(state, frame.area().width)),
         Constraint::Length(1),
     ])
     .areas(frame.area());
@@ -83,7 +93,8 @@ pub fn view(frame: &mut Frame, state: &State, theme: Theme) {
             Paragraph::new(Line::from(vec![
                 Span::styled(mark, style),
                 Span::raw(&m.text),
-            ])),
+            ]))
+            .wrap(Wrap { trim: false }),
             message,
         );
     }

@@ -2,6 +2,7 @@
 
 use super::{fit, Theme};
 use crate::app::state::{State, TaskTab, INCREMENTAL_WRITE, STEPS};
+use crate::engine::journal::JournalEvent;
 use crate::engine::secret::mask_password;
 use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::text::{Line, Span};
@@ -187,9 +188,13 @@ fn draw_history(frame: &mut Frame, area: Rect, state: &State, theme: Theme, bloc
                 .map(|(i, e)| {
                     let summary: Vec<String> =
                         e.summary.iter().map(|(k, v)| format!("{v} {k}")).collect();
-                    let event = match &e.undo_of {
-                        Some(run) => format!("{} (undo of {run})", e.event.word()),
-                        None => e.event.word().to_string(),
+                    let event = match (&e.undo_of, e.event) {
+                        (Some(_), _) => format!("{} (undo)", e.event.word()),
+                        (None, JournalEvent::Recovered) if e.undoable() => {
+                            "recovered: applied".to_string()
+                        }
+                        (None, JournalEvent::Recovered) => "recovered: not applied".to_string(),
+                        (None, event) => event.word().to_string(),
                     };
                     let row = Row::new(vec![
                         e.at.chars().take(19).collect::<String>().replace('T', " "),
@@ -207,7 +212,7 @@ fn draw_history(frame: &mut Frame, area: Rect, state: &State, theme: Theme, bloc
                 rows,
                 [
                     Constraint::Length(19),
-                    Constraint::Length(18),
+                    Constraint::Length(22),
                     Constraint::Length(8),
                     Constraint::Min(10),
                 ],
