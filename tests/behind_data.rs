@@ -137,6 +137,24 @@ async fn targets_inside_existing_data_are_flagged_and_not_applied() {
         table.contains("0 behind their data, 0 unchecked"),
         "{table}"
     );
+    // The same check for a configured instance.
+    let config = pair.write_config(&format!(
+        "[[instances]]\nid = \"orders\"\nsource = {{ engine = \"postgresql\", url = \"{}\" }}\n\
+         destination = {{ engine = \"postgresql\", url = \"{}\" }}\n",
+        pair.source_url, pair.destination_url
+    ));
+    let out = pair.run(&[
+        "--config",
+        config.to_str().unwrap(),
+        "check",
+        "--instance",
+        "orders",
+        "--format",
+        "json",
+    ]);
+    assert_eq!(out.status.code(), Some(0));
+    let listed: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(listed.as_array().unwrap().len(), 4);
     let inserted: i32 = destination
         .query_one("INSERT INTO orders (note) VALUES ('new') RETURNING id", &[])
         .await

@@ -439,11 +439,13 @@ async fn a_read_only_destination_is_refused_before_anything_changes() {
     assert_eq!(out.status.code(), Some(0));
 }
 
-/// Both restarts use the one cluster that no other test shares, one after the other.
+/// These use the one cluster that no other test shares (it is restarted, and copied for a
+/// standby), one after the other.
 #[tokio::test(flavor = "multi_thread")]
-async fn a_server_restarted_mid_apply_or_mid_read_leaves_nothing_applied() {
+async fn a_server_restarted_mid_apply_or_mid_read_or_a_standby_leaves_nothing_applied() {
     let (src, dst) = common::cluster_urls();
     let (restartable, data_dir) = common::restartable();
+    a_hot_standby_destination_is_refused_before_anything_changes(&src, &restartable).await;
 
     // The destination restarts while the third batch waits: the rollback waits for it to come
     // back and restores the first two batches.
@@ -487,4 +489,54 @@ async fn a_server_restarted_mid_apply_or_mid_read_leaves_nothing_applied() {
         "{stderr}"
     );
     assert_eq!(pair.destination_states().await, original);
+}
+
+/// A hot standby of `primary` (an admin URL) as the destination: the plan reads it, the sync is
+/// refused before its intent is journaled.
+async fn a_hot_standby_destination_is_refused_before_anything_changes(src: &str, primary: &str) {
+    let (pair, _) = scene_on("fault_standby", src, primary).await;
+    let standby = common::Standby::of(primary);
+    let primary_port = {
+        let config: tokio_postgres::Config = pair.destination_url.parse().unwrap();
+        config.get_ports()[0]
+    };
+    let standby_url = pair.destination_url.replacen(
+        &format!(":{primary_port}/"),
+        &format!(":{}/", standby.port),
+        1,
+    );
+    // Reading works on a standby: the plan is shown.
+    let plan = pair.run(&[
+        "plan",
+        "--source",
+        &pair.source_url,
+        "--destination",
+        &standby_url,
+        "--offset",
+        "1000",
+    ]);
+    assert_eq!(
+        plan.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&plan.stderr)
+    );
+    let out = pair.run(&[
+        "sync",
+        "--source",
+        &pair.source_url,
+        "--destination",
+        &standby_url,
+        "--offset",
+        "1000",
+        "--yes",
+    ]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("is a hot standby (in recovery) and cannot take changes: connect to the primary; nothing was applied"),
+        "{stderr}"
+    );
+    let journal = std::fs::read_to_string(pair.journal()).unwrap_or_default();
+    assert!(!journal.contains("apply-started"), "{journal}");
 }

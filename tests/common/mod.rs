@@ -370,3 +370,103 @@ pub async fn drop_replication(admin_url: &str, db: &str) {
         tokio::time::sleep(std::time::Duration::from_millis(100)).await;
     }
 }
+
+/// A hot standby of a test cluster (pg_basebackup -R), on its own port; stopped and removed
+/// when dropped.
+pub struct Standby {
+    pub port: u16,
+    dir: PathBuf,
+    bin: PathBuf,
+}
+
+fn pg_bin(tool: &str) -> PathBuf {
+    std::fs::read_dir("/usr/lib/postgresql")
+        .expect("PostgreSQL's binaries")
+        .flatten()
+        .map(|v| v.path().join("bin").join(tool))
+        .find(|p| p.exists())
+        .unwrap_or_else(|| panic!("{tool} not found"))
+}
+
+fn as_cluster_owner(program: &std::path::Path) -> std::process::Command {
+    let root = std::process::Command::new("id")
+        .arg("-u")
+        .output()
+        .is_ok_and(|o| o.stdout.starts_with(b"0\n"));
+    if root {
+        let mut c = std::process::Command::new("runuser");
+        c.args(["-u", "postgres", "--"]).arg(program);
+        c
+    } else {
+        std::process::Command::new(program)
+    }
+}
+
+impl Standby {
+    pub fn of(primary_url: &str) -> Standby {
+        let config: tokio_postgres::Config = primary_url.parse().unwrap();
+        let password = String::from_utf8(config.get_password().unwrap().to_vec()).unwrap();
+        let root = std::env::var("SEQSYNC_TEST_ROOT").expect("SEQSYNC_TEST_ROOT");
+        let dir = PathBuf::from(root).join(format!("standby-{}", std::process::id()));
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        std::fs::create_dir_all(&dir).unwrap();
+        let _ = std::process::Command::new("chown")
+            .args(["postgres"])
+            .arg(&dir)
+            .status();
+        let data = dir.join("data");
+        let out = as_cluster_owner(&pg_bin("pg_basebackup"))
+            .arg("-D")
+            .arg(&data)
+            .args(["-R", "-X", "stream", "-c", "fast", "-d"])
+            .arg(format!(
+                "host=127.0.0.1 port={} user=postgres password={password}",
+                config.get_ports()[0]
+            ))
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "pg_basebackup: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let settings = format!(
+            "\nport = {port}\nunix_socket_directories = '{}'\nhot_standby = on\n",
+            dir.display()
+        );
+        let conf = data.join("postgresql.auto.conf");
+        let mut text = std::fs::read_to_string(&conf).unwrap();
+        text.push_str(&settings);
+        std::fs::write(&conf, text).unwrap();
+        let bin = pg_bin("pg_ctl");
+        let out = as_cluster_owner(&bin)
+            .arg("-D")
+            .arg(&data)
+            .arg("-l")
+            .arg(dir.join("server.log"))
+            .args(["-w", "-t", "60", "start"])
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "standby start: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        Standby { port, dir, bin }
+    }
+}
+
+impl Drop for Standby {
+    fn drop(&mut self) {
+        let _ = as_cluster_owner(&self.bin)
+            .arg("-D")
+            .arg(self.dir.join("data"))
+            .args(["-m", "immediate", "-w", "stop"])
+            .output();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
