@@ -34,6 +34,22 @@ struct Shared {
     cancels: Mutex<HashMap<u64, Arc<AtomicBool>>>,
 }
 
+impl Shared {
+    /// The flag `Effect::Cancel` sets for this request while it runs.
+    fn cancellable(&self, request: u64) -> Arc<AtomicBool> {
+        let cancel = Arc::new(AtomicBool::new(false));
+        self.cancels
+            .lock()
+            .expect("cancels")
+            .insert(request, cancel.clone());
+        cancel
+    }
+
+    fn finished(&self, request: u64) {
+        self.cancels.lock().expect("cancels").remove(&request);
+    }
+}
+
 pub fn spawn(config: WorkerConfig) -> (UnboundedSender<Effect>, UnboundedReceiver<Response>) {
     let (requests, mut incoming) = unbounded_channel::<Effect>();
     let (outgoing, responses) = unbounded_channel::<Response>();
@@ -82,12 +98,7 @@ pub fn spawn(config: WorkerConfig) -> (UnboundedSender<Effect>, UnboundedReceive
                 }
                 Effect::Apply { request } => {
                     let prepared = shared.plans.lock().expect("plans").remove(&request);
-                    let cancel = Arc::new(AtomicBool::new(false));
-                    shared
-                        .cancels
-                        .lock()
-                        .expect("cancels")
-                        .insert(request, cancel.clone());
+                    let cancel = shared.cancellable(request);
                     tokio::spawn(async move {
                         let response = match prepared {
                             None => Response::ApplyRefused {
@@ -102,7 +113,7 @@ pub fn spawn(config: WorkerConfig) -> (UnboundedSender<Effect>, UnboundedReceive
                                 apply(request, prepared, &options, &config, &out, &cancel).await
                             }
                         };
-                        shared.cancels.lock().expect("cancels").remove(&request);
+                        shared.finished(request);
                         let _ = out.send(response);
                     });
                 }
@@ -111,16 +122,11 @@ pub fn spawn(config: WorkerConfig) -> (UnboundedSender<Effect>, UnboundedReceive
                     instance,
                     run_id,
                 } => {
-                    let cancel = Arc::new(AtomicBool::new(false));
-                    shared
-                        .cancels
-                        .lock()
-                        .expect("cancels")
-                        .insert(request, cancel.clone());
+                    let cancel = shared.cancellable(request);
                     tokio::spawn(async move {
                         let response =
                             undo(request, &instance, &run_id, &config, &out, &cancel).await;
-                        shared.cancels.lock().expect("cancels").remove(&request);
+                        shared.finished(request);
                         let _ = out.send(response);
                     });
                 }

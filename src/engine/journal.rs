@@ -222,18 +222,21 @@ impl Journal {
         file.sync_data().map_err(fail)
     }
 
+    /// The whole file; empty when there is none yet.
+    fn text(&self) -> Result<String, String> {
+        match std::fs::read_to_string(&self.path) {
+            Ok(t) => Ok(t),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(String::new()),
+            Err(e) => Err(format!(
+                "cannot read the journal {}: {e}",
+                self.path.display()
+            )),
+        }
+    }
+
     /// Every entry, oldest first. Lines that do not parse (a torn last line) are skipped.
     pub fn read_all(&self) -> Result<Vec<JournalEntry>, String> {
-        let text = match std::fs::read_to_string(&self.path) {
-            Ok(t) => t,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(vec![]),
-            Err(e) => {
-                return Err(format!(
-                    "cannot read the journal {}: {e}",
-                    self.path.display()
-                ))
-            }
-        };
+        let text = self.text()?;
         Ok(text
             .lines()
             .filter_map(|l| serde_json::from_str(l).ok())
@@ -270,16 +273,7 @@ impl Journal {
     /// Every start calls this, so only those lines are parsed in full: the journal of a busy
     /// host grows with every run.
     pub fn read_unfinished(&self) -> Result<Vec<JournalEntry>, String> {
-        let text = match std::fs::read_to_string(&self.path) {
-            Ok(t) => t,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(vec![]),
-            Err(e) => {
-                return Err(format!(
-                    "cannot read the journal {}: {e}",
-                    self.path.display()
-                ))
-            }
-        };
+        let text = self.text()?;
         let mut closed = std::collections::HashSet::new();
         let mut open: Vec<(String, &str)> = vec![];
         for line in text.lines() {

@@ -31,23 +31,7 @@ pub fn restartable() -> (String, PathBuf) {
 /// `pg_ctl restart` of a test cluster, as its owner (postgres when we are root). Fast mode: every
 /// session is ended, as in a failover or an operator's restart.
 pub fn restart_cluster(data_dir: &std::path::Path) {
-    let bin = std::fs::read_dir("/usr/lib/postgresql")
-        .expect("PostgreSQL's binaries")
-        .flatten()
-        .map(|v| v.path().join("bin/pg_ctl"))
-        .find(|p| p.exists())
-        .expect("pg_ctl");
-    let root = std::process::Command::new("id")
-        .arg("-u")
-        .output()
-        .is_ok_and(|o| o.stdout.starts_with(b"0\n"));
-    let mut cmd = if root {
-        let mut c = std::process::Command::new("runuser");
-        c.args(["-u", "postgres", "--"]).arg(&bin);
-        c
-    } else {
-        std::process::Command::new(&bin)
-    };
+    let mut cmd = as_cluster_owner(&pg_bin("pg_ctl"));
     let log = data_dir.parent().unwrap().join("server.log");
     let out = cmd
         .arg("-D")
