@@ -81,15 +81,7 @@ fn killing_the_tui_still_cleans_up() {
     let root = demo_root(&started);
     tmux.wait_for("Data Synchronization", 180);
     let config = root.join("seqsync.toml");
-    let killed = Command::new("pkill")
-        .args([
-            "-KILL",
-            "-f",
-            &format!("seqsync --config {}", config.display()),
-        ])
-        .status()
-        .unwrap();
-    assert!(killed.success(), "the TUI was running");
+    common::tmux::kill_tui(&config);
     let end = tmux.wait_for("DEMO-EXIT=", 60);
     assert!(end.contains("DEMO-EXIT=0"), "{end}");
     nothing_left(&root);

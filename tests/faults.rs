@@ -3,7 +3,7 @@
 
 mod common;
 use common::Pair;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 use tokio_postgres::Client;
 
 const SEQUENCES: [&str; 6] = ["s1", "s2", "s3", "s4", "s5", "s6"];
@@ -123,29 +123,6 @@ impl Prompted {
     }
 }
 
-/// The pid of seqsync's destination backend once it waits for a lock.
-async fn wait_for_lock_wait(observer: &Client, db: &str) -> i32 {
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        let rows = observer
-            .query(
-                "SELECT pid FROM pg_stat_activity WHERE application_name = 'seqsync' \
-                 AND datname = $1 AND wait_event_type = 'Lock'",
-                &[&db],
-            )
-            .await
-            .unwrap();
-        if let Some(r) = rows.first() {
-            return r.get(0);
-        }
-        assert!(
-            Instant::now() < deadline,
-            "seqsync never waited on the held lock"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-}
-
 /// While seqsync waits on s6, s1 (first batch) already holds its target: there is something to
 /// roll back.
 async fn assert_first_batch_applied(observer: &Client) {
@@ -203,7 +180,7 @@ async fn stall_third_batch_with(
     holder.batch_execute(holder_sql).await.unwrap();
     sync.confirm().await;
     let observer = pair.destination().await;
-    let pid = wait_for_lock_wait(&observer, &pair.name).await;
+    let pid = common::wait_for_lock_wait(&observer, &pair.name).await;
     assert_first_batch_applied(&observer).await;
     Stalled {
         sync,
@@ -356,7 +333,7 @@ async fn a_sync_killed_part_way_is_settled_to_nothing_applied_by_the_next_start(
     );
     // The killed run's server process outlives its client, waiting on the held lock: settling
     // must not read before it is gone. The holder lets go only after settling has begun.
-    assert_eq!(wait_for_lock_wait(&observer, &pair.name).await, pid);
+    assert_eq!(common::wait_for_lock_wait(&observer, &pair.name).await, pid);
     let release = tokio::spawn(async move {
         tokio::time::sleep(Duration::from_millis(2500)).await;
         holder.batch_execute("ROLLBACK").await.unwrap();
@@ -474,7 +451,7 @@ async fn a_server_restarted_mid_apply_or_mid_read_or_a_standby_leaves_nothing_ap
     sync.arg("--yes");
     let running = tokio::task::spawn_blocking(move || sync.output().unwrap());
     let observer = pair.source().await;
-    wait_for_lock_wait(&observer, &pair.name).await;
+    common::wait_for_lock_wait(&observer, &pair.name).await;
     drop(observer);
     tokio::task::spawn_blocking(move || common::restart_cluster(&data_dir))
         .await

@@ -178,34 +178,8 @@ destination = {{ engine = "postgresql", url = "{}" }}
         .unwrap();
     first.keys(&["y"]);
     let observer = pair.destination().await;
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
-    loop {
-        let waiting = observer
-            .query(
-                "SELECT 1 FROM pg_stat_activity WHERE application_name = 'seqsync' \
-                 AND datname = $1 AND wait_event_type = 'Lock'",
-                &[&pair.name],
-            )
-            .await
-            .unwrap();
-        if !waiting.is_empty() {
-            break;
-        }
-        assert!(
-            std::time::Instant::now() < deadline,
-            "the apply never waited"
-        );
-        std::thread::sleep(std::time::Duration::from_millis(50));
-    }
-    let killed = std::process::Command::new("pkill")
-        .args([
-            "-KILL",
-            "-f",
-            &format!("seqsync --config {}", config.display()),
-        ])
-        .status()
-        .unwrap();
-    assert!(killed.success(), "the TUI was found and killed");
+    common::wait_for_lock_wait(&observer, &pair.name).await;
+    common::tmux::kill_tui(&config);
     drop(first);
     holder.batch_execute("ROLLBACK").await.unwrap();
     assert_ne!(pair.destination_states().await, original, "half-applied");

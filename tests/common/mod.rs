@@ -6,6 +6,7 @@ pub mod tmux;
 
 use std::path::PathBuf;
 use std::process::Output;
+use std::time::{Duration, Instant};
 use tokio_postgres::{Client, NoTls};
 
 /// The clusters' URLs. Missing variables fail the test: a database test never skips itself.
@@ -452,5 +453,28 @@ impl Drop for Standby {
             .args(["-m", "immediate", "-w", "stop"])
             .output();
         let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// The pid of a seqsync backend in `db` (on `observer`'s cluster) once it waits for a lock.
+pub async fn wait_for_lock_wait(observer: &Client, db: &str) -> i32 {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let rows = observer
+            .query(
+                "SELECT pid FROM pg_stat_activity WHERE application_name = 'seqsync' \
+                 AND datname = $1 AND wait_event_type = 'Lock'",
+                &[&db],
+            )
+            .await
+            .unwrap();
+        if let Some(r) = rows.first() {
+            return r.get(0);
+        }
+        assert!(
+            Instant::now() < deadline,
+            "seqsync never waited on the held lock"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }

@@ -99,3 +99,17 @@ impl Drop for Tmux {
             .status();
     }
 }
+
+/// SIGKILLs the seqsync TUI started with `--config <config>` (no handler runs, as after a lost
+/// SSH session); fails the test when there is none.
+pub fn kill_tui(config: &std::path::Path) {
+    let killed = Command::new("pkill")
+        .args([
+            "-KILL",
+            "-f",
+            &format!("seqsync --config {}", config.display()),
+        ])
+        .status()
+        .unwrap();
+    assert!(killed.success(), "the TUI was running and was killed");
+}
