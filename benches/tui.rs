@@ -93,9 +93,11 @@ async fn main() {
     let settings = seqsync::config::load(Some(&config)).unwrap();
     let mut state = State::new(settings.instances.clone(), settings.offset, String::new());
     let (requests, mut responses) = worker::spawn(WorkerConfig {
-        timeouts: settings.timeouts,
-        journal: dir.join("journal.jsonl"),
-        batch_size: 2_500,
+        context: seqsync::engine::run::Context {
+            timeouts: settings.timeouts,
+            journal: seqsync::engine::journal::Journal::new(dir.join("journal.jsonl")),
+            batch_size: 2_500,
+        },
         concurrency: 32,
     });
     let mut terminal = Terminal::new(TestBackend::new(120, 40)).unwrap();

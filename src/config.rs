@@ -3,6 +3,7 @@
 
 use crate::engine::instance::{Endpoint, Instance, Phase, Status, Step, TaskKind, Topology};
 use crate::engine::model::{check_pair, Engine};
+use crate::engine::offset::Offset;
 use crate::engine::Timeouts;
 use serde::Deserialize;
 use std::collections::{HashMap, HashSet};
@@ -60,7 +61,7 @@ struct RawEndpoint {
 pub struct Settings {
     /// The file read, if any.
     pub file: Option<PathBuf>,
-    pub offset: Option<i64>,
+    pub offset: Option<Offset>,
     pub timeouts: Timeouts,
     pub journal: Option<PathBuf>,
     pub instances: Vec<Instance>,
@@ -205,11 +206,12 @@ fn validate(raw: RawConfig, file: Option<PathBuf>) -> Result<Settings, String> {
         lock: parse_duration(&raw.defaults.lock_timeout, "lock_timeout", defaults.lock)
             .map_err(in_file)?,
     };
-    if let Some(o) = raw.defaults.offset.filter(|o| *o < 0) {
-        return Err(in_file(format!(
-            "[defaults] offset = {o}: the offset must be a non-negative whole number"
-        )));
-    }
+    let offset = raw
+        .defaults
+        .offset
+        .map(Offset::new)
+        .transpose()
+        .map_err(|e| in_file(format!("[defaults] offset: {e}")))?;
     let mut seen = HashSet::new();
     let mut instances = vec![];
     for (n, inst) in raw.instances.into_iter().enumerate() {
@@ -286,7 +288,7 @@ fn validate(raw: RawConfig, file: Option<PathBuf>) -> Result<Settings, String> {
     }
     Ok(Settings {
         file,
-        offset: raw.defaults.offset,
+        offset,
         timeouts,
         journal: raw.defaults.journal,
         instances,
@@ -311,7 +313,7 @@ fn endpoint(raw: &RawEndpoint, side: &str) -> Result<Endpoint, String> {
     let name_case = raw
         .name_case
         .as_deref()
-        .map(crate::engine::oracle::NameCase::parse)
+        .map(crate::engine::model::NameCase::parse)
         .transpose()
         .map_err(|e| format!("{side}.name_case: {e}"))?
         .unwrap_or_default();
@@ -441,7 +443,7 @@ mod tests {
             let path = write("fuzz", &text);
             match load_with_env(Some(&path), HashMap::new()) {
                 Ok(s) => {
-                    proptest::prop_assert!(s.offset.is_none_or(|o| o >= 0));
+                    proptest::prop_assert!(s.offset.is_none_or(|o| o.get() >= 0));
                     proptest::prop_assert!(!s.timeouts.connect.is_zero());
                     proptest::prop_assert!(!s.timeouts.statement.is_zero());
                     proptest::prop_assert!(!s.timeouts.lock.is_zero());
@@ -476,7 +478,7 @@ destination = { engine = "polardb-pg", url = "postgresql://dba@dst/orders" }
     #[test]
     fn reads_instances_and_defaults() {
         let s = load(Some(&write("good", GOOD))).unwrap();
-        assert_eq!(s.offset, Some(10_000));
+        assert_eq!(s.offset.map(Offset::get), Some(10_000));
         assert_eq!(s.timeouts.lock, Duration::from_secs(2));
         assert_eq!(s.timeouts.statement, Duration::from_secs(30));
         let i = s.instance("dts-orders").unwrap();

@@ -1,5 +1,5 @@
 use clap::Parser;
-use seqsync::cli::{self, Cli, Command};
+use seqsync::cli::{self, Cli};
 use std::process::ExitCode;
 
 fn main() -> ExitCode {
@@ -40,17 +40,7 @@ fn main() -> ExitCode {
             return ExitCode::from(cli::exit::FAILED);
         }
     };
-    let code = runtime.block_on(async {
-        match &cli.command {
-            Some(Command::Instances(args)) => cli::instances(&cli, args).await,
-            Some(Command::Plan(args)) => cli::run(&cli, args, false, false).await,
-            Some(Command::Sync(args)) => cli::run(&cli, &args.plan, true, args.yes).await,
-            Some(Command::Undo(args)) => cli::undo(&cli, args).await,
-            Some(Command::Recover(args)) => cli::recover(&cli, args).await,
-            Some(Command::Check(args)) => cli::check(&cli, args).await,
-            None => cli::tui(&cli).await,
-        }
-    });
+    let code = runtime.block_on(cli::dispatch(&cli));
     // Drop the runtime without waiting for background connection tasks.
     runtime.shutdown_background();
     ExitCode::from(code)

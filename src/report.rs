@@ -1,8 +1,173 @@
-//! Plan and result rows as text: a table for people, JSON and CSV for programs. Shared by the
-//! CLI and the TUI's export.
+//! What the CLI prints and the TUI exports: plan and result rows, instances and `check`
+//! results, as a table for people and JSON or CSV for programs.
 
+use crate::engine::instance::{Endpoint, Instance, Observed, Prerequisite};
 use crate::engine::journal::RunContext;
-use crate::engine::model::{summarize, PlanRow};
+use crate::engine::model::{summarize, Engine, PlanRow};
+use crate::engine::run::Checked;
+use crate::engine::secret::mask_password;
+use std::io::Write;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RowFormat {
+    Table,
+    Json,
+    Csv,
+}
+
+/// Rows as the operator asked for them, on stdout; the table ends with the outcome and counts.
+pub fn print_rows(
+    format: RowFormat,
+    context: &RunContext,
+    rows: &[PlanRow],
+    outcome: &str,
+    error: Option<&str>,
+) {
+    print(&match format {
+        RowFormat::Table => {
+            let mut t = render_table(rows);
+            t.push_str(&format!("{outcome}: {}\n", summary_text(rows)));
+            t
+        }
+        RowFormat::Json => render_json(context, rows, outcome, error),
+        RowFormat::Csv => render_csv(rows),
+    });
+}
+
+/// Writes to stdout; a closed pipe is not an error worth a panic.
+pub fn print(text: &str) {
+    let mut stdout = std::io::stdout().lock();
+    let _ = stdout.write_all(text.as_bytes());
+    let _ = stdout.flush();
+}
+
+/// Pretty JSON with a final newline.
+pub fn json<T: serde::Serialize + ?Sized>(value: &T) -> String {
+    let mut text = serde_json::to_string_pretty(value).expect("plain data serializes");
+    text.push('\n');
+    text
+}
+
+/// `seqsync check` as a table, with a closing line of counts.
+pub fn render_checked(checked: &[Checked], destination: &str) -> String {
+    let shown = |v: Option<i64>| v.map_or("-".to_string(), |v| v.to_string());
+    let lines: Vec<[String; 6]> = checked
+        .iter()
+        .map(|c| {
+            [
+                c.sequence.clone(),
+                c.column.clone(),
+                shown(c.next_value),
+                shown(c.data_edge),
+                c.status.to_string(),
+                c.note.clone(),
+            ]
+        })
+        .collect();
+    let mut t = columns(
+        &[
+            "SEQUENCE",
+            "COLUMN",
+            "NEXT VALUE",
+            "DATA EDGE",
+            "STATUS",
+            "NOTE",
+        ],
+        &lines,
+        &[false, false, true, true, false, false],
+    );
+    t.push_str(&format!(
+        "{} serial/identity sequence(s) checked on {destination}: {} behind their data, {} unchecked\n",
+        checked.len(),
+        checked.iter().filter(|c| c.is_behind()).count(),
+        checked.iter().filter(|c| c.status == "unchecked").count()
+    ));
+    t
+}
+
+#[derive(Debug, serde::Serialize)]
+pub struct ListedEndpoint {
+    engine: Engine,
+    url: String,
+}
+
+/// One instance as `seqsync instances` lists it (JSON keys are the field names).
+#[derive(Debug, serde::Serialize)]
+pub struct Listed {
+    id: String,
+    name: String,
+    kind: String,
+    region: Option<String>,
+    topology: String,
+    subscription: Option<String>,
+    source: ListedEndpoint,
+    destination: ListedEndpoint,
+    status: String,
+    phase: String,
+    two_way_detected: Option<bool>,
+    note: String,
+    prerequisites: Vec<Prerequisite>,
+    synchronize_sequence: bool,
+    reason: Option<String>,
+}
+
+impl Listed {
+    pub fn new(instance: &Instance, observed: Observed) -> Listed {
+        let prerequisites = crate::engine::instance::prerequisites(instance, &observed);
+        let reason = crate::engine::instance::refusal(&prerequisites);
+        let endpoint = |e: &Endpoint| ListedEndpoint {
+            engine: e.engine,
+            url: mask_password(&e.url),
+        };
+        Listed {
+            id: instance.id.clone(),
+            name: instance.name.clone(),
+            kind: instance.kind.to_string(),
+            region: instance.region.clone(),
+            topology: instance.topology.to_string(),
+            subscription: instance.subscription.clone(),
+            source: endpoint(&instance.source),
+            destination: endpoint(&instance.destination),
+            status: observed.status.to_string(),
+            phase: observed.phase.to_string(),
+            two_way_detected: observed.two_way_detected,
+            note: observed.note,
+            synchronize_sequence: reason.is_none(),
+            reason,
+            prerequisites,
+        }
+    }
+}
+
+pub fn render_instances(listed: &[Listed]) -> String {
+    let header = [
+        "ID",
+        "NAME",
+        "KIND",
+        "PAIR",
+        "STATUS",
+        "PHASE",
+        "SYNCHRONIZE SEQUENCE",
+    ];
+    let lines: Vec<[String; 7]> = listed
+        .iter()
+        .map(|l| {
+            [
+                l.id.clone(),
+                l.name.clone(),
+                l.kind.clone(),
+                format!("{} → {}", l.source.engine, l.destination.engine),
+                l.status.clone(),
+                l.phase.clone(),
+                match &l.reason {
+                    None => "available".to_string(),
+                    Some(r) => format!("no: {r}"),
+                },
+            ]
+        })
+        .collect();
+    columns(&header, &lines, &[false; 7])
+}
 
 pub fn summary_text(rows: &[PlanRow]) -> String {
     let summary = summarize(rows);
@@ -102,9 +267,7 @@ pub fn render_json(
     if let Some(e) = error {
         doc["error"] = serde_json::Value::String(e.to_string());
     }
-    let mut text = serde_json::to_string_pretty(&doc).expect("plain data serializes");
-    text.push('\n');
-    text
+    json(&doc)
 }
 
 pub fn render_csv(rows: &[PlanRow]) -> String {

@@ -1,29 +1,22 @@
-//! The TUI's worker: every database and file operation, on tokio tasks, behind channels. The
-//! UI sends `Effect`s and receives `Response`s; it never waits on one.
+//! The TUI's worker: carries `Effect`s to the engine's use cases on tokio tasks and their
+//! answers back as `Response`s, with request ids. The UI never waits on one. No decision lives
+//! here: what a plan checks, settles and journals is `engine::run`'s, as for the CLI.
 
 use crate::app::msg::{Effect, ExportFormat, Response};
-use crate::app::state::Counts;
-use crate::engine::detect;
-use crate::engine::instance::{prerequisites, refusal, Instance, Observed};
-use crate::engine::journal::{unfinished, Journal, JournalEvent, RunContext};
+use crate::engine::journal::{JournalEvent, RunContext};
 use crate::engine::plan::PlanOptions;
-use crate::engine::postgres::{ApplyOptions, ApplyProgress, Recovery};
-use crate::engine::run::{self, Prepared};
-use crate::engine::Timeouts;
+use crate::engine::postgres::{ApplyOptions, ApplyProgress};
+use crate::engine::run::{self, Context, Notice, Prepared};
 use crate::report::{render_csv, render_json};
 use std::collections::HashMap;
-use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
 use tokio::sync::mpsc::{unbounded_channel, UnboundedReceiver, UnboundedSender};
 use tokio::sync::Semaphore;
 
 #[derive(Debug, Clone)]
 pub struct WorkerConfig {
-    pub timeouts: Timeouts,
-    pub journal: PathBuf,
-    pub batch_size: usize,
+    pub context: Context,
     /// Instances observed at once.
     pub concurrency: usize,
 }
@@ -50,6 +43,20 @@ impl Shared {
     }
 }
 
+/// Notices collected while a use case runs, for the response that ends it.
+#[derive(Default)]
+struct Collected(Mutex<Vec<Notice>>);
+
+impl Collected {
+    fn notify(&self, notice: Notice) {
+        self.0.lock().expect("notices").push(notice);
+    }
+
+    fn take(&self) -> Vec<Notice> {
+        std::mem::take(&mut *self.0.lock().expect("notices"))
+    }
+}
+
 pub fn spawn(config: WorkerConfig) -> (UnboundedSender<Effect>, UnboundedReceiver<Response>) {
     let (requests, mut incoming) = unbounded_channel::<Effect>();
     let (outgoing, responses) = unbounded_channel::<Response>();
@@ -58,20 +65,22 @@ pub fn spawn(config: WorkerConfig) -> (UnboundedSender<Effect>, UnboundedReceive
         let observers = Arc::new(Semaphore::new(config.concurrency.max(1)));
         while let Some(effect) = incoming.recv().await {
             let out = outgoing.clone();
-            let config = config.clone();
+            let ctx = config.context.clone();
             let shared = shared.clone();
             match effect {
                 Effect::Observe { index, instance } => {
                     let observers = observers.clone();
                     tokio::spawn(async move {
                         let _permit = observers.acquire().await;
-                        let observed = observe_within(&instance, &config.timeouts).await;
+                        let observed = run::observe(&instance, &ctx.timeouts).await;
                         let _ = out.send(Response::Observed { index, observed });
                     });
                 }
                 Effect::Count { index, instance } => {
                     tokio::spawn(async move {
-                        let result = count(&instance, &config.timeouts).await;
+                        let result = run::count(&instance, &ctx.timeouts)
+                            .await
+                            .map_err(|e| e.message);
                         let _ = out.send(Response::Counted { index, result });
                     });
                 }
@@ -81,19 +90,34 @@ pub fn spawn(config: WorkerConfig) -> (UnboundedSender<Effect>, UnboundedReceive
                     offset,
                 } => {
                     tokio::spawn(async move {
-                        let result = match prepare(&instance, offset, &config).await {
-                            Ok(prepared) => {
+                        let notices = Collected::default();
+                        let notify = |n| notices.notify(n);
+                        let options = PlanOptions {
+                            offset,
+                            allow_lower: false,
+                            scan_unindexed: false,
+                        };
+                        let planned = match run::resolve(&instance, &notify) {
+                            Ok(target) => run::plan(&ctx, &target, options, &notify).await,
+                            Err(e) => Err(e),
+                        };
+                        let result = planned
+                            .map(|prepared| {
                                 let rows = prepared.rows.clone();
                                 shared
                                     .plans
                                     .lock()
                                     .expect("plans")
                                     .insert(request, prepared);
-                                Ok(rows)
-                            }
-                            Err(e) => Err(e),
-                        };
-                        let _ = out.send(Response::Planned { request, result });
+                                rows
+                            })
+                            .map_err(|e| e.message);
+                        let notices = notices.take();
+                        let _ = out.send(Response::Planned {
+                            request,
+                            result,
+                            notices,
+                        });
                     });
                 }
                 Effect::Apply { request } => {
@@ -107,10 +131,10 @@ pub fn spawn(config: WorkerConfig) -> (UnboundedSender<Effect>, UnboundedReceive
                             },
                             Some(prepared) => {
                                 let options = ApplyOptions {
-                                    batch_size: config.batch_size,
+                                    batch_size: ctx.batch_size,
                                     ..ApplyOptions::default()
                                 };
-                                apply(request, prepared, &options, &config, &out, &cancel).await
+                                apply(request, prepared, &options, &ctx, &out, &cancel).await
                             }
                         };
                         shared.finished(request);
@@ -124,15 +148,43 @@ pub fn spawn(config: WorkerConfig) -> (UnboundedSender<Effect>, UnboundedReceive
                 } => {
                     let cancel = shared.cancellable(request);
                     tokio::spawn(async move {
-                        let response =
-                            undo(request, &instance, &run_id, &config, &out, &cancel).await;
+                        let notices = Collected::default();
+                        let planned = run::undo(
+                            &ctx,
+                            &run_id,
+                            std::slice::from_ref(&*instance),
+                            None,
+                            &|n| notices.notify(n),
+                        )
+                        .await;
+                        let response = match planned {
+                            Err(e) => Response::ApplyRefused {
+                                request,
+                                error: with_notices(notices.take(), e.message),
+                            },
+                            Ok(prepared) => {
+                                let options = run::undo_options(ctx.batch_size);
+                                apply(request, prepared, &options, &ctx, &out, &cancel).await
+                            }
+                        };
                         shared.finished(request);
                         let _ = out.send(response);
                     });
                 }
                 Effect::Recover { instances } => {
                     tokio::spawn(async move {
-                        let _ = out.send(recover(&instances, &config).await);
+                        let notices = Collected::default();
+                        let result =
+                            run::recover(&ctx, &instances, None, &|n| notices.notify(n)).await;
+                        let notices = notices.take();
+                        let trouble = match result {
+                            Ok(report) => !report.clean,
+                            Err(_) => true,
+                        };
+                        let _ = out.send(Response::Recovered {
+                            messages: notices.into_iter().map(|n| n.text).collect(),
+                            trouble,
+                        });
                     });
                 }
                 Effect::Cancel { request } => {
@@ -144,7 +196,7 @@ pub fn spawn(config: WorkerConfig) -> (UnboundedSender<Effect>, UnboundedReceive
                     shared.plans.lock().expect("plans").remove(&request);
                 }
                 Effect::History { index, instance_id } => {
-                    let journal = Journal::new(config.journal.clone());
+                    let journal = ctx.journal.clone();
                     tokio::task::spawn_blocking(move || {
                         let result = journal.read_all().map(|entries| {
                             let mut runs: Vec<_> = entries
@@ -199,157 +251,21 @@ pub fn spawn(config: WorkerConfig) -> (UnboundedSender<Effect>, UnboundedReceive
     (requests, responses)
 }
 
-async fn observe_within(instance: &Instance, timeouts: &Timeouts) -> Observed {
-    detect::observe_within(
-        instance,
-        timeouts,
-        timeouts.connect + Duration::from_secs(1),
-    )
-    .await
-}
-
-async fn count(instance: &Instance, timeouts: &Timeouts) -> Result<Counts, String> {
-    let source = async {
-        let endpoint = run::source_endpoint(&instance.source).map_err(|e| e.0)?;
-        endpoint.count(timeouts).await.map_err(|e| e.0)
-    };
-    let (source, destination) = tokio::join!(
-        source,
-        count_side(&instance.destination, "destination", timeouts)
-    );
-    Ok(Counts {
-        source: source?,
-        destination: destination?,
-    })
-}
-
-async fn count_side(
-    endpoint: &crate::engine::instance::Endpoint,
-    side: &str,
-    timeouts: &Timeouts,
-) -> Result<usize, String> {
-    let endpoint = run::pg_endpoint(endpoint, side).map_err(|e| e.0)?;
-    let session = endpoint.connect(timeouts).await.map_err(|e| e.0)?;
-    session.count_sequences().await.map_err(|e| e.0)
-}
-
-/// Plans after checking the prerequisites again: the status may have changed since the list
-/// was drawn.
-async fn prepare(
-    instance: &Instance,
-    offset: i64,
-    config: &WorkerConfig,
-) -> Result<Prepared, String> {
-    let observed = observe_within(instance, &config.timeouts).await;
-    if let Some(reason) = refusal(&prerequisites(instance, &observed)) {
-        return Err(format!("Synchronize Sequence is not available: {reason}"));
-    }
-    let source = run::source_endpoint(&instance.source).map_err(|e| e.0)?;
-    let destination = run::pg_endpoint(&instance.destination, "destination").map_err(|e| e.0)?;
-    let options = PlanOptions {
-        offset,
-        allow_lower: false,
-        scan_unindexed: false,
-    };
-    let prepared = run::prepare(
-        &source,
-        &destination,
-        &instance.id,
-        options,
-        &config.timeouts,
-    )
-    .await
-    .map_err(|e| e.0)?;
-    prepared
-        .journal_plan(&Journal::new(config.journal.clone()))
-        .map_err(|e| format!("{e}; nothing was changed"))?;
-    Ok(prepared)
-}
-
-/// Settles the runs a killed seqsync left unfinished on the configured instances' destinations.
-async fn recover(instances: &[Instance], config: &WorkerConfig) -> Response {
-    let journal = Journal::new(config.journal.clone());
-    let read = Journal::new(config.journal.clone());
-    let entries = match tokio::task::spawn_blocking(move || read.read_unfinished()).await {
-        Ok(Ok(entries)) => entries,
-        Ok(Err(e)) => {
-            return Response::Recovered {
-                messages: vec![e],
-                trouble: true,
-            }
-        }
-        Err(e) => {
-            return Response::Recovered {
-                messages: vec![e.to_string()],
-                trouble: true,
-            }
-        }
-    };
-    let mut messages = vec![];
-    let mut trouble = false;
-    let mut done: Vec<String> = vec![];
-    for entry in unfinished(&entries) {
-        if done.contains(&entry.destination) {
-            continue;
-        }
-        done.push(entry.destination.clone());
-        let destination = instances
-            .iter()
-            .filter(|i| i.id == entry.instance)
-            .find_map(|i| run::pg_endpoint(&i.destination, "destination").ok())
-            .filter(|d| d.display == entry.destination);
-        let Some(destination) = destination else {
-            messages.push(format!(
-                "run {} on {} was interrupted and is not settled: run `seqsync recover --destination URL`",
-                entry.run_id, entry.destination
-            ));
-            trouble = true;
-            continue;
-        };
-        match run::recover_interrupted(&journal, &destination, &config.timeouts).await {
-            Ok(settled) => {
-                for r in settled {
-                    trouble |= matches!(r.recovery, Some(Recovery::Incomplete { .. }));
-                    messages.push(r.message);
-                }
-            }
-            Err(e) => {
-                trouble = true;
-                messages.push(e.0);
-            }
-        }
-    }
-    Response::Recovered { messages, trouble }
-}
-
-async fn undo(
-    request: u64,
-    instance: &Instance,
-    run_id: &str,
-    config: &WorkerConfig,
-    out: &UnboundedSender<Response>,
-    cancel: &AtomicBool,
-) -> Response {
-    let refused = |error: String| Response::ApplyRefused { request, error };
-    let destination = match run::pg_endpoint(&instance.destination, "destination") {
-        Ok(d) => d,
-        Err(e) => return refused(e.0),
-    };
-    let journal = Journal::new(config.journal.clone());
-    match run::prepare_undo(&journal, run_id, &destination, &config.timeouts).await {
-        Err(e) => refused(e.0),
-        Ok(prepared) => {
-            let options = run::undo_options(config.batch_size);
-            apply(request, prepared, &options, config, out, cancel).await
-        }
-    }
+/// An error led by what the operator should know first (a run settled on the way).
+fn with_notices(notices: Vec<Notice>, error: String) -> String {
+    notices
+        .into_iter()
+        .map(|n| n.text)
+        .chain(std::iter::once(error))
+        .collect::<Vec<_>>()
+        .join(" | ")
 }
 
 async fn apply(
     request: u64,
     mut prepared: Prepared,
     options: &ApplyOptions,
-    config: &WorkerConfig,
+    ctx: &Context,
     out: &UnboundedSender<Response>,
     cancel: &AtomicBool,
 ) -> Response {
@@ -360,13 +276,18 @@ async fn apply(
             total: p.total,
         });
     };
-    let journal = Journal::new(config.journal.clone());
-    match prepared.execute(&journal, options, &progress, cancel).await {
-        Err(error) => Response::ApplyRefused { request, error },
+    match prepared
+        .execute(&ctx.journal, options, &progress, cancel)
+        .await
+    {
+        Err(error) => Response::ApplyRefused {
+            request,
+            error: error.message,
+        },
         Ok((outcome, journal_error)) => {
-            let error = match &outcome {
-                run::Outcome::RolledBack(m) | run::Outcome::Incomplete(m) => Some(m.clone()),
-                _ => journal_error.map(|e| format!("applied, but {e}")),
+            let error = match outcome.error() {
+                Some(e) => Some(e.message),
+                None => journal_error.map(|e| format!("applied, but {e}")),
             };
             Response::Applied {
                 request,

@@ -4,8 +4,9 @@
 
 mod common;
 use common::Pair;
+use seqsync::engine::model::NameCase;
 use seqsync::engine::model::RowStatus;
-use seqsync::engine::oracle::{map_names, to_sequence, NameCase, OracleRow};
+use seqsync::engine::oracle::{map_names, to_sequence, OracleRow};
 use seqsync::engine::plan::{plan, PlanOptions};
 use seqsync::engine::postgres::{apply, ApplyHooks, ApplyOptions, PgEndpoint};
 use seqsync::engine::Timeouts;
@@ -73,7 +74,7 @@ async fn oracle_names_map_onto_real_postgresql_destinations() {
         &source,
         &destination,
         PlanOptions {
-            offset: 1_000,
+            offset: seqsync::engine::offset::Offset::new(1_000).unwrap(),
             allow_lower: false,
             scan_unindexed: false,
         },

@@ -67,12 +67,12 @@ async fn serve_tls(dir: &Path, authority: &Authority, names: &[&str], tag: &str)
 }
 
 async fn connect_with(url: &str) -> Result<bool, String> {
-    let endpoint = PgEndpoint::new(url, None).map_err(|e| e.0)?;
+    let endpoint = PgEndpoint::new(url, None).map_err(|e| e.message)?;
     let session = endpoint
         .connect(&Timeouts::default())
         .await
-        .map_err(|e| e.0)?;
-    session.tls_in_use().await.map_err(|e| e.0)
+        .map_err(|e| e.message)?;
+    session.tls_in_use().await.map_err(|e| e.message)
 }
 
 fn with_params(url: &str, params: &str) -> String {

@@ -12,6 +12,11 @@ use seqsync::engine::instance::{
 };
 use seqsync::engine::journal::{JournalEntry, JournalEvent};
 use seqsync::engine::model::{Engine, PlanRow, RowStatus};
+use seqsync::engine::offset::Offset;
+
+fn offset(value: i64) -> Offset {
+    Offset::new(value).unwrap()
+}
 use seqsync::ui::{view, Theme};
 
 fn endpoint(engine: Engine, url: &str) -> Endpoint {
@@ -82,7 +87,11 @@ fn scene() -> State {
             Phase::Incremental,
         ),
     ];
-    let mut state = State::new(instances, Some(10_000), "Config: ./seqsync.toml.".into());
+    let mut state = State::new(
+        instances,
+        Some(offset(10_000)),
+        "Config: ./seqsync.toml.".into(),
+    );
     // Every instance observed (declared status), as the worker would answer.
     for (index, row) in state.instances.clone().iter().enumerate() {
         update(
@@ -189,7 +198,7 @@ fn plan_orders(state: &mut State) -> u64 {
             _ => None,
         })
         .expect("a plan request");
-    assert_eq!((plan.1, plan.2.as_str()), (10_000, "orders"));
+    assert_eq!((plan.1.get(), plan.2.as_str()), (10_000, "orders"));
     plan.0
 }
 
@@ -343,10 +352,8 @@ fn the_happy_path_from_list_to_results_and_back() {
     let effects = press(&mut state, &[key(KeyCode::Enter)]);
     let request = match &effects[..] {
         [Effect::Plan {
-            request,
-            offset: 10_000,
-            ..
-        }] => *request,
+            request, offset, ..
+        }] if offset.get() == 10_000 => *request,
         other => panic!("{other:?}"),
     };
     assert!(matches!(state.dialog, Dialog::Planning { .. }));
@@ -354,6 +361,7 @@ fn the_happy_path_from_list_to_results_and_back() {
         &mut state,
         Msg::Worker(Response::Planned {
             request,
+            notices: vec![],
             result: Ok(rows()),
         }),
     );
@@ -429,6 +437,7 @@ fn a_stale_plan_never_overwrites_a_newer_one() {
         &mut state,
         Msg::Worker(Response::Planned {
             request: first,
+            notices: vec![],
             result: Ok(vec![]),
         }),
     );
@@ -437,6 +446,7 @@ fn a_stale_plan_never_overwrites_a_newer_one() {
         &mut state,
         Msg::Worker(Response::Planned {
             request: second,
+            notices: vec![],
             result: Ok(rows()),
         }),
     );
@@ -451,6 +461,7 @@ fn a_failed_plan_is_a_message_and_the_app_goes_on() {
         &mut state,
         Msg::Worker(Response::Planned {
             request,
+            notices: vec![],
             result: Err("source: cannot connect to postgresql://dba:****@src/orders".into()),
         }),
     );
@@ -468,6 +479,7 @@ fn cancelling_an_apply_asks_the_worker_to_roll_back() {
         &mut state,
         Msg::Worker(Response::Planned {
             request,
+            notices: vec![],
             result: Ok(rows()),
         }),
     );
@@ -506,6 +518,7 @@ fn backing_out_of_the_preview_changes_nothing() {
         &mut state,
         Msg::Worker(Response::Planned {
             request,
+            notices: vec![],
             result: Ok(rows()),
         }),
     );
@@ -642,7 +655,7 @@ fn a_bad_offset_is_shown_as_typed_and_never_sent() {
     press(&mut state, &[key(KeyCode::Backspace), chr('7')]);
     assert!(matches!(&state.dialog, Dialog::Offset { error: None, .. }));
     let effects = press(&mut state, &[key(KeyCode::Enter)]);
-    assert!(matches!(&effects[..], [Effect::Plan { offset: 7, .. }]));
+    assert!(matches!(&effects[..], [Effect::Plan { offset, .. }] if offset.get() == 7));
 }
 
 #[test]
@@ -808,6 +821,7 @@ fn snapshots_of_every_screen() {
         &mut preview,
         Msg::Worker(Response::Planned {
             request,
+            notices: vec![],
             result: Ok(rows()),
         }),
     );
@@ -864,6 +878,7 @@ fn results_render_only_the_visible_rows_of_a_huge_run() {
         &mut state,
         Msg::Worker(Response::Planned {
             request,
+            notices: vec![],
             result: Ok(vec![]),
         }),
     );

@@ -4,6 +4,8 @@ use super::state::Counts;
 use crate::engine::instance::{Instance, Observed};
 use crate::engine::journal::JournalEntry;
 use crate::engine::model::PlanRow;
+use crate::engine::offset::Offset;
+use crate::engine::run::Notice;
 use crossterm::event::KeyEvent;
 use std::path::PathBuf;
 
@@ -35,7 +37,7 @@ pub enum Effect {
     Plan {
         request: u64,
         instance: Box<Instance>,
-        offset: i64,
+        offset: Offset,
     },
     Apply {
         request: u64,
@@ -84,6 +86,8 @@ pub enum Response {
     Planned {
         request: u64,
         result: Result<Vec<PlanRow>, String>,
+        /// What the plan's way there said: endpoint warnings, interrupted runs settled.
+        notices: Vec<Notice>,
     },
     Progress {
         request: u64,

@@ -3,6 +3,7 @@
 use crate::engine::instance::{prerequisites, refusal, Instance, Observed, Prerequisite, TaskKind};
 use crate::engine::journal::JournalEntry;
 use crate::engine::model::{PlanRow, RowStatus};
+use crate::engine::offset::Offset;
 use tui_input::Input;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -44,11 +45,7 @@ impl InstanceRow {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Counts {
-    pub source: usize,
-    pub destination: usize,
-}
+pub use crate::engine::run::Counts;
 
 #[derive(Debug, Clone)]
 pub struct TaskView {
@@ -71,12 +68,12 @@ pub enum Dialog {
     },
     Planning {
         request: u64,
-        offset: i64,
+        offset: Offset,
     },
     Preview {
         request: u64,
         rows: Vec<PlanRow>,
-        offset: i64,
+        offset: Offset,
         scroll: usize,
     },
     Applying {
@@ -206,7 +203,7 @@ pub struct State {
     pub results: Option<Results>,
     pub help: bool,
     pub message: Option<Message>,
-    pub default_offset: Option<i64>,
+    pub default_offset: Option<Offset>,
     pub next_request: u64,
     pub ticks: u64,
     pub quit: bool,
@@ -217,7 +214,7 @@ pub struct State {
 impl State {
     pub fn new(
         instances: Vec<Instance>,
-        default_offset: Option<i64>,
+        default_offset: Option<Offset>,
         config_note: String,
     ) -> State {
         State {

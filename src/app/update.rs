@@ -5,9 +5,10 @@ use super::state::{
     Dialog, InstanceRow, Message, Results, Screen, State, TaskTab, TaskView, INCREMENTAL_WRITE,
     STEPS,
 };
-use crate::cli::parse_offset;
 use crate::engine::instance::TaskKind;
 use crate::engine::model::RowStatus;
+use crate::engine::offset::Offset;
+use crate::engine::run::Level;
 use crossterm::event::{KeyCode, KeyEvent, KeyEventKind, KeyModifiers};
 use tui_input::{Input, InputRequest};
 
@@ -71,9 +72,15 @@ fn on_response(state: &mut State, response: Response) -> Vec<Effect> {
                 task.history_selected = 0;
             }
         }
-        Response::Planned { request, result } => {
+        Response::Planned {
+            request,
+            result,
+            notices,
+        } => {
             if let Dialog::Planning { request: r, offset } = state.dialog {
                 if r == request {
+                    let trouble = notices.iter().any(|n| n.level == Level::Trouble);
+                    let mut said: Vec<String> = notices.into_iter().map(|n| n.text).collect();
                     match result {
                         Ok(rows) => {
                             state.dialog = Dialog::Preview {
@@ -81,11 +88,16 @@ fn on_response(state: &mut State, response: Response) -> Vec<Effect> {
                                 rows,
                                 offset,
                                 scroll: 0,
-                            }
+                            };
+                            state.message = (!said.is_empty()).then(|| Message {
+                                text: said.join(" | "),
+                                error: trouble,
+                            });
                         }
                         Err(e) => {
                             state.dialog = Dialog::None;
-                            error(state, format!("planning failed: {e}"));
+                            said.push(format!("planning failed: {e}"));
+                            error(state, said.join(" | "));
                         }
                     }
                 }
@@ -433,7 +445,7 @@ fn on_dialog_key(state: &mut State, key: KeyEvent) -> Vec<Effect> {
     match &mut state.dialog {
         Dialog::Offset { input, error: e } => match key.code {
             KeyCode::Esc => state.dialog = Dialog::None,
-            KeyCode::Enter => match parse_offset(input.value()) {
+            KeyCode::Enter => match input.value().parse::<Offset>() {
                 Err(why) => *e = Some(why),
                 Ok(offset) => {
                     let request = state.take_request_id();
@@ -452,7 +464,7 @@ fn on_dialog_key(state: &mut State, key: KeyEvent) -> Vec<Effect> {
                     *e = if input.value().is_empty() {
                         None
                     } else {
-                        parse_offset(input.value()).err()
+                        input.value().parse::<Offset>().err()
                     };
                 }
             }

@@ -3,16 +3,16 @@
 
 use super::instance::{Endpoint, Instance, Observed, Phase, Status};
 use super::postgres::{PgEndpoint, PgSession};
-use super::{EngineError, Timeouts};
+use super::{Error, Timeouts};
 use futures_util::{stream, StreamExt};
 use std::time::Duration;
 
 /// A PostgreSQL-protocol endpoint, with its password resolved.
-pub fn pg_endpoint(endpoint: &Endpoint) -> Result<PgEndpoint, EngineError> {
+pub fn pg_endpoint(endpoint: &Endpoint) -> Result<PgEndpoint, Error> {
     PgEndpoint::new(&endpoint.url, endpoint.password())
 }
 
-async fn connect(endpoint: &Endpoint, timeouts: &Timeouts) -> Result<PgSession, EngineError> {
+async fn connect(endpoint: &Endpoint, timeouts: &Timeouts) -> Result<PgSession, Error> {
     pg_endpoint(endpoint)?.connect(timeouts).await
 }
 
@@ -110,7 +110,7 @@ async fn detect_two_way(
     instance: &Instance,
     timeouts: &Timeouts,
     destination: Option<PgSession>,
-) -> Result<Option<String>, EngineError> {
+) -> Result<Option<String>, Error> {
     let destination = match destination {
         Some(session) => session,
         None => connect(&instance.destination, timeouts).await?,

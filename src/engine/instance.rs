@@ -1,8 +1,8 @@
 //! Instances (synchronization or migration tasks): what they are, how they are doing, and
 //! whether Synchronize Sequence may run. The gate is one pure function shared by CLI and TUI.
 
+use super::model::NameCase;
 use super::model::{check_pair, Engine};
-use super::oracle::NameCase;
 use serde::Serialize;
 use std::fmt;
 

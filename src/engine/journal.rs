@@ -2,8 +2,7 @@
 //! The `apply-started` entry is written before the first sequence changes, so a run that was
 //! killed can always be found and checked against the destination.
 
-use super::model::{summarize, PlanRow};
-use super::postgres::RawState;
+use super::model::{summarize, Backend, Locked, PlanRow};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::fs::{File, OpenOptions};
@@ -48,14 +47,6 @@ impl JournalEvent {
     }
 }
 
-/// The destination server process that applies a run: a later start waits for it to be gone
-/// before it reads what the run left (a killed client's backend can still finish a statement).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Backend {
-    pub pid: i32,
-    pub started: String,
-}
-
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct JournalEntry {
     pub run_id: String,
@@ -80,14 +71,6 @@ pub struct JournalEntry {
     pub rows: Vec<PlanRow>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub locked: Vec<Locked>,
-}
-
-/// A sequence's exact state under the apply's lock, just before it was set.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Locked {
-    pub schema: String,
-    pub name: String,
-    pub state: RawState,
 }
 
 impl JournalEntry {
@@ -181,6 +164,7 @@ pub fn writer_alive(entry: &JournalEntry) -> bool {
             .is_ok_and(|comm| comm.trim_end() == "seqsync")
 }
 
+#[derive(Debug, Clone)]
 pub struct Journal {
     path: PathBuf,
 }
@@ -376,7 +360,7 @@ pub fn hostname() -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::engine::model::RowStatus;
+    use crate::engine::model::{RawState, RowStatus};
 
     #[test]
     fn entries_round_trip_and_a_torn_line_is_skipped() {

@@ -342,9 +342,69 @@ pub fn summarize(rows: &[PlanRow]) -> std::collections::BTreeMap<&'static str, u
     summary
 }
 
+/// A sequence's exact state: enough to restore it with `setval(seq, last_value, is_called)`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RawState {
+    pub last_value: i64,
+    pub is_called: bool,
+}
+
+/// A sequence's exact state under the apply's lock, just before it was set: journaled, so that
+/// a killed run is restored to it and not to older values from the plan.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Locked {
+    pub schema: String,
+    pub name: String,
+    pub state: RawState,
+}
+
+/// The destination server process that applies a run: a later start waits for it to be gone
+/// before it reads what the run left (a killed client's backend can still finish a statement).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Backend {
+    pub pid: i32,
+    pub started: String,
+}
+
+/// How source names (Oracle's) become destination names. Oracle folds unquoted names to upper
+/// case and PostgreSQL to lower case, so by default an all-upper-case name is looked up in lower
+/// case; a name with any lower-case letter was quoted when created and is kept exactly.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum NameCase {
+    #[default]
+    Fold,
+    Exact,
+}
+
+impl NameCase {
+    pub fn parse(text: &str) -> Result<NameCase, String> {
+        match text.trim() {
+            "fold" | "lower" => Ok(NameCase::Fold),
+            "exact" => Ok(NameCase::Exact),
+            other => Err(format!("'{other}' is not one of: fold, exact")),
+        }
+    }
+
+    pub fn apply(self, name: &str) -> String {
+        match self {
+            NameCase::Fold if !name.chars().any(char::is_lowercase) => name.to_lowercase(),
+            _ => name.to_string(),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn names_fold_like_unquoted_identifiers_unless_they_were_quoted() {
+        assert_eq!(NameCase::Fold.apply("ORDERS_SEQ"), "orders_seq");
+        assert_eq!(NameCase::Fold.apply("Orders_Seq"), "Orders_Seq");
+        assert_eq!(NameCase::Fold.apply("SEQ$1"), "seq$1");
+        assert_eq!(NameCase::Exact.apply("ORDERS_SEQ"), "ORDERS_SEQ");
+        assert!(NameCase::parse("upper").is_err());
+    }
 
     #[test]
     fn every_unsupported_pair_is_refused_with_the_list() {

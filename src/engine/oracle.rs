@@ -2,38 +2,11 @@
 //! run time). The driver blocks, so every call runs on `spawn_blocking`, bounded by a call
 //! timeout. The SQL and the row mapping are plain functions, tested without a server.
 
-use super::model::{OwnedBy, Sequence};
-use super::{EngineError, Timeouts};
+use super::model::{NameCase, OwnedBy, Sequence};
+use super::{Error, Timeouts};
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
-
-/// How Oracle names become destination names. Oracle folds unquoted names to upper case and
-/// PostgreSQL to lower case, so by default an all-upper-case name is looked up in lower case;
-/// a name with any lower-case letter was quoted when created and is kept exactly.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum NameCase {
-    #[default]
-    Fold,
-    Exact,
-}
-
-impl NameCase {
-    pub fn parse(text: &str) -> Result<NameCase, String> {
-        match text.trim() {
-            "fold" | "lower" => Ok(NameCase::Fold),
-            "exact" => Ok(NameCase::Exact),
-            other => Err(format!("'{other}' is not one of: fold, exact")),
-        }
-    }
-
-    pub fn apply(self, name: &str) -> String {
-        match self {
-            NameCase::Fold if !name.chars().any(char::is_lowercase) => name.to_lowercase(),
-            _ => name.to_string(),
-        }
-    }
-}
 
 /// An Oracle source: `//host:port/service` (or a TNS alias), a user, and its password.
 #[derive(Clone)]
@@ -72,19 +45,19 @@ impl OracleEndpoint {
     }
 
     /// Every sequence of the configured owners, named as the destination will know them.
-    pub async fn read_sequences(&self, timeouts: &Timeouts) -> Result<Vec<Sequence>, EngineError> {
+    pub async fn read_sequences(&self, timeouts: &Timeouts) -> Result<Vec<Sequence>, Error> {
         let endpoint = self.clone();
         let call_timeout = timeouts.statement;
         let connect_timeout = timeouts.connect;
         let display = self.display();
         let fail = |e: String| {
-            EngineError::new(format!(
+            Error::failed(format!(
                 "cannot read sequences from {display}: {}",
                 explain(&e, connect_timeout)
             ))
         };
         let joined = |e: tokio::task::JoinError| {
-            EngineError::new(format!("{display}: the Oracle reader failed: {e}"))
+            Error::failed(format!("{display}: the Oracle reader failed: {e}"))
         };
         let connector = endpoint.clone();
         let connection = tokio::task::spawn_blocking(move || connector.connect(call_timeout))
@@ -109,10 +82,10 @@ impl OracleEndpoint {
         };
         let sequences = rows
             .iter()
-            .map(|row| to_sequence(row).map_err(|e| EngineError::new(format!("{display}: {e}"))))
+            .map(|row| to_sequence(row).map_err(|e| Error::failed(format!("{display}: {e}"))))
             .collect::<Result<Vec<_>, _>>()?;
         map_all(sequences, self.case, &self.schema_map)
-            .map_err(|e| EngineError::new(format!("{display}: {e}")))
+            .map_err(|e| Error::failed(format!("{display}: {e}")))
     }
 
     fn connect(&self, call_timeout: Duration) -> Result<Arc<oracle::Connection>, String> {
@@ -406,15 +379,6 @@ mod tests {
             "{e}"
         );
         assert!(to_sequence(&row("X", "1", "10", "0", "N", "1")).is_err());
-    }
-
-    #[test]
-    fn names_fold_like_unquoted_identifiers_unless_they_were_quoted() {
-        assert_eq!(NameCase::Fold.apply("ORDERS_SEQ"), "orders_seq");
-        assert_eq!(NameCase::Fold.apply("Orders_Seq"), "Orders_Seq");
-        assert_eq!(NameCase::Fold.apply("SEQ$1"), "seq$1");
-        assert_eq!(NameCase::Exact.apply("ORDERS_SEQ"), "ORDERS_SEQ");
-        assert!(NameCase::parse("upper").is_err());
     }
 
     #[test]

@@ -1,12 +1,12 @@
 //! The planner: pure, no I/O. (source sequences, destination sequences, offset) → plan rows.
 
 use super::model::{DataEdge, NextValue, PlanRow, RowStatus, Sequence};
+use super::offset::Offset;
 use std::collections::{BTreeMap, HashMap};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct PlanOptions {
-    /// Non-negative; enforced where it is parsed.
-    pub offset: i64,
+    pub offset: Offset,
     /// Set a destination that is already past the target back to the target.
     pub allow_lower: bool,
     /// Read owning columns that lead no index (a full scan each) for the behind-data check.
@@ -59,12 +59,7 @@ pub fn flag_behind_data(
         };
         let note = match (edge, next) {
             (DataEdge::Value(Some(edge)), Some(next)) => {
-                let behind = if seq.ascending() {
-                    next <= *edge
-                } else {
-                    next >= *edge
-                };
-                if !behind {
+                if ids_taken(seq.ascending(), next, *edge).is_none() {
                     continue;
                 }
                 let needed = row
@@ -97,6 +92,18 @@ pub fn flag_behind_data(
             format!("{}; {note}", row.message)
         };
     }
+}
+
+/// How many of the ids a sequence hands out from `next` on its column already holds, where
+/// `edge` is the column's largest value (smallest for a descending sequence); None when the
+/// next insert is clear of the data.
+pub fn ids_taken(ascending: bool, next: i64, edge: i64) -> Option<i128> {
+    let gap = if ascending {
+        edge as i128 - next as i128
+    } else {
+        next as i128 - edge as i128
+    };
+    (gap >= 0).then_some(gap + 1)
 }
 
 fn plan_row(
@@ -169,9 +176,9 @@ fn plan_row(
         );
     }
     let target = if dst.ascending() {
-        source_value as i128 + options.offset as i128
+        source_value as i128 + options.offset.get() as i128
     } else {
-        source_value as i128 - options.offset as i128
+        source_value as i128 - options.offset.get() as i128
     };
     let Ok(target) = i64::try_from(target) else {
         return with(
@@ -273,7 +280,7 @@ mod tests {
 
     fn opts(offset: i64) -> PlanOptions {
         PlanOptions {
-            offset,
+            offset: Offset::new(offset).unwrap(),
             allow_lower: false,
             scan_unindexed: false,
         }
@@ -319,7 +326,7 @@ mod tests {
             s,
             seq("a", 500, true, 1, 1, 1_000_000),
             PlanOptions {
-                offset: 10,
+                offset: Offset::new(10).unwrap(),
                 allow_lower: true,
                 scan_unindexed: false,
             },
@@ -447,7 +454,7 @@ mod tests {
             offset in prop_oneof![0i64..1_000_000, any::<i64>().prop_map(|v| v.saturating_abs())],
             allow_lower in any::<bool>(),
         ) {
-            let row = one(src.clone(), dst.clone(), PlanOptions { offset, allow_lower, scan_unindexed: false });
+            let row = one(src.clone(), dst.clone(), PlanOptions { offset: Offset::new(offset).unwrap(), allow_lower, scan_unindexed: false });
             if let Some(target) = row.target {
                 let expected = if dst.ascending() {
                     src.last_value.unwrap() as i128 + offset as i128

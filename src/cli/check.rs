@@ -1,0 +1,53 @@
+//! `seqsync check`: destination sequences whose next value their own column already holds.
+
+use super::exit::Done;
+use super::{print_notice, setup, Cli, ListFormat};
+use crate::engine::instance::Endpoint;
+use crate::engine::model::Engine;
+use crate::engine::postgres::DEFAULT_APPLY_BATCH;
+use crate::engine::run;
+use crate::engine::Error;
+use crate::report::{print, render_checked};
+use clap::Args;
+
+#[derive(Debug, Args)]
+pub struct CheckArgs {
+    /// Instance id from the config file (its destination is checked)
+    #[arg(
+        long,
+        value_name = "ID",
+        conflicts_with = "destination",
+        required_unless_present = "destination"
+    )]
+    pub instance: Option<String>,
+    /// Destination connection string instead of --instance
+    #[arg(long, value_name = "URL")]
+    pub destination: Option<String>,
+    #[arg(long, value_name = "ENGINE", default_value = "postgresql", value_parser = Engine::parse)]
+    pub destination_engine: Engine,
+    /// Also read columns that no index leads (a full scan each)
+    #[arg(long)]
+    pub scan_unindexed: bool,
+    #[arg(long, value_enum, default_value = "table")]
+    pub format: ListFormat,
+}
+
+pub async fn run(cli: &Cli, args: &CheckArgs) -> Result<Done, Error> {
+    let (settings, ctx) = setup(cli, DEFAULT_APPLY_BATCH)?;
+    let endpoint = match (&args.instance, &args.destination) {
+        (Some(id), _) => settings
+            .instance(id)
+            .map_err(Error::usage)?
+            .destination
+            .clone(),
+        (None, Some(url)) => Endpoint::new(args.destination_engine, url),
+        (None, None) => return Err(Error::usage("give --instance ID or --destination URL")),
+    };
+    let destination = run::destination(&endpoint, &print_notice)?;
+    let checked = run::check(&ctx, &destination, args.scan_unindexed).await?;
+    print(&match args.format {
+        ListFormat::Json => crate::report::json(&checked),
+        ListFormat::Table => render_checked(&checked, &destination.display),
+    });
+    Ok(Done::rows_left_out(checked.iter().any(|c| c.is_behind())))
+}

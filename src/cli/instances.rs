@@ -1,0 +1,43 @@
+//! `seqsync instances`: every configured instance, observed concurrently, each within its
+//! deadline.
+
+use super::exit::Done;
+use super::{setup, Cli, ListFormat};
+use crate::config;
+use crate::engine::postgres::DEFAULT_APPLY_BATCH;
+use crate::engine::run;
+use crate::engine::Error;
+use crate::report::{print, render_instances, Listed};
+use clap::Args;
+
+#[derive(Debug, Args)]
+pub struct InstancesArgs {
+    #[arg(long, value_enum, default_value = "table")]
+    pub format: ListFormat,
+}
+
+/// Instances observed at once.
+pub const CONCURRENCY: usize = 32;
+
+pub async fn run(cli: &Cli, args: &InstancesArgs) -> Result<Done, Error> {
+    let (settings, ctx) = setup(cli, DEFAULT_APPLY_BATCH)?;
+    if settings.file.is_none() {
+        return Err(Error::usage(format!(
+            "no config file found (looked in {}); try scripts/demo, write one from \
+             assets/seqsync.example.toml, or use plan/sync with --source and --destination",
+            config::search_paths_text()
+        )));
+    }
+    let observed = run::observe_all(&settings.instances, &ctx.timeouts, CONCURRENCY).await;
+    let listed: Vec<Listed> = settings
+        .instances
+        .iter()
+        .zip(observed)
+        .map(|(instance, observed)| Listed::new(instance, observed))
+        .collect();
+    print(&match args.format {
+        ListFormat::Json => crate::report::json(&listed),
+        ListFormat::Table => render_instances(&listed),
+    });
+    Ok(Done::Complete)
+}

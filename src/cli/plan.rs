@@ -1,0 +1,22 @@
+//! `seqsync plan`: what a sync would change, without changing anything.
+
+use super::exit::Done;
+use super::{print_notice, setup, Cli, PlanArgs};
+use crate::engine::run;
+use crate::engine::Error;
+use crate::report::print_rows;
+
+pub async fn run(cli: &Cli, args: &PlanArgs) -> Result<Done, Error> {
+    let (settings, ctx) = setup(cli, args.batch_size)?;
+    let target = args.target(&settings)?;
+    let options = args.options(&settings)?;
+    let prepared = run::plan(&ctx, &target, options, &print_notice).await?;
+    print_rows(
+        args.format.into(),
+        &prepared.context,
+        &prepared.rows,
+        "planned",
+        None,
+    );
+    Ok(Done::rows_left_out(prepared.has_problems()))
+}

@@ -1,0 +1,92 @@
+//! `seqsync sync`: the plan, a confirmation, then the apply, all or nothing.
+
+use super::exit::Done;
+use super::prompt::confirm;
+use super::{print_notice, setup, Cli, Format, PlanArgs};
+use crate::engine::postgres::{ApplyOptions, ApplyProgress};
+use crate::engine::run::{self, Context, Prepared};
+use crate::engine::Error;
+use crate::report::print_rows;
+use clap::Args;
+use std::io::IsTerminal;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+
+#[derive(Debug, Args)]
+pub struct SyncArgs {
+    #[command(flatten)]
+    pub plan: PlanArgs,
+    /// Apply without asking
+    #[arg(long, short = 'y')]
+    pub yes: bool,
+}
+
+pub async fn run(cli: &Cli, args: &SyncArgs) -> Result<Done, Error> {
+    let plan = &args.plan;
+    let (settings, ctx) = setup(cli, plan.batch_size)?;
+    let target = plan.target(&settings)?;
+    let options = plan.options(&settings)?;
+    let mut prepared = run::plan(&ctx, &target, options, &print_notice).await?;
+    if prepared.changes() > 0 && !args.yes {
+        confirm(
+            &prepared.rows,
+            prepared.changes(),
+            &target.destination.display,
+        )?;
+    }
+    let apply_options = ApplyOptions {
+        allow_lower: plan.allow_lower,
+        batch_size: ctx.batch_size,
+        ..ApplyOptions::default()
+    };
+    apply_and_report(&mut prepared, &ctx, &apply_options, plan.format).await
+}
+
+/// Applies with Ctrl-C rolling back, a progress line on a terminal, and the result printed.
+pub(super) async fn apply_and_report(
+    prepared: &mut Prepared,
+    ctx: &Context,
+    apply_options: &ApplyOptions,
+    format: Format,
+) -> Result<Done, Error> {
+    let cancel = Arc::new(AtomicBool::new(false));
+    let on_interrupt = cancel.clone();
+    let interrupt_listener = tokio::spawn(async move {
+        if tokio::signal::ctrl_c().await.is_ok() {
+            eprintln!("seqsync: interrupted; rolling back what was set so far…");
+            on_interrupt.store(true, Ordering::SeqCst);
+        }
+    });
+    let show_progress = std::io::stderr().is_terminal() && prepared.changes() > 0;
+    let progress = move |p: ApplyProgress| {
+        if show_progress {
+            eprint!("\rseqsync: applied {}/{} ", p.done, p.total);
+        }
+    };
+    let executed = prepared
+        .execute(&ctx.journal, apply_options, &progress, &cancel)
+        .await;
+    interrupt_listener.abort();
+    if show_progress {
+        eprintln!();
+    }
+    let (outcome, journal_error) = executed?;
+    let error = outcome.error();
+    print_rows(
+        format.into(),
+        &prepared.context,
+        &prepared.rows,
+        outcome.word(),
+        error.as_ref().map(|e| e.message.as_str()),
+    );
+    if let Some(e) = journal_error {
+        eprintln!("seqsync: warning: {e}");
+    }
+    match error {
+        Some(e) => {
+            let message = format!("{} (run {})", e.message, prepared.context.run_id);
+            Err(Error { message, ..e })
+        }
+        None => Ok(Done::rows_left_out(prepared.has_problems())),
+    }
+}

@@ -1,0 +1,304 @@
+//! The batched apply (see the module doc of `engine::postgres` for why) and the read-back that
+//! fills the "after" column.
+
+use super::endpoint::{PgEndpoint, PgSession};
+use super::read::READ_CHUNK;
+use super::recover::roll_back;
+use crate::engine::model::{Locked, PlanRow, RawState, RowStatus};
+use crate::engine::saga::{recheck, state_for_next, ApplyFailure, Touched};
+use crate::engine::{Error, Timeouts};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+/// Sequences per apply transaction: far below the ~12,500 locks a default server can hold in
+/// total, leaving room for every other session.
+pub const DEFAULT_APPLY_BATCH: usize = 2_500;
+
+const SETVAL_SQL: &str = "SELECT count(pg_catalog.setval(u.o::regclass, u.v, u.c)) \
+     FROM unnest($1::oid[], $2::int8[], $3::bool[]) AS u(o, v, c)";
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ApplyOptions {
+    pub allow_lower: bool,
+    /// Refuse a sequence whose next value is no longer exactly the plan's "before" (an undo must
+    /// not lower a sequence that has issued values since).
+    pub require_unchanged: bool,
+    pub batch_size: usize,
+    /// How long to keep trying to restore touched sequences after a failure.
+    pub rollback_deadline: Duration,
+}
+
+impl Default for ApplyOptions {
+    fn default() -> Self {
+        ApplyOptions {
+            allow_lower: false,
+            require_unchanged: false,
+            batch_size: DEFAULT_APPLY_BATCH,
+            rollback_deadline: Duration::from_secs(60),
+        }
+    }
+}
+
+/// What an apply reports to, and listens to, while it runs.
+pub struct ApplyHooks<'a> {
+    pub progress: &'a (dyn Fn(ApplyProgress) + Sync),
+    /// Makes a batch's exact before-states durable (the journal) before the batch is set, so a
+    /// killed run can be restored to them; an error stops the apply before the batch changes.
+    pub record: &'a (dyn Fn(&[Locked]) -> Result<(), String> + Sync),
+    pub cancel: &'a AtomicBool,
+}
+
+pub struct ApplyProgress {
+    pub done: usize,
+    pub total: usize,
+}
+
+/// Applies every `update` row of the plan, all or nothing (see the module comment), then reads
+/// the destination back: `update` rows become `updated` and every row's `destination_after`
+/// holds what was read. `session`, the connection the plan was read on, is reused while it is
+/// open: its backend has every sequence in its relation cache already.
+pub async fn apply(
+    endpoint: &PgEndpoint,
+    timeouts: &Timeouts,
+    session: Option<PgSession>,
+    rows: &mut [PlanRow],
+    options: &ApplyOptions,
+    hooks: &ApplyHooks<'_>,
+) -> Result<(), ApplyFailure> {
+    let to_apply: Vec<usize> = (0..rows.len())
+        .filter(|&i| rows[i].status == RowStatus::Update)
+        .collect();
+    let session = match session.filter(|s| s.is_open()) {
+        Some(s) => s,
+        None => endpoint
+            .connect(timeouts)
+            .await
+            .map_err(|e| ApplyFailure::RolledBack { reason: e.message })?,
+    };
+    let mut touched: Vec<Touched> = Vec::with_capacity(to_apply.len());
+    let outcome = apply_batches(&session, rows, &to_apply, options, hooks, &mut touched).await;
+    if let Err(reason) = outcome {
+        drop(session);
+        return Err(roll_back(endpoint, timeouts, options, touched, reason.message).await);
+    }
+    read_back(&session, rows).await;
+    Ok(())
+}
+
+async fn apply_batches(
+    session: &PgSession,
+    rows: &mut [PlanRow],
+    to_apply: &[usize],
+    options: &ApplyOptions,
+    hooks: &ApplyHooks<'_>,
+    touched: &mut Vec<Touched>,
+) -> Result<(), Error> {
+    let ApplyHooks {
+        progress,
+        record,
+        cancel,
+    } = hooks;
+    let total = to_apply.len();
+    progress(ApplyProgress { done: 0, total });
+    let batch_size = options.batch_size.max(1);
+    for (batch_no, batch) in to_apply.chunks(batch_size).enumerate() {
+        if cancel.load(Ordering::SeqCst) {
+            return Err(Error::failed("cancelled by the operator"));
+        }
+        let oids: Vec<u32> = batch
+            .iter()
+            .map(|&i| {
+                rows[i]
+                    .destination_oid
+                    .expect("update rows come from a destination sequence")
+            })
+            .collect();
+        session
+            .execute(
+                "starting a transaction",
+                "BEGIN ISOLATION LEVEL READ COMMITTED",
+            )
+            .await?;
+        // Locks the batch as setval would, so a conflicting session makes lock_timeout fire
+        // before anything in the batch changes.
+        let called = session.fast_values(&oids).await?;
+        let mut live = session.catalogue_by_oid(&oids).await?;
+        let renamed: Vec<String> = batch
+            .iter()
+            .zip(&live)
+            .filter(|(&i, l)| {
+                (l.schema.as_str(), l.name.as_str())
+                    != (rows[i].schema.as_str(), rows[i].name.as_str())
+            })
+            .map(|(&i, l)| {
+                format!(
+                    "{}: renamed to {}",
+                    rows[i].qualified_name(),
+                    l.qualified_name()
+                )
+            })
+            .collect();
+        if !renamed.is_empty() {
+            let _ = session.execute("rolling back", "ROLLBACK").await;
+            return Err(Error::failed(format!(
+                "the destination changed since the plan ({}); plan again",
+                renamed.join("; ")
+            )));
+        }
+        let first_touched = touched.len();
+        let uncalled: Vec<usize> = (0..batch.len()).filter(|&k| called[k].is_none()).collect();
+        if !uncalled.is_empty() {
+            // PostgreSQL 15 cannot read a sequence that was never called except by querying its
+            // relation (about 20-40 µs each, see DIRECT_CHUNK); nextval() returns exactly that
+            // last_value in microseconds. It marks the sequence called, which we are about to
+            // change anyway, so it is recorded as touched first and restored on rollback.
+            for &k in &uncalled {
+                let planned = RawState {
+                    last_value: rows[batch[k]].destination_before.unwrap_or_default(),
+                    is_called: false,
+                };
+                touched.push(Touched {
+                    oid: oids[k],
+                    name: rows[batch[k]].qualified_name(),
+                    before: planned,
+                    set_to: RawState {
+                        is_called: true,
+                        ..planned
+                    },
+                });
+            }
+            let uncalled_oids: Vec<u32> = uncalled.iter().map(|&k| oids[k]).collect();
+            let values = session.take_next_values(&uncalled_oids).await?;
+            for (t, value) in touched[first_touched..].iter_mut().zip(values) {
+                t.before = RawState {
+                    last_value: value,
+                    is_called: false,
+                };
+                t.set_to = RawState {
+                    last_value: value,
+                    is_called: true,
+                };
+            }
+        }
+        let mut states = vec![None; batch.len()];
+        for (k, value) in called.iter().enumerate() {
+            if let Some(v) = value {
+                states[k] = Some(RawState {
+                    last_value: *v,
+                    is_called: true,
+                });
+            }
+        }
+        for (t, &k) in touched[first_touched..].iter().zip(&uncalled) {
+            states[k] = Some(t.before);
+        }
+        let mut drifted = vec![];
+        let mut targets = Vec::with_capacity(batch.len());
+        for (k, &i) in batch.iter().enumerate() {
+            let state = states[k].expect("every sequence of the batch was read");
+            live[k].last_value = Some(state.last_value);
+            live[k].is_called = state.is_called;
+            let target = rows[i].target.expect("update rows have a target");
+            let unchanged = options
+                .require_unchanged
+                .then_some(rows[i].destination_before);
+            if let Err(why) = recheck(&live[k], target, options.allow_lower, unchanged) {
+                drifted.push(format!("{}: {why}", rows[i].qualified_name()));
+            }
+            targets.push(state_for_next(&live[k], target));
+        }
+        if !drifted.is_empty() {
+            let _ = session.execute("rolling back", "ROLLBACK").await;
+            return Err(Error::failed(format!(
+                "the destination changed since the plan ({}); plan again",
+                drifted.join("; ")
+            )));
+        }
+        for (t, &k) in touched[first_touched..].iter_mut().zip(&uncalled) {
+            t.set_to = targets[k];
+        }
+        for (k, &i) in batch.iter().enumerate() {
+            rows[i].destination_before = live[k].next_display();
+            if called[k].is_some() {
+                touched.push(Touched {
+                    oid: oids[k],
+                    name: rows[i].qualified_name(),
+                    before: states[k].expect("read"),
+                    set_to: targets[k],
+                });
+            }
+        }
+        let locked: Vec<Locked> = batch
+            .iter()
+            .zip(&states)
+            .map(|(&i, state)| Locked {
+                schema: rows[i].schema.clone(),
+                name: rows[i].name.clone(),
+                state: state.expect("read"),
+            })
+            .collect();
+        if let Err(e) = record(&locked) {
+            let _ = session.execute("rolling back", "ROLLBACK").await;
+            return Err(Error::failed(e));
+        }
+        session.set_states(&oids, &targets).await?;
+        session.execute("committing", "COMMIT").await?;
+        progress(ApplyProgress {
+            done: (batch_no * batch_size + batch.len()).min(total),
+            total,
+        });
+    }
+    Ok(())
+}
+
+/// Fills `destination_after` from what the destination holds now. A failed read leaves the
+/// column empty and says so; the apply itself has succeeded by then.
+async fn read_back(session: &PgSession, rows: &mut [PlanRow]) {
+    let with_destination: Vec<usize> = (0..rows.len())
+        .filter(|&i| rows[i].destination_oid.is_some())
+        .collect();
+    let mut after = Vec::with_capacity(with_destination.len());
+    for chunk in with_destination.chunks(READ_CHUNK) {
+        let oids: Vec<u32> = chunk
+            .iter()
+            .filter_map(|&i| rows[i].destination_oid)
+            .collect();
+        match session.read_by_oid(&oids).await {
+            Ok(live) => after.extend(live.iter().map(|l| l.sequence.next_display())),
+            Err(e) => {
+                for row in rows.iter_mut().filter(|r| r.status == RowStatus::Update) {
+                    row.status = RowStatus::Updated;
+                    row.message = format!("applied, but reading back failed: {e}");
+                }
+                return;
+            }
+        }
+    }
+    for (&i, value) in with_destination.iter().zip(after) {
+        let row = &mut rows[i];
+        row.destination_after = value;
+        if row.status == RowStatus::Update {
+            row.status = RowStatus::Updated;
+            if value != row.target {
+                row.message = "the destination has been used since it was set".to_string();
+            }
+        }
+    }
+    for row in rows.iter_mut().filter(|r| r.status == RowStatus::Update) {
+        row.status = RowStatus::Updated;
+    }
+}
+
+impl PgSession {
+    pub(super) async fn set_states(&self, oids: &[u32], states: &[RawState]) -> Result<(), Error> {
+        let values: Vec<i64> = states.iter().map(|s| s.last_value).collect();
+        let called: Vec<bool> = states.iter().map(|s| s.is_called).collect();
+        self.bounded(
+            "setting destination sequences",
+            self.client
+                .query_one(SETVAL_SQL, &[&oids, &values, &called]),
+        )
+        .await
+        .map(|_| ())
+    }
+}

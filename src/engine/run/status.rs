@@ -1,0 +1,75 @@
+//! How tasks are doing: status and phase for the instance list, the prerequisites gate, and the
+//! sequence counts of Basic Information. Every observation has a deadline, whichever front end
+//! asks: a silent host makes its own row Unknown, it never holds anything up.
+
+use super::target::{resolve, Target};
+use crate::engine::detect;
+use crate::engine::instance::{prerequisites, refusal, Instance, Observed};
+use crate::engine::{Error, Timeouts};
+use std::time::Duration;
+
+/// How long one instance's status may take: a connect and a second.
+fn deadline(timeouts: &Timeouts) -> Duration {
+    timeouts.connect + Duration::from_secs(1)
+}
+
+/// One instance's status, phase and two-way detection, within the deadline.
+pub async fn observe(instance: &Instance, timeouts: &Timeouts) -> Observed {
+    detect::observe_within(instance, timeouts, deadline(timeouts)).await
+}
+
+/// Many instances, `concurrency` at a time, each within the deadline, in their order.
+pub async fn observe_all(
+    instances: &[Instance],
+    timeouts: &Timeouts,
+    concurrency: usize,
+) -> Vec<Observed> {
+    detect::observe_all(instances, timeouts, concurrency, deadline(timeouts)).await
+}
+
+/// Refuses, saying why, unless every prerequisite of Synchronize Sequence holds right now.
+pub async fn gate(instance: &Instance, timeouts: &Timeouts) -> Result<Observed, Error> {
+    let observed = observe(instance, timeouts).await;
+    match refusal(&prerequisites(instance, &observed)) {
+        Some(reason) => Err(Error::refused(format!(
+            "Synchronize Sequence is not available for instance {}: {reason}",
+            instance.id
+        ))),
+        None => Ok(observed),
+    }
+}
+
+/// Sequences on each side, for Basic Information.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Counts {
+    pub source: usize,
+    pub destination: usize,
+}
+
+pub async fn count(instance: &Instance, timeouts: &Timeouts) -> Result<Counts, Error> {
+    // Counting is quiet: the endpoint warnings are shown when the instance is planned.
+    let Target {
+        source,
+        destination,
+        ..
+    } = resolve(instance, &|_| {})?;
+    let destination_count = async {
+        destination
+            .connect(timeouts)
+            .await?
+            .count_sequences()
+            .await
+            .map_err(|e| e.context("destination"))
+    };
+    let source_count = async {
+        source
+            .count(timeouts)
+            .await
+            .map_err(|e| e.context("source"))
+    };
+    let (source, destination) = tokio::join!(source_count, destination_count);
+    Ok(Counts {
+        source: source?,
+        destination: destination?,
+    })
+}

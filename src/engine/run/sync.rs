@@ -1,0 +1,276 @@
+//! Plan and apply: the run both front ends start with Synchronize Sequence. One policy for
+//! what is checked and journaled: interrupted runs on the destination are settled first, the
+//! prerequisites are checked, the plan is journaled, and the intent is journaled before the
+//! first change.
+
+use super::recover::settle;
+use super::status::gate;
+use super::target::Target;
+use super::{Context, Notify};
+use crate::engine::journal::{new_run_id, Journal, JournalEvent, RunContext};
+use crate::engine::model::{summarize, PlanRow, RowStatus, Sequence};
+use crate::engine::plan::{flag_behind_data, plan as plan_rows, PlanOptions};
+use crate::engine::postgres::{self, ApplyOptions, ApplyProgress, PgEndpoint, PgSession};
+use crate::engine::saga::ApplyFailure;
+use crate::engine::{Error, Timeouts};
+use std::sync::atomic::AtomicBool;
+
+/// A plan, ready to be applied on the connection it was read on.
+pub struct Prepared {
+    pub context: RunContext,
+    pub rows: Vec<PlanRow>,
+    destination: PgEndpoint,
+    session: Option<PgSession>,
+    timeouts: Timeouts,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome {
+    NothingToDo,
+    Applied,
+    /// Failed; nothing of this run remains in the destination.
+    RolledBack(String),
+    /// Failed, and some sequences could not be restored (the message lists them).
+    Incomplete(String),
+}
+
+impl Outcome {
+    /// What a failed apply is, as an error; None when it did what it should.
+    pub fn error(&self) -> Option<Error> {
+        match self {
+            Outcome::NothingToDo | Outcome::Applied => None,
+            Outcome::RolledBack(m) => Some(Error::failed(m.clone())),
+            Outcome::Incomplete(m) => Some(Error::rollback_incomplete(m.clone())),
+        }
+    }
+
+    /// The word used in JSON output and on screen.
+    pub fn word(&self) -> &'static str {
+        match self {
+            Outcome::NothingToDo => "nothing-to-do",
+            Outcome::Applied => "applied",
+            Outcome::RolledBack(_) => "rolled-back",
+            Outcome::Incomplete(_) => "rollback-incomplete",
+        }
+    }
+}
+
+/// Synchronize Sequence up to the preview: settles runs a killed seqsync left on this
+/// destination, checks the task's prerequisites (within their deadline), reads both sides at
+/// once, plans, flags targets inside the destination's data, and journals the plan. Nothing is
+/// changed yet, except what settling an interrupted run restores.
+pub async fn plan(
+    ctx: &Context,
+    target: &Target,
+    options: PlanOptions,
+    notify: Notify<'_>,
+) -> Result<Prepared, Error> {
+    settle(ctx, &target.destination, notify).await?;
+    if let Some(instance) = &target.instance {
+        gate(instance, &ctx.timeouts).await?;
+    }
+    let prepared = prepare(target, options, &ctx.timeouts).await?;
+    ctx.journal
+        .append(
+            &prepared
+                .context
+                .entry(JournalEvent::Plan, &prepared.rows, ""),
+        )
+        .map_err(|e| Error::failed(format!("{e}; nothing was changed")))?;
+    Ok(prepared)
+}
+
+/// Reads both sides at once and plans.
+async fn prepare(
+    target: &Target,
+    options: PlanOptions,
+    timeouts: &Timeouts,
+) -> Result<Prepared, Error> {
+    let (source_read, destination_read) = tokio::join!(
+        target.source.read(timeouts),
+        read(&target.destination, timeouts)
+    );
+    let source_seqs = source_read.map_err(|e| e.context("source"))?;
+    let (session, destination_seqs) = destination_read.map_err(|e| e.context("destination"))?;
+    let mut rows = plan_rows(&source_seqs, &destination_seqs, options);
+    let owned: Vec<&Sequence> = destination_seqs
+        .iter()
+        .filter(|d| d.owned_by.is_some())
+        .collect();
+    let edges = session.data_edges(&owned, options.scan_unindexed).await;
+    let edges = owned
+        .iter()
+        .zip(edges)
+        .filter_map(|(d, e)| Some((d.oid, e?)))
+        .collect();
+    flag_behind_data(&mut rows, &destination_seqs, &edges);
+    let context = RunContext {
+        run_id: new_run_id(),
+        instance: target.id.clone(),
+        source: target.source.display(),
+        destination: target.destination.display.clone(),
+        offset: options.offset.get(),
+        allow_lower: options.allow_lower,
+        undo_of: None,
+        backend: None,
+    };
+    crate::log::line(
+        "INFO",
+        &format!(
+            "run {} instance {}: source {} destination {} offset {}: planned {:?}",
+            context.run_id,
+            context.instance,
+            context.source,
+            context.destination,
+            context.offset,
+            summarize(&rows)
+        ),
+    );
+    Ok(Prepared::new(
+        context,
+        rows,
+        &target.destination,
+        session,
+        timeouts,
+    ))
+}
+
+async fn read(
+    endpoint: &PgEndpoint,
+    timeouts: &Timeouts,
+) -> Result<(PgSession, Vec<Sequence>), Error> {
+    let session = endpoint.connect(timeouts).await?;
+    let sequences = session.read_sequences().await?;
+    Ok((session, sequences))
+}
+
+impl Prepared {
+    pub(super) fn new(
+        context: RunContext,
+        rows: Vec<PlanRow>,
+        destination: &PgEndpoint,
+        session: PgSession,
+        timeouts: &Timeouts,
+    ) -> Prepared {
+        Prepared {
+            context,
+            rows,
+            destination: destination.clone(),
+            session: Some(session),
+            timeouts: *timeouts,
+        }
+    }
+
+    /// Rows the apply would change.
+    pub fn changes(&self) -> usize {
+        self.rows
+            .iter()
+            .filter(|r| r.status == RowStatus::Update)
+            .count()
+    }
+
+    pub fn has_problems(&self) -> bool {
+        self.rows.iter().any(|r| r.status.is_problem())
+    }
+
+    /// Applies the plan. `Err` means the journal could not take the intent, and nothing was
+    /// applied. The second value reports a journal that failed after the apply.
+    pub async fn execute(
+        &mut self,
+        journal: &Journal,
+        options: &ApplyOptions,
+        progress: &(dyn Fn(ApplyProgress) + Sync),
+        cancel: &AtomicBool,
+    ) -> Result<(Outcome, Option<String>), Error> {
+        let not_started = |e: String| Error::failed(format!("{e}; nothing was applied"));
+        if self.changes() > 0 {
+            let session = match self.session.take().filter(|s| s.is_open()) {
+                Some(s) => s,
+                None => self
+                    .destination
+                    .connect(&self.timeouts)
+                    .await
+                    .map_err(|e| not_started(e.to_string()))?,
+            };
+            if let Some(why) = session
+                .read_only()
+                .await
+                .map_err(|e| not_started(e.to_string()))?
+            {
+                return Err(not_started(why));
+            }
+            self.context.backend = Some(
+                session
+                    .backend()
+                    .await
+                    .map_err(|e| not_started(e.to_string()))?,
+            );
+            self.session = Some(session);
+        }
+        // Write-ahead: the intent is on disk before the first sequence changes.
+        journal
+            .append(
+                &self
+                    .context
+                    .entry(JournalEvent::ApplyStarted, &self.rows, ""),
+            )
+            .map_err(|e| not_started(e.to_string()))?;
+        let (outcome, event, message) = if self.changes() == 0 {
+            (
+                Outcome::NothingToDo,
+                JournalEvent::Applied,
+                "nothing to change".to_string(),
+            )
+        } else {
+            let result = postgres::apply(
+                &self.destination,
+                &self.timeouts,
+                self.session.take(),
+                &mut self.rows,
+                options,
+                &postgres::ApplyHooks {
+                    progress,
+                    record: &|locked| {
+                        let mut entry = self.context.entry(JournalEvent::BatchLocked, &[], "");
+                        entry.locked = locked.to_vec();
+                        journal.append(&entry)
+                    },
+                    cancel,
+                },
+            )
+            .await;
+            match result {
+                Ok(()) => (Outcome::Applied, JournalEvent::Applied, String::new()),
+                Err(failure @ ApplyFailure::RolledBack { .. }) => {
+                    let m = failure.to_string();
+                    (Outcome::RolledBack(m.clone()), JournalEvent::RolledBack, m)
+                }
+                Err(failure @ ApplyFailure::Incomplete { .. }) => {
+                    let m = failure.to_string();
+                    (
+                        Outcome::Incomplete(m.clone()),
+                        JournalEvent::RollbackIncomplete,
+                        m,
+                    )
+                }
+            }
+        };
+        crate::log::line(
+            if matches!(outcome, Outcome::Applied | Outcome::NothingToDo) {
+                "INFO"
+            } else {
+                "ERROR"
+            },
+            &format!(
+                "run {}: {} {:?} {message}",
+                self.context.run_id,
+                outcome.word(),
+                summarize(&self.rows)
+            ),
+        );
+        let journaled = journal
+            .append(&self.context.entry(event, &self.rows, &message))
+            .err();
+        Ok((outcome, journaled))
+    }
+}

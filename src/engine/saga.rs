@@ -1,0 +1,331 @@
+//! The apply saga's decisions, pure: what a batch may still set once it is locked, which state
+//! makes the next `nextval()` return the target, what a rollback restores, and how a killed
+//! run's sequences are classified when it is settled. The PostgreSQL adapter
+//! (`engine::postgres`) reads and writes; these functions decide. See that module's doc for why
+//! the apply is a saga at all.
+
+use super::model::{RawState, Sequence};
+use std::fmt;
+
+/// A sequence this run has (or may have) set, with what to restore.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Touched {
+    pub oid: u32,
+    pub name: String,
+    pub before: RawState,
+    pub set_to: RawState,
+}
+
+/// How a failed apply ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ApplyFailure {
+    /// The apply failed and the destination holds no value of this run.
+    RolledBack { reason: String },
+    /// The apply failed and some sequences could not be restored: they are listed.
+    Incomplete {
+        reason: String,
+        not_restored: Vec<String>,
+    },
+}
+
+impl fmt::Display for ApplyFailure {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ApplyFailure::RolledBack { reason } => {
+                write!(f, "{reason}; nothing was applied")
+            }
+            ApplyFailure::Incomplete {
+                reason,
+                not_restored,
+            } => write!(
+                f,
+                "{reason}; the rollback could not restore {} sequence(s), which keep their new values: {}",
+                not_restored.len(),
+                not_restored.join(", ")
+            ),
+        }
+    }
+}
+
+/// What an interrupted run left in the destination, once settled.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Recovery {
+    /// Every sequence of the run holds its target: it was killed after its last batch.
+    AppliedInFull { sequences: usize },
+    /// No sequence holds a value of the run.
+    NotApplied,
+    /// Some did; they were restored, so nothing of the run remains.
+    RolledBack { restored: usize, of: usize },
+    /// Some hold the run's values and have issued ids since, so they were not lowered.
+    Incomplete {
+        reason: String,
+        not_restored: Vec<String>,
+    },
+}
+
+/// Re-checks a planned target against the destination as it is now, under lock. An undo passes
+/// `expected_next`: it may lower only a sequence still exactly where the run left it.
+pub fn recheck(
+    now: &Sequence,
+    target: i64,
+    allow_lower: bool,
+    expected_next: Option<Option<i64>>,
+) -> Result<(), String> {
+    if let Some(expected) = expected_next {
+        if now.next_display() != expected {
+            return Err(format!(
+                "it has issued values since (next value now {}, expected {})",
+                shown(now.next_display()),
+                shown(expected)
+            ));
+        }
+    }
+    if target < now.min || target > now.max {
+        return Err(format!(
+            "target {target} is now outside its range {}..{}",
+            now.min, now.max
+        ));
+    }
+    let position = now.next_position().expect("read under lock");
+    if is_past(now, position, target) && !allow_lower {
+        return Err(format!(
+            "it has moved past the target {target} (next value now {})",
+            shown(now.next_display())
+        ));
+    }
+    Ok(())
+}
+
+/// Whether a next position lies beyond the target in the sequence's direction.
+fn is_past(seq: &Sequence, position: i128, target: i64) -> bool {
+    if seq.ascending() {
+        position > target as i128
+    } else {
+        position < target as i128
+    }
+}
+
+fn shown(next: Option<i64>) -> String {
+    next.map_or("exhausted".to_string(), |v| v.to_string())
+}
+
+/// The state whose next `nextval()` returns `target`. Stored as "called" with the value before
+/// it where the bounds allow, because PostgreSQL 15 reads a called sequence about ten times
+/// faster (`pg_sequence_last_value`) than one not yet called: later plans and the read-back stay
+/// fast.
+pub fn state_for_next(s: &Sequence, target: i64) -> RawState {
+    match target.checked_sub(s.increment) {
+        Some(previous) if previous >= s.min && previous <= s.max => RawState {
+            last_value: previous,
+            is_called: true,
+        },
+        _ => RawState {
+            last_value: target,
+            is_called: false,
+        },
+    }
+}
+
+/// What a rollback does with one touched sequence, given its state now.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RestoreAction {
+    /// It still holds what we set: put the state before back.
+    Restore,
+    /// It already holds its state before (an earlier attempt restored it).
+    AlreadyBack,
+    /// It holds neither: someone used it since; lowering it could re-issue ids.
+    Conflict,
+}
+
+pub fn restore_action(now: RawState, touched: &Touched) -> RestoreAction {
+    if now == touched.set_to {
+        RestoreAction::Restore
+    } else if now == touched.before {
+        RestoreAction::AlreadyBack
+    } else {
+        RestoreAction::Conflict
+    }
+}
+
+/// One planned sequence of a killed run, as found when the run is settled.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Found {
+    /// It holds exactly the state the run set, and its locked state before is journaled.
+    Ours(Touched),
+    /// A never-called sequence that the run's under-lock `nextval()` read and nothing used
+    /// since (anyone else's nextval would have moved it further): not applied, but put back.
+    ReadByUs(Touched),
+    /// It is where the plan found it.
+    NotApplied,
+    /// At or past the target without holding exactly our state: set by us and used since, or
+    /// moved there by someone else. Never lowered.
+    Kept(String),
+}
+
+/// What the run knew of one planned sequence.
+pub struct Planned<'a> {
+    pub oid: u32,
+    pub name: String,
+    pub target: i64,
+    /// The exact state under the apply's lock, when its batch was journaled as locked.
+    pub locked_before: Option<RawState>,
+    /// The plan's "before" next value.
+    pub planned_next: Option<i64>,
+    pub now: &'a Sequence,
+    pub state_now: RawState,
+}
+
+pub fn classify(p: Planned<'_>) -> Found {
+    let set_to = state_for_next(p.now, p.target);
+    let position = p.now.next_position();
+    let before = match p.locked_before {
+        Some(state) => Some(if state.is_called {
+            state.last_value as i128 + p.now.increment as i128
+        } else {
+            state.last_value as i128
+        }),
+        None => p.planned_next.map(i128::from),
+    };
+    let our_read = p.locked_before.filter(|b| !b.is_called).map(|b| RawState {
+        is_called: true,
+        ..b
+    });
+    if p.state_now == set_to {
+        // Only a batch that was journaled as locked can have been set by this run.
+        return match p.locked_before {
+            Some(before) => Found::Ours(Touched {
+                oid: p.oid,
+                name: p.name,
+                before,
+                set_to,
+            }),
+            None => Found::Kept(p.name),
+        };
+    }
+    if Some(p.state_now) == our_read {
+        return Found::ReadByUs(Touched {
+            oid: p.oid,
+            name: p.name,
+            before: p.locked_before.expect("our_read comes from it"),
+            set_to: p.state_now,
+        });
+    }
+    if position == before {
+        return Found::NotApplied;
+    }
+    if position.is_some_and(|pos| is_past(p.now, pos, p.target)) {
+        Found::Kept(p.name)
+    } else {
+        Found::NotApplied
+    }
+}
+
+/// What was found of a killed run's planned sequences, added up.
+#[derive(Debug, Default)]
+pub struct Tally {
+    pub ours: Vec<Touched>,
+    pub read_by_us: Vec<Touched>,
+    /// Names of the sequences that must not be lowered.
+    pub kept: Vec<String>,
+    /// Found where the plan left them, or dropped since.
+    pub not_applied: usize,
+}
+
+impl Tally {
+    pub fn add(&mut self, found: Found) {
+        match found {
+            Found::Ours(t) => self.ours.push(t),
+            Found::ReadByUs(t) => self.read_by_us.push(t),
+            Found::Kept(name) => self.kept.push(name),
+            Found::NotApplied => self.not_applied += 1,
+        }
+    }
+
+    fn applied_any(&self) -> bool {
+        !self.ours.is_empty() || !self.kept.is_empty()
+    }
+
+    /// Settled without writing anything, or the sequences to restore first.
+    pub fn settle(&self, planned: usize) -> Result<Recovery, Vec<Touched>> {
+        if self.applied_any() && self.not_applied == 0 && self.read_by_us.is_empty() {
+            return Ok(Recovery::AppliedInFull { sequences: planned });
+        }
+        if !self.applied_any() && self.read_by_us.is_empty() {
+            return Ok(Recovery::NotApplied);
+        }
+        Err(self.ours.iter().chain(&self.read_by_us).cloned().collect())
+    }
+
+    /// How the run ended once the restore of `settle`'s sequences ended as `rollback`.
+    pub fn after_rollback(self, planned: usize, rollback: ApplyFailure) -> Recovery {
+        match rollback {
+            ApplyFailure::RolledBack { .. } if !self.applied_any() => Recovery::NotApplied,
+            ApplyFailure::RolledBack { .. } if self.kept.is_empty() => Recovery::RolledBack {
+                restored: self.ours.len(),
+                of: planned,
+            },
+            ApplyFailure::RolledBack { reason } => Recovery::Incomplete {
+                reason: format!(
+                    "{reason}; sequences that have issued values since are not lowered"
+                ),
+                not_restored: self.kept,
+            },
+            ApplyFailure::Incomplete {
+                reason,
+                mut not_restored,
+            } => {
+                not_restored.extend(self.kept);
+                Recovery::Incomplete {
+                    reason,
+                    not_restored,
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    pub(crate) fn sequence(last_value: i64, is_called: bool) -> Sequence {
+        Sequence {
+            oid: 1,
+            schema: "s".into(),
+            name: "n".into(),
+            data_type: "bigint".into(),
+            start: 1,
+            min: 1,
+            max: 100,
+            increment: 1,
+            cycle: false,
+            cache: 1,
+            last_value: Some(last_value),
+            is_called,
+            can_read: true,
+            can_update: true,
+            schema_usable: true,
+            owned_by: None,
+            origin: None,
+        }
+    }
+
+    #[test]
+    fn recheck_refuses_drift_past_target_and_new_bounds() {
+        let mut s = sequence(10, true);
+        assert!(recheck(&s, 50, false, None).is_ok());
+        assert!(recheck(&s, 500, false, None)
+            .unwrap_err()
+            .contains("outside"));
+        s.last_value = Some(60);
+        assert!(recheck(&s, 50, false, None)
+            .unwrap_err()
+            .contains("past the target"));
+        assert!(recheck(&s, 50, true, None).is_ok());
+        // An undo lowers only a sequence still exactly where the run left it.
+        assert!(recheck(&s, 5, true, Some(Some(61))).is_ok());
+        assert!(recheck(&s, 5, true, Some(Some(60)))
+            .unwrap_err()
+            .contains("issued values since (next value now 61, expected 60)"));
+    }
+}
