@@ -25,7 +25,8 @@ fn main() -> ExitCode {
         }
     };
     seqsync::log::init(
-        cli.log_file
+        cli.global
+            .log_file
             .clone()
             .unwrap_or_else(seqsync::log::default_path),
     );

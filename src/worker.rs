@@ -5,8 +5,8 @@
 use crate::app::msg::{Effect, ExportFormat, Response};
 use crate::engine::journal::{JournalEvent, RunContext};
 use crate::engine::plan::PlanOptions;
-use crate::engine::postgres::{ApplyOptions, ApplyProgress};
 use crate::engine::run::{self, Context, Notice, Prepared};
+use crate::engine::saga::{ApplyOptions, ApplyProgress};
 use crate::report::{render_csv, render_json};
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};

@@ -273,7 +273,10 @@ async fn the_journal_records_intent_before_and_result_after() {
         .map(|e| e["event"].as_str().unwrap())
         .collect();
     // The plan, as `plan` and the TUI journal it; then the intent, before anything changes.
-    assert_eq!(events, vec!["plan", "apply-started", "batch-locked", "applied"]);
+    assert_eq!(
+        events,
+        vec!["plan", "apply-started", "batch-locked", "applied"]
+    );
     assert!(entries.iter().all(|e| e["run_id"] == json["run_id"]));
     let entries = &entries[1..];
     assert_eq!(entries[0]["rows"][0]["target"], 10);

@@ -212,6 +212,16 @@ pub struct State {
 }
 
 impl State {
+    /// Shows `text` on the message line.
+    pub fn inform(&mut self, text: String) {
+        self.message = Some(Message { text, error: false });
+    }
+
+    /// Shows `text` on the message line as an error.
+    pub fn alert(&mut self, text: String) {
+        self.message = Some(Message { text, error: true });
+    }
+
     pub fn new(
         instances: Vec<Instance>,
         default_offset: Option<Offset>,

@@ -1,5 +1,7 @@
 //! `update(&mut State, Msg) -> Vec<Effect>`: every key and every answer from the worker, pure.
 
+use super::dialog::on_dialog_key;
+use super::keys::{ctrl, edit, navigate};
 use super::msg::{Effect, ExportFormat, Msg, Response};
 use super::state::{
     Dialog, InstanceRow, Message, Results, Screen, State, TaskTab, TaskView, INCREMENTAL_WRITE,
@@ -7,10 +9,9 @@ use super::state::{
 };
 use crate::engine::instance::TaskKind;
 use crate::engine::model::RowStatus;
-use crate::engine::offset::Offset;
 use crate::engine::run::Level;
-use crossterm::event::{KeyCode, KeyEvent, KeyEventKind, KeyModifiers};
-use tui_input::{Input, InputRequest};
+use crossterm::event::{KeyCode, KeyEvent, KeyEventKind};
+use tui_input::Input;
 
 /// Ticks between live refreshes of the instances' status (ticks are 250 ms).
 pub const REFRESH_TICKS: u64 = 40;
@@ -97,7 +98,7 @@ fn on_response(state: &mut State, response: Response) -> Vec<Effect> {
                         Err(e) => {
                             state.dialog = Dialog::None;
                             said.push(format!("planning failed: {e}"));
-                            error(state, said.join(" | "));
+                            state.alert(said.join(" | "));
                         }
                     }
                 }
@@ -138,7 +139,7 @@ fn on_response(state: &mut State, response: Response) -> Vec<Effect> {
         Response::ApplyRefused { request, error: e } => {
             if matches!(state.dialog, Dialog::Applying { request: r, .. } if r == request) {
                 state.dialog = Dialog::None;
-                error(state, e);
+                state.alert(e);
             }
         }
         Response::Recovered { messages, trouble } if !messages.is_empty() => {
@@ -149,23 +150,11 @@ fn on_response(state: &mut State, response: Response) -> Vec<Effect> {
         }
         Response::Recovered { .. } => {}
         Response::Exported { result } => match result {
-            Ok(path) => info(state, format!("exported to {}", path.display())),
-            Err(e) => error(state, format!("export failed: {e}")),
+            Ok(path) => state.inform(format!("exported to {}", path.display())),
+            Err(e) => state.alert(format!("export failed: {e}")),
         },
     }
     vec![]
-}
-
-fn info(state: &mut State, text: String) {
-    state.message = Some(Message { text, error: false });
-}
-
-fn error(state: &mut State, text: String) {
-    state.message = Some(Message { text, error: true });
-}
-
-fn ctrl(key: &KeyEvent, c: char) -> bool {
-    key.modifiers.contains(KeyModifiers::CONTROL) && key.code == KeyCode::Char(c)
 }
 
 fn on_key(state: &mut State, key: KeyEvent) -> Vec<Effect> {
@@ -212,27 +201,6 @@ fn on_key(state: &mut State, key: KeyEvent) -> Vec<Effect> {
     }
 }
 
-/// Keys understood by a one-line text field.
-fn edit(input: &mut Input, key: &KeyEvent) -> bool {
-    let request = match key.code {
-        KeyCode::Char('u') if key.modifiers.contains(KeyModifiers::CONTROL) => {
-            InputRequest::DeleteLine
-        }
-        KeyCode::Char(c) if !key.modifiers.contains(KeyModifiers::CONTROL) => {
-            InputRequest::InsertChar(c)
-        }
-        KeyCode::Backspace => InputRequest::DeletePrevChar,
-        KeyCode::Delete => InputRequest::DeleteNextChar,
-        KeyCode::Left => InputRequest::GoToPrevChar,
-        KeyCode::Right => InputRequest::GoToNextChar,
-        KeyCode::Home => InputRequest::GoToStart,
-        KeyCode::End => InputRequest::GoToEnd,
-        _ => return false,
-    };
-    input.handle(request);
-    true
-}
-
 fn on_filter_key(state: &mut State, key: KeyEvent) {
     let (input, filtering) = match state.screen {
         Screen::Results => {
@@ -255,21 +223,6 @@ fn on_filter_key(state: &mut State, key: KeyEvent) {
         Screen::Results => state.results.as_mut().expect("results").refresh(),
         _ => state.selected = 0,
     }
-}
-
-/// Moves a selection in a list of `len` items; `page` is how far PageUp/PageDown go.
-fn navigate(selected: &mut usize, len: usize, key: &KeyEvent, page: usize) -> bool {
-    let last = len.saturating_sub(1);
-    *selected = match key.code {
-        KeyCode::Up | KeyCode::Char('k') => selected.saturating_sub(1),
-        KeyCode::Down | KeyCode::Char('j') => (*selected + 1).min(last),
-        KeyCode::PageUp => selected.saturating_sub(page),
-        KeyCode::PageDown => (*selected + page).min(last),
-        KeyCode::Home | KeyCode::Char('g') => 0,
-        KeyCode::End | KeyCode::Char('G') => last,
-        _ => return false,
-    };
-    true
 }
 
 fn on_instances_key(state: &mut State, key: KeyEvent) -> Vec<Effect> {
@@ -302,7 +255,7 @@ fn on_instances_key(state: &mut State, key: KeyEvent) -> Vec<Effect> {
             state.selected = 0;
         }
         KeyCode::F(5) | KeyCode::Char('R') => {
-            info(state, "refreshing status…".to_string());
+            state.inform("refreshing status…".to_string());
             return observe_all(state);
         }
         KeyCode::Enter => {
@@ -387,8 +340,7 @@ fn on_task_key(state: &mut State, key: KeyEvent) -> Vec<Effect> {
                     };
                     state.message = None;
                 }
-                None => error(
-                    state,
+                None => state.alert(
                     "only a run that was applied can be undone: select an 'applied' entry"
                         .to_string(),
                 ),
@@ -410,8 +362,7 @@ fn on_task_key(state: &mut State, key: KeyEvent) -> Vec<Effect> {
         KeyCode::Char('R') | KeyCode::F(5) => return refresh_task(state),
         KeyCode::Char('s') => {
             if task.step != INCREMENTAL_WRITE {
-                error(
-                    state,
+                state.alert(
                     "Synchronize Sequence is on the Incremental Write step: select it first"
                         .to_string(),
                 );
@@ -419,10 +370,9 @@ fn on_task_key(state: &mut State, key: KeyEvent) -> Vec<Effect> {
             }
             let row: &InstanceRow = &state.instances[task.index];
             match row.refusal() {
-                Some(reason) => error(
-                    state,
-                    format!("Synchronize Sequence is unavailable: {reason}"),
-                ),
+                Some(reason) => {
+                    state.alert(format!("Synchronize Sequence is unavailable: {reason}"))
+                }
                 None => {
                     let prefill = state
                         .default_offset
@@ -437,115 +387,6 @@ fn on_task_key(state: &mut State, key: KeyEvent) -> Vec<Effect> {
             }
         }
         _ => {}
-    }
-    vec![]
-}
-
-fn on_dialog_key(state: &mut State, key: KeyEvent) -> Vec<Effect> {
-    match &mut state.dialog {
-        Dialog::Offset { input, error: e } => match key.code {
-            KeyCode::Esc => state.dialog = Dialog::None,
-            KeyCode::Enter => match input.value().parse::<Offset>() {
-                Err(why) => *e = Some(why),
-                Ok(offset) => {
-                    let request = state.take_request_id();
-                    let instance = Box::new(state.current().expect("a task").instance.clone());
-                    state.dialog = Dialog::Planning { request, offset };
-                    return vec![Effect::Plan {
-                        request,
-                        instance,
-                        offset,
-                    }];
-                }
-            },
-            _ => {
-                if edit(input, &key) {
-                    // Validated as typed: the error shows, or clears, with every key.
-                    *e = if input.value().is_empty() {
-                        None
-                    } else {
-                        input.value().parse::<Offset>().err()
-                    };
-                }
-            }
-        },
-        Dialog::Planning { request, .. } => {
-            if key.code == KeyCode::Esc {
-                let request = *request;
-                state.dialog = Dialog::None;
-                info(state, "plan cancelled; nothing was changed".to_string());
-                return vec![Effect::Discard { request }];
-            }
-        }
-        Dialog::Preview {
-            request,
-            rows,
-            scroll,
-            ..
-        } => {
-            if navigate(scroll, rows.len(), &key, 10) {
-                return vec![];
-            }
-            match key.code {
-                KeyCode::Enter | KeyCode::Char('y') => {
-                    let request = *request;
-                    let total = rows
-                        .iter()
-                        .filter(|r| r.status == RowStatus::Update)
-                        .count();
-                    state.dialog = Dialog::Applying {
-                        request,
-                        done: 0,
-                        total,
-                        cancelling: false,
-                    };
-                    return vec![Effect::Apply { request }];
-                }
-                KeyCode::Esc | KeyCode::Char('n') => {
-                    let request = *request;
-                    state.dialog = Dialog::None;
-                    info(state, "not applied; nothing was changed".to_string());
-                    return vec![Effect::Discard { request }];
-                }
-                _ => {}
-            }
-        }
-        Dialog::Applying {
-            request,
-            cancelling,
-            ..
-        } => {
-            if key.code == KeyCode::Esc && !*cancelling {
-                *cancelling = true;
-                return vec![Effect::Cancel { request: *request }];
-            }
-        }
-        Dialog::ConfirmUndo {
-            run_id, sequences, ..
-        } => match key.code {
-            KeyCode::Enter | KeyCode::Char('y') => {
-                let (run_id, total) = (run_id.clone(), *sequences);
-                let request = state.take_request_id();
-                let instance = Box::new(state.current().expect("a task").instance.clone());
-                state.dialog = Dialog::Applying {
-                    request,
-                    done: 0,
-                    total,
-                    cancelling: false,
-                };
-                return vec![Effect::Undo {
-                    request,
-                    instance,
-                    run_id,
-                }];
-            }
-            KeyCode::Esc | KeyCode::Char('n') => {
-                state.dialog = Dialog::None;
-                info(state, "not undone; nothing was changed".to_string());
-            }
-            _ => {}
-        },
-        Dialog::None => {}
     }
     vec![]
 }

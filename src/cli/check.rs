@@ -1,11 +1,11 @@
 //! `seqsync check`: destination sequences whose next value their own column already holds.
 
 use super::exit::Done;
-use super::{print_notice, setup, Cli, ListFormat};
+use super::global::{print_notice, setup, Global, ListFormat};
 use crate::engine::instance::Endpoint;
 use crate::engine::model::Engine;
-use crate::engine::postgres::DEFAULT_APPLY_BATCH;
 use crate::engine::run;
+use crate::engine::saga::DEFAULT_APPLY_BATCH;
 use crate::engine::Error;
 use crate::report::{print, render_checked};
 use clap::Args;
@@ -32,7 +32,7 @@ pub struct CheckArgs {
     pub format: ListFormat,
 }
 
-pub async fn run(cli: &Cli, args: &CheckArgs) -> Result<Done, Error> {
+pub async fn run(cli: &Global, args: &CheckArgs) -> Result<Done, Error> {
     let (settings, ctx) = setup(cli, DEFAULT_APPLY_BATCH)?;
     let endpoint = match (&args.instance, &args.destination) {
         (Some(id), _) => settings

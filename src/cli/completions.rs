@@ -2,9 +2,8 @@
 //! parser, so they cannot drift from it.
 
 use super::exit::Done;
-use super::Cli;
 use crate::engine::Error;
-use clap::{Args, CommandFactory};
+use clap::Args;
 use clap_complete::Shell;
 use std::io::Write;
 
@@ -15,15 +14,15 @@ pub struct CompletionsArgs {
     pub shell: Shell,
 }
 
-pub fn run(args: &CompletionsArgs) -> Result<Done, Error> {
-    let mut command = Cli::command();
+/// `command` is the whole CLI's definition.
+pub fn run(args: &CompletionsArgs, mut command: clap::Command) -> Result<Done, Error> {
     clap_complete::generate(args.shell, &mut command, "seqsync", &mut std::io::stdout());
     Ok(Done::Complete)
 }
 
-pub fn man() -> Result<Done, Error> {
+pub fn man(command: clap::Command) -> Result<Done, Error> {
     let mut page = Vec::new();
-    clap_mangen::Man::new(Cli::command())
+    clap_mangen::Man::new(command)
         .render(&mut page)
         .map_err(|e| Error::failed(format!("cannot render the manual page: {e}")))?;
     std::io::stdout()

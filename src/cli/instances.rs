@@ -2,10 +2,10 @@
 //! deadline.
 
 use super::exit::Done;
-use super::{setup, Cli, ListFormat};
+use super::global::{setup, Global, ListFormat};
 use crate::config;
-use crate::engine::postgres::DEFAULT_APPLY_BATCH;
 use crate::engine::run;
+use crate::engine::saga::DEFAULT_APPLY_BATCH;
 use crate::engine::Error;
 use crate::report::{print, render_instances, Listed};
 use clap::Args;
@@ -19,7 +19,7 @@ pub struct InstancesArgs {
 /// Instances observed at once.
 pub const CONCURRENCY: usize = 32;
 
-pub async fn run(cli: &Cli, args: &InstancesArgs) -> Result<Done, Error> {
+pub async fn run(cli: &Global, args: &InstancesArgs) -> Result<Done, Error> {
     let (settings, ctx) = setup(cli, DEFAULT_APPLY_BATCH)?;
     if settings.file.is_none() {
         return Err(Error::usage(format!(

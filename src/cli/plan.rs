@@ -1,12 +1,12 @@
 //! `seqsync plan`: what a sync would change, without changing anything.
 
 use super::exit::Done;
-use super::{print_notice, setup, Cli, PlanArgs};
+use super::global::{print_notice, setup, Global, PlanArgs};
 use crate::engine::run;
 use crate::engine::Error;
 use crate::report::print_rows;
 
-pub async fn run(cli: &Cli, args: &PlanArgs) -> Result<Done, Error> {
+pub async fn run(cli: &Global, args: &PlanArgs) -> Result<Done, Error> {
     let (settings, ctx) = setup(cli, args.batch_size)?;
     let target = args.target(&settings)?;
     let options = args.options(&settings)?;

@@ -1,9 +1,9 @@
 //! `seqsync recover`: settle every interrupted run this command can reach.
 
 use super::exit::Done;
-use super::{print_notice, setup, Cli, DestinationArgs};
-use crate::engine::postgres::DEFAULT_APPLY_BATCH;
+use super::global::{print_notice, setup, DestinationArgs, Global};
 use crate::engine::run;
+use crate::engine::saga::DEFAULT_APPLY_BATCH;
 use crate::engine::Error;
 use clap::Args;
 
@@ -13,7 +13,7 @@ pub struct RecoverArgs {
     pub destination: DestinationArgs,
 }
 
-pub async fn run(cli: &Cli, args: &RecoverArgs) -> Result<Done, Error> {
+pub async fn run(cli: &Global, args: &RecoverArgs) -> Result<Done, Error> {
     let (settings, ctx) = setup(cli, DEFAULT_APPLY_BATCH)?;
     let report = run::recover(
         &ctx,

@@ -1,10 +1,10 @@
 //! `seqsync sync`: the plan, a confirmation, then the apply, all or nothing.
 
 use super::exit::Done;
+use super::global::{print_notice, setup, Format, Global, PlanArgs};
 use super::prompt::confirm;
-use super::{print_notice, setup, Cli, Format, PlanArgs};
-use crate::engine::postgres::{ApplyOptions, ApplyProgress};
 use crate::engine::run::{self, Context, Prepared};
+use crate::engine::saga::{ApplyOptions, ApplyProgress};
 use crate::engine::Error;
 use crate::report::print_rows;
 use clap::Args;
@@ -21,7 +21,7 @@ pub struct SyncArgs {
     pub yes: bool,
 }
 
-pub async fn run(cli: &Cli, args: &SyncArgs) -> Result<Done, Error> {
+pub async fn run(cli: &Global, args: &SyncArgs) -> Result<Done, Error> {
     let plan = &args.plan;
     let (settings, ctx) = setup(cli, plan.batch_size)?;
     let target = plan.target(&settings)?;

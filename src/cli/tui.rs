@@ -1,14 +1,14 @@
 //! `seqsync` alone: the terminal UI over the configured instances.
 
 use super::exit::Done;
+use super::global::{setup, Global};
 use super::instances::CONCURRENCY;
-use super::{setup, Cli};
 use crate::config;
-use crate::engine::postgres::DEFAULT_APPLY_BATCH;
+use crate::engine::saga::DEFAULT_APPLY_BATCH;
 use crate::engine::Error;
 use std::io::IsTerminal;
 
-pub async fn run(cli: &Cli) -> Result<Done, Error> {
+pub async fn run(cli: &Global) -> Result<Done, Error> {
     let batch_size = std::env::var("SEQSYNC_APPLY_BATCH")
         .ok()
         .and_then(|v| v.parse().ok())

@@ -1,11 +1,11 @@
 //! `seqsync undo RUN_ID`: put back what an applied run replaced, all or nothing.
 
 use super::exit::Done;
+use super::global::{print_notice, setup, DestinationArgs, Format, Global};
 use super::prompt::confirm;
 use super::sync::apply_and_report;
-use super::{print_notice, setup, Cli, DestinationArgs, Format};
-use crate::engine::postgres::DEFAULT_APPLY_BATCH;
 use crate::engine::run::{self, undo_options};
+use crate::engine::saga::DEFAULT_APPLY_BATCH;
 use crate::engine::Error;
 use clap::Args;
 
@@ -26,7 +26,7 @@ pub struct UndoArgs {
     pub batch_size: usize,
 }
 
-pub async fn run(cli: &Cli, args: &UndoArgs) -> Result<Done, Error> {
+pub async fn run(cli: &Global, args: &UndoArgs) -> Result<Done, Error> {
     let (settings, ctx) = setup(cli, args.batch_size)?;
     let mut prepared = run::undo(
         &ctx,

@@ -6,6 +6,40 @@
 
 use super::model::{RawState, Sequence};
 use std::fmt;
+use std::time::Duration;
+
+/// Sequences per apply transaction: far below the ~12,500 locks a default server can hold in
+/// total, leaving room for every other session.
+pub const DEFAULT_APPLY_BATCH: usize = 2_500;
+
+/// How an apply behaves.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ApplyOptions {
+    pub allow_lower: bool,
+    /// Refuse a sequence whose next value is no longer exactly the plan's "before" (an undo must
+    /// not lower a sequence that has issued values since).
+    pub require_unchanged: bool,
+    pub batch_size: usize,
+    /// How long to keep trying to restore touched sequences after a failure.
+    pub rollback_deadline: Duration,
+}
+
+impl Default for ApplyOptions {
+    fn default() -> Self {
+        ApplyOptions {
+            allow_lower: false,
+            require_unchanged: false,
+            batch_size: DEFAULT_APPLY_BATCH,
+            rollback_deadline: Duration::from_secs(60),
+        }
+    }
+}
+
+/// How far an apply is, for a progress bar.
+pub struct ApplyProgress {
+    pub done: usize,
+    pub total: usize,
+}
 
 /// A sequence this run has (or may have) set, with what to restore.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -1,6 +1,7 @@
 //! The dialogs over Basic Information: offset, planning, preview, progress.
 
-use super::{centered, scroll_start, sequences, Theme};
+use super::sequences;
+use super::widgets::{centered, scroll_start, Theme};
 use crate::app::state::{Dialog, State};
 use crate::engine::model::{summarize, RowStatus};
 use ratatui::layout::{Constraint, Layout, Rect};

@@ -1,6 +1,6 @@
 //! The instance list: tabs, region, filter, and one row per instance.
 
-use super::{fit, scroll_start, Theme};
+use super::widgets::{fit, scroll_start, Theme};
 use crate::app::state::State;
 use crate::engine::instance::{Status, TaskKind};
 use ratatui::layout::{Constraint, Layout, Rect};

@@ -1,6 +1,7 @@
 //! Synchronized: the before/after table, drawing only the rows on screen.
 
-use super::{fit, scroll_start, sequences, Theme};
+use super::sequences;
+use super::widgets::{fit, scroll_start, Theme};
 use crate::app::state::State;
 use crate::engine::model::RowStatus;
 use ratatui::layout::{Constraint, Layout, Rect};

@@ -2,7 +2,7 @@
 //! status, numbers right-aligned and as wide as their widest visible cell, and only the rows
 //! on screen built at all (a run may hold 100,000).
 
-use super::{content_widths, fit, number, Theme};
+use super::widgets::{content_widths, fit, number, Theme};
 use crate::engine::model::{PlanRow, RowStatus};
 use ratatui::layout::{Constraint, Rect};
 use ratatui::text::Text;

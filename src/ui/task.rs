@@ -1,6 +1,6 @@
 //! Task management: the steps, and for Incremental Write the Basic Information and History tabs.
 
-use super::{fit, Theme};
+use super::widgets::{fit, Theme};
 use crate::app::state::{State, TaskTab, INCREMENTAL_WRITE, STEPS};
 use crate::engine::journal::JournalEvent;
 use crate::engine::secret::mask_password;
@@ -179,7 +179,7 @@ fn draw_history(frame: &mut Frame, area: Rect, state: &State, theme: Theme, bloc
         Some(Ok(entries)) => {
             // Borders and the header take three lines.
             let height = (area.height as usize).saturating_sub(3);
-            let start = super::scroll_start(task.history_selected, height);
+            let start = super::widgets::scroll_start(task.history_selected, height);
             let rows = entries
                 .iter()
                 .enumerate()

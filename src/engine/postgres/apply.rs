@@ -5,39 +5,14 @@ use super::endpoint::{PgEndpoint, PgSession};
 use super::read::READ_CHUNK;
 use super::recover::roll_back;
 use crate::engine::model::{Locked, PlanRow, RawState, RowStatus};
-use crate::engine::saga::{recheck, state_for_next, ApplyFailure, Touched};
+use crate::engine::saga::{
+    recheck, state_for_next, ApplyFailure, ApplyOptions, ApplyProgress, Touched,
+};
 use crate::engine::{Error, Timeouts};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::Duration;
-
-/// Sequences per apply transaction: far below the ~12,500 locks a default server can hold in
-/// total, leaving room for every other session.
-pub const DEFAULT_APPLY_BATCH: usize = 2_500;
 
 const SETVAL_SQL: &str = "SELECT count(pg_catalog.setval(u.o::regclass, u.v, u.c)) \
      FROM unnest($1::oid[], $2::int8[], $3::bool[]) AS u(o, v, c)";
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct ApplyOptions {
-    pub allow_lower: bool,
-    /// Refuse a sequence whose next value is no longer exactly the plan's "before" (an undo must
-    /// not lower a sequence that has issued values since).
-    pub require_unchanged: bool,
-    pub batch_size: usize,
-    /// How long to keep trying to restore touched sequences after a failure.
-    pub rollback_deadline: Duration,
-}
-
-impl Default for ApplyOptions {
-    fn default() -> Self {
-        ApplyOptions {
-            allow_lower: false,
-            require_unchanged: false,
-            batch_size: DEFAULT_APPLY_BATCH,
-            rollback_deadline: Duration::from_secs(60),
-        }
-    }
-}
 
 /// What an apply reports to, and listens to, while it runs.
 pub struct ApplyHooks<'a> {
@@ -46,11 +21,6 @@ pub struct ApplyHooks<'a> {
     /// killed run can be restored to them; an error stops the apply before the batch changes.
     pub record: &'a (dyn Fn(&[Locked]) -> Result<(), String> + Sync),
     pub cancel: &'a AtomicBool,
-}
-
-pub struct ApplyProgress {
-    pub done: usize,
-    pub total: usize,
 }
 
 /// Applies every `update` row of the plan, all or nothing (see the module comment), then reads

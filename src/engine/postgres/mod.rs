@@ -50,7 +50,7 @@ mod read;
 mod recover;
 mod status;
 
-pub use apply::{apply, ApplyHooks, ApplyOptions, ApplyProgress, DEFAULT_APPLY_BATCH};
+pub use apply::{apply, ApplyHooks};
 pub use endpoint::{PgEndpoint, PgSession};
 pub use errors::describe;
 pub use recover::recover;

@@ -2,12 +2,12 @@
 //! process was killed, so that every run ends applied in full or not at all. What to restore
 //! and how each sequence is classified is decided in `engine::saga`.
 
-use super::apply::ApplyOptions;
 use super::endpoint::{PgEndpoint, CLIENT_GRACE};
 use super::read::READ_CHUNK;
 use crate::engine::model::{Backend, Locked, PlanRow, RawState, RowStatus};
 use crate::engine::saga::{
-    classify, restore_action, ApplyFailure, Planned, Recovery, RestoreAction, Tally, Touched,
+    classify, restore_action, ApplyFailure, ApplyOptions, Planned, Recovery, RestoreAction, Tally,
+    Touched,
 };
 use crate::engine::{Error, Timeouts};
 use std::time::{Duration, Instant};

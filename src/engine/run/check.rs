@@ -1,7 +1,7 @@
 //! `check`: every serial or identity sequence of a destination whose next value its own column
 //! already holds. Reads only.
 
-use super::Context;
+use super::context::Context;
 use crate::engine::model::{DataEdge, Sequence};
 use crate::engine::plan::ids_taken;
 use crate::engine::postgres::PgEndpoint;

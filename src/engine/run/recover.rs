@@ -2,14 +2,15 @@
 //! all: before every plan and undo on a destination (both front ends), at the TUI's start, and
 //! by `seqsync recover`.
 
+use super::context::{Context, Level, Notice, Notify};
 use super::target::{destination, AD_HOC};
-use super::{Context, Level, Notice, Notify};
 use crate::engine::instance::{Endpoint, Instance};
 use crate::engine::journal::{
     run_writer, unfinished, writer_alive, JournalEntry, JournalEvent, RunContext,
 };
 use crate::engine::model::RowStatus;
-use crate::engine::postgres::{self, ApplyOptions, PgEndpoint};
+use crate::engine::postgres::{self, PgEndpoint};
+use crate::engine::saga::ApplyOptions;
 use crate::engine::saga::Recovery;
 use crate::engine::Error;
 

@@ -3,15 +3,15 @@
 //! prerequisites are checked, the plan is journaled, and the intent is journaled before the
 //! first change.
 
+use super::context::{Context, Notify};
 use super::recover::settle;
 use super::status::gate;
 use super::target::Target;
-use super::{Context, Notify};
 use crate::engine::journal::{new_run_id, Journal, JournalEvent, RunContext};
 use crate::engine::model::{summarize, PlanRow, RowStatus, Sequence};
 use crate::engine::plan::{flag_behind_data, plan as plan_rows, PlanOptions};
-use crate::engine::postgres::{self, ApplyOptions, ApplyProgress, PgEndpoint, PgSession};
-use crate::engine::saga::ApplyFailure;
+use crate::engine::postgres::{self, PgEndpoint, PgSession};
+use crate::engine::saga::{ApplyFailure, ApplyOptions, ApplyProgress};
 use crate::engine::{Error, Timeouts};
 use std::sync::atomic::AtomicBool;
 

@@ -1,7 +1,7 @@
 //! From what the operator named (a configured instance, or an ad-hoc pair of URLs) to the
 //! endpoints a run reads and writes, with the pair checked and passwords resolved.
 
-use super::{Notice, Notify};
+use super::context::{Notice, Notify};
 use crate::engine::instance::{Endpoint, Instance};
 use crate::engine::model::{check_pair, Engine, Sequence};
 use crate::engine::oracle::OracleEndpoint;

@@ -1,13 +1,14 @@
 //! Undo: every sequence an applied run set goes back to its value before, all or nothing, as
 //! a run of its own, unless a sequence was used since.
 
+use super::context::{Context, Notify};
 use super::recover::{abbreviated, journaled_destination, settle};
 use super::sync::Prepared;
-use super::{Context, Notify};
 use crate::engine::instance::{Endpoint, Instance};
 use crate::engine::journal::{new_run_id, JournalEntry, JournalEvent, RunContext};
 use crate::engine::model::{PlanRow, RowStatus, Sequence};
-use crate::engine::postgres::{ApplyOptions, PgEndpoint};
+use crate::engine::postgres::PgEndpoint;
+use crate::engine::saga::ApplyOptions;
 use crate::engine::saga::Recovery;
 use crate::engine::Error;
 use std::collections::HashMap;

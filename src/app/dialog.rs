@@ -1,0 +1,118 @@
+//! Keys while a dialog is open over Basic Information: the offset (validated as typed), the
+//! plan being read, the preview and its confirmation, the apply in progress.
+
+use super::keys::{edit, navigate};
+use super::msg::Effect;
+use super::state::{Dialog, State};
+use crate::engine::model::RowStatus;
+use crate::engine::offset::Offset;
+use crossterm::event::{KeyCode, KeyEvent};
+
+pub fn on_dialog_key(state: &mut State, key: KeyEvent) -> Vec<Effect> {
+    match &mut state.dialog {
+        Dialog::Offset { input, error: e } => match key.code {
+            KeyCode::Esc => state.dialog = Dialog::None,
+            KeyCode::Enter => match input.value().parse::<Offset>() {
+                Err(why) => *e = Some(why),
+                Ok(offset) => {
+                    let request = state.take_request_id();
+                    let instance = Box::new(state.current().expect("a task").instance.clone());
+                    state.dialog = Dialog::Planning { request, offset };
+                    return vec![Effect::Plan {
+                        request,
+                        instance,
+                        offset,
+                    }];
+                }
+            },
+            _ => {
+                if edit(input, &key) {
+                    // Validated as typed: the error shows, or clears, with every key.
+                    *e = if input.value().is_empty() {
+                        None
+                    } else {
+                        input.value().parse::<Offset>().err()
+                    };
+                }
+            }
+        },
+        Dialog::Planning { request, .. } => {
+            if key.code == KeyCode::Esc {
+                let request = *request;
+                state.dialog = Dialog::None;
+                state.inform("plan cancelled; nothing was changed".to_string());
+                return vec![Effect::Discard { request }];
+            }
+        }
+        Dialog::Preview {
+            request,
+            rows,
+            scroll,
+            ..
+        } => {
+            if navigate(scroll, rows.len(), &key, 10) {
+                return vec![];
+            }
+            match key.code {
+                KeyCode::Enter | KeyCode::Char('y') => {
+                    let request = *request;
+                    let total = rows
+                        .iter()
+                        .filter(|r| r.status == RowStatus::Update)
+                        .count();
+                    state.dialog = Dialog::Applying {
+                        request,
+                        done: 0,
+                        total,
+                        cancelling: false,
+                    };
+                    return vec![Effect::Apply { request }];
+                }
+                KeyCode::Esc | KeyCode::Char('n') => {
+                    let request = *request;
+                    state.dialog = Dialog::None;
+                    state.inform("not applied; nothing was changed".to_string());
+                    return vec![Effect::Discard { request }];
+                }
+                _ => {}
+            }
+        }
+        Dialog::Applying {
+            request,
+            cancelling,
+            ..
+        } => {
+            if key.code == KeyCode::Esc && !*cancelling {
+                *cancelling = true;
+                return vec![Effect::Cancel { request: *request }];
+            }
+        }
+        Dialog::ConfirmUndo {
+            run_id, sequences, ..
+        } => match key.code {
+            KeyCode::Enter | KeyCode::Char('y') => {
+                let (run_id, total) = (run_id.clone(), *sequences);
+                let request = state.take_request_id();
+                let instance = Box::new(state.current().expect("a task").instance.clone());
+                state.dialog = Dialog::Applying {
+                    request,
+                    done: 0,
+                    total,
+                    cancelling: false,
+                };
+                return vec![Effect::Undo {
+                    request,
+                    instance,
+                    run_id,
+                }];
+            }
+            KeyCode::Esc | KeyCode::Char('n') => {
+                state.dialog = Dialog::None;
+                state.inform("not undone; nothing was changed".to_string());
+            }
+            _ => {}
+        },
+        Dialog::None => {}
+    }
+    vec![]
+}
