@@ -322,7 +322,7 @@ impl Tally {
 mod tests {
     use super::*;
 
-    pub(crate) fn sequence(last_value: i64, is_called: bool) -> Sequence {
+    fn sequence(last_value: i64, is_called: bool) -> Sequence {
         Sequence {
             oid: 1,
             schema: "s".into(),
@@ -361,5 +361,176 @@ mod tests {
         assert!(recheck(&s, 5, true, Some(Some(60)))
             .unwrap_err()
             .contains("issued values since (next value now 61, expected 60)"));
+    }
+
+    fn state(last_value: i64, is_called: bool) -> RawState {
+        RawState {
+            last_value,
+            is_called,
+        }
+    }
+
+    fn touched(before: RawState, set_to: RawState) -> Touched {
+        Touched {
+            oid: 1,
+            name: "s.n".into(),
+            before,
+            set_to,
+        }
+    }
+
+    #[test]
+    fn the_target_is_stored_called_with_the_value_before_it_where_the_bounds_allow() {
+        let up = sequence(1, false);
+        assert_eq!(state_for_next(&up, 50), state(49, true));
+        // At MINVALUE there is no value before it: stored as not yet called.
+        assert_eq!(state_for_next(&up, 1), state(1, false));
+        let mut down = sequence(100, false);
+        down.increment = -1;
+        assert_eq!(state_for_next(&down, 50), state(51, true));
+        assert_eq!(state_for_next(&down, 100), state(100, false));
+    }
+
+    #[test]
+    fn a_rollback_restores_only_what_still_holds_our_value() {
+        let t = touched(state(10, true), state(49, true));
+        assert_eq!(restore_action(state(49, true), &t), RestoreAction::Restore);
+        assert_eq!(
+            restore_action(state(10, true), &t),
+            RestoreAction::AlreadyBack
+        );
+        assert_eq!(restore_action(state(50, true), &t), RestoreAction::Conflict);
+        assert_eq!(
+            restore_action(state(49, false), &t),
+            RestoreAction::Conflict
+        );
+    }
+
+    fn found(now: RawState, locked_before: Option<RawState>, planned_next: Option<i64>) -> Found {
+        let seq = sequence(now.last_value, now.is_called);
+        classify(Planned {
+            oid: 1,
+            name: "s.n".into(),
+            target: 50,
+            locked_before,
+            planned_next,
+            now: &seq,
+            state_now: now,
+        })
+    }
+
+    #[test]
+    fn a_killed_runs_sequences_are_classified_by_what_they_hold() {
+        let before = state(10, true);
+        // Exactly what the run set, and its batch was journaled as locked: ours, restorable.
+        assert_eq!(
+            found(state(49, true), Some(before), Some(11)),
+            Found::Ours(touched(before, state(49, true)))
+        );
+        // The same value without a locked batch: the run cannot have set it; never lowered.
+        assert_eq!(
+            found(state(49, true), None, Some(11)),
+            Found::Kept("s.n".into())
+        );
+        // A never-called sequence our under-lock nextval() read, untouched since.
+        assert_eq!(
+            found(state(5, true), Some(state(5, false)), Some(5)),
+            Found::ReadByUs(touched(state(5, false), state(5, true)))
+        );
+        // Where the run found it.
+        assert_eq!(found(before, Some(before), Some(11)), Found::NotApplied);
+        assert_eq!(found(state(10, true), None, Some(11)), Found::NotApplied);
+        // Used a little since, but short of the target: not applied.
+        assert_eq!(
+            found(state(20, true), Some(before), Some(11)),
+            Found::NotApplied
+        );
+        // Past the target without our exact state: set by us and used since, or moved by
+        // someone else. Either way it must not be lowered.
+        assert_eq!(
+            found(state(80, true), Some(before), Some(11)),
+            Found::Kept("s.n".into())
+        );
+    }
+
+    #[test]
+    fn a_killed_run_is_settled_in_full_not_at_all_or_by_restoring() {
+        let ours = touched(state(10, true), state(49, true));
+        let all_set = Tally {
+            ours: vec![ours.clone()],
+            ..Tally::default()
+        };
+        assert_eq!(
+            all_set.settle(1),
+            Ok(Recovery::AppliedInFull { sequences: 1 })
+        );
+        let untouched = Tally {
+            not_applied: 3,
+            ..Tally::default()
+        };
+        assert_eq!(untouched.settle(3), Ok(Recovery::NotApplied));
+        let part_way = Tally {
+            ours: vec![ours.clone()],
+            not_applied: 1,
+            ..Tally::default()
+        };
+        assert_eq!(part_way.settle(2), Err(vec![ours.clone()]));
+        let read = touched(state(5, false), state(5, true));
+        let only_read = Tally {
+            read_by_us: vec![read.clone()],
+            not_applied: 1,
+            ..Tally::default()
+        };
+        assert_eq!(only_read.settle(2), Err(vec![read]));
+    }
+
+    #[test]
+    fn after_the_restore_the_run_says_what_it_left() {
+        let ours = touched(state(10, true), state(49, true));
+        let rolled = |reason: &str| ApplyFailure::RolledBack {
+            reason: reason.into(),
+        };
+        let part_way = || Tally {
+            ours: vec![ours.clone()],
+            not_applied: 1,
+            ..Tally::default()
+        };
+        assert_eq!(
+            part_way().after_rollback(2, rolled("r")),
+            Recovery::RolledBack { restored: 1, of: 2 }
+        );
+        let read_only = Tally {
+            read_by_us: vec![ours.clone()],
+            ..Tally::default()
+        };
+        assert_eq!(
+            read_only.after_rollback(1, rolled("r")),
+            Recovery::NotApplied
+        );
+        let mut with_kept = part_way();
+        with_kept.kept.push("s.used".into());
+        match with_kept.after_rollback(3, rolled("r")) {
+            Recovery::Incomplete {
+                reason,
+                not_restored,
+            } => {
+                assert!(reason.contains("not lowered"), "{reason}");
+                assert_eq!(not_restored, vec!["s.used".to_string()]);
+            }
+            other => panic!("{other:?}"),
+        }
+        let mut failed = part_way();
+        failed.kept.push("s.used".into());
+        let incomplete = ApplyFailure::Incomplete {
+            reason: "lost".into(),
+            not_restored: vec!["s.n".into()],
+        };
+        assert_eq!(
+            failed.after_rollback(3, incomplete),
+            Recovery::Incomplete {
+                reason: "lost".into(),
+                not_restored: vec!["s.n".into(), "s.used".into()],
+            }
+        );
     }
 }
