@@ -20,9 +20,25 @@ pub fn run(args: &CompletionsArgs, mut command: clap::Command) -> Result<Done, E
     Ok(Done::Complete)
 }
 
-pub fn man(command: clap::Command) -> Result<Done, Error> {
+#[derive(Debug, Args)]
+pub struct ManArgs {
+    /// A subcommand's own page (seqsync-sync(1) is `seqsync man sync`)
+    #[arg(value_name = "SUBCOMMAND")]
+    pub subcommand: Option<String>,
+}
+
+pub fn man(args: &ManArgs, command: clap::Command) -> Result<Done, Error> {
+    let version = command.get_version().unwrap_or_default().to_string();
+    let page_of = match &args.subcommand {
+        None => command,
+        Some(name) => command
+            .find_subcommand(name)
+            .cloned()
+            .map(|sub| sub.name(format!("seqsync-{name}")).version(version))
+            .ok_or_else(|| Error::usage(format!("no subcommand {name}: see seqsync --help")))?,
+    };
     let mut page = Vec::new();
-    clap_mangen::Man::new(command)
+    clap_mangen::Man::new(page_of)
         .render(&mut page)
         .map_err(|e| Error::failed(format!("cannot render the manual page: {e}")))?;
     std::io::stdout()

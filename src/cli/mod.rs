@@ -50,8 +50,8 @@ pub enum Command {
     Check(check::CheckArgs),
     /// Print a shell completion script (bash, zsh or fish) to standard output
     Completions(completions::CompletionsArgs),
-    /// Print the manual page (roff) to standard output: seqsync man | man -l -
-    Man,
+    /// Print a manual page (roff) to standard output: seqsync man [SUBCOMMAND] | man -l -
+    Man(completions::ManArgs),
 }
 
 /// Runs the subcommand (the TUI when there is none) and returns the exit code.
@@ -64,7 +64,7 @@ pub async fn dispatch(cli: &Cli) -> u8 {
         Some(Command::Recover(args)) => ("recover", recover::run(&cli.global, args).await),
         Some(Command::Check(args)) => ("check", check::run(&cli.global, args).await),
         Some(Command::Completions(args)) => ("completions", completions::run(args, Cli::command())),
-        Some(Command::Man) => ("man", completions::man(Cli::command())),
+        Some(Command::Man(args)) => ("man", completions::man(args, Cli::command())),
         None => ("tui", tui::run(&cli.global).await),
     };
     exit::finish(verb, result)

@@ -1,0 +1,304 @@
+//! The CLI and the TUI's worker call the same use cases, so what a user sees does not depend on
+//! the front end: each test here pins a way the two used to differ (endpoint warnings shown by
+//! one only, a deadline kept by one only, different journal entries for the same run, interrupted
+//! runs settled before a plan by one only). Real PostgreSQL; the TUI side is driven through its
+//! worker and `update`, exactly as the event loop does.
+
+mod common;
+
+use common::Pair;
+use seqsync::app::msg::{Effect, Msg, Response};
+use seqsync::app::state::{Dialog, State};
+use seqsync::app::update::update;
+use seqsync::config;
+use seqsync::engine::instance::Instance;
+use seqsync::engine::journal::{new_run_id, Journal, JournalEvent, RunContext};
+use seqsync::engine::model::{Locked, PlanRow, RawState, RowStatus};
+use seqsync::engine::offset::Offset;
+use seqsync::engine::postgres::PgEndpoint;
+use seqsync::engine::run::Context;
+use seqsync::worker::{self, WorkerConfig};
+use std::time::{Duration, Instant};
+use tokio::sync::mpsc::{UnboundedReceiver, UnboundedSender};
+
+/// An instance whose replication seqsync cannot see: declared running and incremental.
+fn declared(id: &str, source: &str, destination: &str) -> String {
+    format!(
+        "[[instances]]\nid = \"{id}\"\nstatus = \"running\"\nphase = \"incremental\"\n\
+         source = {{ engine = \"postgresql\", url = \"{source}\" }}\n\
+         destination = {{ engine = \"postgresql\", url = \"{destination}\" }}\n"
+    )
+}
+
+fn configured(pair: &Pair, toml: &str, id: &str) -> Instance {
+    let path = pair.write_config(toml);
+    let settings = config::load(Some(&path)).unwrap();
+    settings.instance(id).unwrap().clone()
+}
+
+fn worker_on(pair: &Pair) -> (UnboundedSender<Effect>, UnboundedReceiver<Response>) {
+    worker::spawn(WorkerConfig {
+        context: Context {
+            timeouts: Default::default(),
+            journal: Journal::new(pair.journal()),
+            batch_size: 2_500,
+        },
+        concurrency: 4,
+    })
+}
+
+/// The worker's answer to `effect`, skipping progress reports.
+async fn ask(
+    (requests, responses): &mut (UnboundedSender<Effect>, UnboundedReceiver<Response>),
+    effect: Effect,
+) -> Response {
+    requests.send(effect).unwrap();
+    loop {
+        let response = tokio::time::timeout(Duration::from_secs(30), responses.recv())
+            .await
+            .expect("the worker answers")
+            .expect("the worker is alive");
+        if !matches!(response, Response::Progress { .. }) {
+            return response;
+        }
+    }
+}
+
+fn plan_effect(instance: &Instance, request: u64, offset: i64) -> Effect {
+    Effect::Plan {
+        request,
+        instance: Box::new(instance.clone()),
+        offset: Offset::new(offset).unwrap(),
+    }
+}
+
+/// The TUI, with the Synchronize Sequence dialog waiting for plan `request`.
+fn planning(instance: &Instance, request: u64, offset: i64) -> State {
+    let mut state = State::new(vec![instance.clone()], None, String::new());
+    state.dialog = Dialog::Planning {
+        request,
+        offset: Offset::new(offset).unwrap(),
+    };
+    state
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_prerequisite_check_against_a_silent_host_ends_within_its_deadline_in_the_cli() {
+    let pair = Pair::new("fe_deadline").await;
+    // Accepts connections (the kernel's backlog) and never answers. Three hosts make one
+    // connect attempt take three connect timeouts, longer than the check's deadline.
+    let silent = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = silent.local_addr().unwrap().port();
+    let url =
+        format!("postgresql://postgres@127.0.0.1:{port},127.0.0.1:{port},127.0.0.1:{port}/db");
+    pair.write_config(&format!(
+        "[defaults]\nconnect_timeout = \"1s\"\n{}",
+        declared("silent", &url, &url)
+    ));
+    let started = Instant::now();
+    let out = pair.run(&["plan", "--instance", "silent", "--offset", "10"]);
+    let elapsed = started.elapsed();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("not available"), "{stderr}");
+    assert!(stderr.contains("no answer within 2s"), "{stderr}");
+    // The deadline is the connect timeout plus a second; the whole command ends soon after.
+    assert!(elapsed < Duration::from_millis(3_500), "took {elapsed:?}");
+    drop(silent);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_tui_shows_the_endpoint_warnings_the_cli_prints() {
+    let pair = Pair::new("fe_pgpass").await;
+    pair.both("CREATE SEQUENCE w;").await;
+    // Passwordless Unix-socket URLs (trust), so ~/.pgpass is consulted, and ignored: others
+    // may read it.
+    let root = std::env::var("SEQSYNC_TEST_ROOT").expect("run by scripts/test");
+    let socket = |url: &str, cluster: &str| {
+        let config: tokio_postgres::Config = url.parse().unwrap();
+        format!(
+            "host={root}/{cluster} port={} user=postgres dbname={}",
+            config.get_ports()[0],
+            pair.name
+        )
+    };
+    let pgpass = pair.dir.join("pgpass");
+    std::fs::write(&pgpass, "*:*:*:*:not-this-one\n").unwrap();
+    std::fs::set_permissions(&pgpass, std::os::unix::fs::PermissionsExt::from_mode(0o644)).unwrap();
+    std::env::set_var("PGPASSFILE", &pgpass);
+    std::env::remove_var("PGPASSWORD");
+    let instance = configured(
+        &pair,
+        &declared(
+            "warned",
+            &socket(&pair.source_url, "source"),
+            &socket(&pair.destination_url, "destination"),
+        ),
+        "warned",
+    );
+
+    let out = pair
+        .command(&["plan", "--instance", "warned", "--offset", "10"])
+        .env("PGPASSFILE", &pgpass)
+        .output()
+        .unwrap();
+    let cli_stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{cli_stderr}");
+    assert!(
+        cli_stderr.contains("warning:") && cli_stderr.contains("pgpass"),
+        "{cli_stderr}"
+    );
+
+    let mut tui = worker_on(&pair);
+    let response = ask(&mut tui, plan_effect(&instance, 1, 10)).await;
+    let Response::Planned {
+        result, notices, ..
+    } = &response
+    else {
+        panic!("{response:?}")
+    };
+    assert!(result.is_ok(), "{result:?}");
+    assert!(
+        notices.iter().any(|n| n.text.contains("pgpass")),
+        "{notices:?}"
+    );
+    let mut state = planning(&instance, 1, 10);
+    update(&mut state, Msg::Worker(response));
+    assert!(matches!(state.dialog, Dialog::Preview { .. }));
+    let message = state.message.expect("the warning is on screen");
+    assert!(message.text.contains("pgpass"), "{}", message.text);
+    assert!(!message.error, "a warning, not an error");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn sync_and_the_tui_journal_the_same_entries_for_a_run() {
+    let pair = Pair::new("fe_journal").await;
+    pair.both("CREATE SEQUENCE j1; CREATE SEQUENCE j2;").await;
+    let instance = configured(
+        &pair,
+        &declared("same", &pair.source_url, &pair.destination_url),
+        "same",
+    );
+    let out = pair.run(&["sync", "--instance", "same", "--offset", "100", "--yes"]);
+    assert_eq!(out.status.code(), Some(0), "{:?}", out);
+
+    let mut tui = worker_on(&pair);
+    match ask(&mut tui, plan_effect(&instance, 1, 200)).await {
+        Response::Planned { result: Ok(_), .. } => {}
+        other => panic!("{other:?}"),
+    }
+    match ask(&mut tui, Effect::Apply { request: 1 }).await {
+        Response::Applied { outcome, .. } => assert_eq!(outcome, "applied"),
+        other => panic!("{other:?}"),
+    }
+
+    let entries = Journal::new(pair.journal()).read_all().unwrap();
+    let mut runs: Vec<(String, Vec<&str>)> = vec![];
+    for e in &entries {
+        match runs.iter_mut().find(|(id, _)| *id == e.run_id) {
+            Some((_, events)) => events.push(e.event.word()),
+            None => runs.push((e.run_id.clone(), vec![e.event.word()])),
+        }
+    }
+    assert_eq!(runs.len(), 2, "{runs:?}");
+    let expected = vec!["plan", "apply-started", "batch-locked", "applied"];
+    assert_eq!(runs[0].1, expected, "sync");
+    assert_eq!(runs[1].1, expected, "the TUI");
+    // The second run read the first one's targets (offset 100) and moved them to offset 200.
+    let last = entries.last().unwrap();
+    assert!(last
+        .rows
+        .iter()
+        .all(|r| r.destination_before == Some(101) && r.destination_after == Some(201)));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_tui_settles_an_interrupted_run_before_a_new_plan_on_that_destination() {
+    let pair = Pair::new("fe_settle").await;
+    pair.both("CREATE SEQUENCE a; CREATE SEQUENCE b;").await;
+    let instance = configured(
+        &pair,
+        &declared("killed", &pair.source_url, &pair.destination_url),
+        "killed",
+    );
+    // A run killed after its first batch (sequence a) was set: the journal has its intent and
+    // a's exact state under the lock; the destination holds a's target.
+    let destination = PgEndpoint::new(&pair.destination_url, None).unwrap();
+    let context = RunContext {
+        run_id: new_run_id(),
+        instance: "killed".into(),
+        source: "source".into(),
+        destination: destination.display.clone(),
+        offset: 1_000,
+        allow_lower: false,
+        undo_of: None,
+        backend: None,
+    };
+    let row = |name: &str| PlanRow {
+        schema: "public".into(),
+        name: name.into(),
+        source_value: Some(1),
+        destination_before: Some(1),
+        target: Some(1_001),
+        destination_after: None,
+        status: RowStatus::Update,
+        message: String::new(),
+        destination_oid: None,
+        source_name: None,
+    };
+    let journal = Journal::new(pair.journal());
+    let rows = vec![row("a"), row("b")];
+    journal
+        .append(&context.entry(JournalEvent::ApplyStarted, &rows, ""))
+        .unwrap();
+    let mut locked = context.entry(JournalEvent::BatchLocked, &[], "");
+    locked.locked = vec![Locked {
+        schema: "public".into(),
+        name: "a".into(),
+        state: RawState {
+            last_value: 1,
+            is_called: false,
+        },
+    }];
+    journal.append(&locked).unwrap();
+    pair.destination()
+        .await
+        .batch_execute("SELECT setval('a', 1000, true)")
+        .await
+        .unwrap();
+
+    let mut tui = worker_on(&pair);
+    let response = ask(&mut tui, plan_effect(&instance, 7, 5)).await;
+    let Response::Planned {
+        result, notices, ..
+    } = &response
+    else {
+        panic!("{response:?}")
+    };
+    let rows = result.as_ref().expect("planned after settling");
+    assert!(
+        notices
+            .iter()
+            .any(|n| n.text.contains(&context.run_id) && n.text.contains("restored")),
+        "{notices:?}"
+    );
+    // a is back where the killed run found it, so the new plan starts from there.
+    let a = rows.iter().find(|r| r.name == "a").unwrap();
+    assert_eq!((a.destination_before, a.target), (Some(1), Some(6)));
+    assert_eq!(
+        pair.destination_states().await,
+        vec![("public.a".into(), 1, false), ("public.b".into(), 1, false)]
+    );
+    let events: Vec<JournalEvent> = journal
+        .read_all()
+        .unwrap()
+        .iter()
+        .filter(|e| e.run_id == context.run_id)
+        .map(|e| e.event)
+        .collect();
+    assert_eq!(events.last(), Some(&JournalEvent::Recovered));
+    let mut state = planning(&instance, 7, 5);
+    update(&mut state, Msg::Worker(response));
+    let message = state.message.expect("what the start settled is on screen");
+    assert!(message.text.contains(&context.run_id), "{}", message.text);
+}
