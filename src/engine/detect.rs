@@ -7,13 +7,10 @@ use super::{Error, Timeouts};
 use futures_util::{stream, StreamExt};
 use std::time::Duration;
 
-/// A PostgreSQL-protocol endpoint, with its password resolved.
-pub fn pg_endpoint(endpoint: &Endpoint) -> Result<PgEndpoint, Error> {
-    PgEndpoint::new(&endpoint.url, endpoint.password())
-}
-
 async fn connect(endpoint: &Endpoint, timeouts: &Timeouts) -> Result<PgSession, Error> {
-    pg_endpoint(endpoint)?.connect(timeouts).await
+    PgEndpoint::new(&endpoint.url, endpoint.password())?
+        .connect(timeouts)
+        .await
 }
 
 /// Status, phase and two-way detection for one instance. Never fails: what cannot be seen is

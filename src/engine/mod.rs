@@ -1,4 +1,5 @@
-//! Everything that talks to databases or decides what to change. No UI imports live here.
+//! Everything that talks to databases or decides what to change. No front end is imported here
+//! (tests/architecture.rs checks it); the front ends come in through `run`, the use cases.
 
 pub mod detect;
 mod error;
