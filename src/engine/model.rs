@@ -394,6 +394,39 @@ impl NameCase {
 }
 
 #[cfg(test)]
+impl Sequence {
+    /// A readable, updatable bigint sequence `public.<name>` for unit tests.
+    pub(crate) fn for_test(
+        name: &str,
+        last: i64,
+        called: bool,
+        increment: i64,
+        min: i64,
+        max: i64,
+    ) -> Sequence {
+        Sequence {
+            oid: 0,
+            schema: "public".into(),
+            name: name.into(),
+            data_type: "bigint".into(),
+            start: if increment > 0 { min } else { max },
+            min,
+            max,
+            increment,
+            cycle: false,
+            cache: 1,
+            last_value: Some(last),
+            is_called: called,
+            can_read: true,
+            can_update: true,
+            schema_usable: true,
+            owned_by: None,
+            origin: None,
+        }
+    }
+}
+
+#[cfg(test)]
 mod tests {
     use super::*;
 
@@ -452,23 +485,8 @@ mod tests {
 
     fn seq(last: i64, called: bool, inc: i64, min: i64, max: i64, cycle: bool) -> Sequence {
         Sequence {
-            oid: 0,
-            schema: "s".into(),
-            name: "n".into(),
-            data_type: "bigint".into(),
-            start: 1,
-            min,
-            max,
-            increment: inc,
             cycle,
-            cache: 1,
-            last_value: Some(last),
-            is_called: called,
-            can_read: true,
-            can_update: true,
-            schema_usable: true,
-            owned_by: None,
-            origin: None,
+            ..Sequence::for_test("n", last, called, inc, min, max)
         }
     }
 

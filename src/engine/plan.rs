@@ -257,25 +257,7 @@ mod tests {
     use proptest::prelude::*;
 
     fn seq(name: &str, last: i64, called: bool, inc: i64, min: i64, max: i64) -> Sequence {
-        Sequence {
-            oid: 0,
-            schema: "public".into(),
-            name: name.into(),
-            data_type: "bigint".into(),
-            start: if inc > 0 { min } else { max },
-            min,
-            max,
-            increment: inc,
-            cycle: false,
-            cache: 1,
-            last_value: Some(last),
-            is_called: called,
-            can_read: true,
-            can_update: true,
-            schema_usable: true,
-            owned_by: None,
-            origin: None,
-        }
+        Sequence::for_test(name, last, called, inc, min, max)
     }
 
     fn opts(offset: i64) -> PlanOptions {

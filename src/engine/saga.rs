@@ -323,25 +323,7 @@ mod tests {
     use super::*;
 
     fn sequence(last_value: i64, is_called: bool) -> Sequence {
-        Sequence {
-            oid: 1,
-            schema: "s".into(),
-            name: "n".into(),
-            data_type: "bigint".into(),
-            start: 1,
-            min: 1,
-            max: 100,
-            increment: 1,
-            cycle: false,
-            cache: 1,
-            last_value: Some(last_value),
-            is_called,
-            can_read: true,
-            can_update: true,
-            schema_usable: true,
-            owned_by: None,
-            origin: None,
-        }
+        Sequence::for_test("n", last_value, is_called, 1, 1, 100)
     }
 
     #[test]
