@@ -42,7 +42,13 @@ pub fn line(level: &str, message: &str) {
     if let Some(Some(file)) = FILE.get() {
         if let Ok(mut f) = file.lock() {
             let at = humantime::format_rfc3339_millis(SystemTime::now());
-            let _ = writeln!(f, "{at} {level} [{}] {message}", std::process::id());
+            // One line per event, whatever the message holds.
+            let _ = writeln!(
+                f,
+                "{at} {level} [{}] {}",
+                std::process::id(),
+                crate::engine::text::shown(message)
+            );
         }
     }
 }

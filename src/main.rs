@@ -20,7 +20,10 @@ fn main() -> ExitCode {
                 .collect();
             let text = first_paragraph.join(" ");
             let text = text.strip_prefix("error: ").unwrap_or(&text);
-            eprintln!("seqsync: {text} (see seqsync --help)");
+            eprintln!(
+                "seqsync: {} (see seqsync --help)",
+                seqsync::engine::text::shown(text)
+            );
             return ExitCode::from(cli::exit::USAGE);
         }
     };

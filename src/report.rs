@@ -6,6 +6,7 @@ use crate::engine::journal::RunContext;
 use crate::engine::model::{summarize, Engine, PlanRow};
 use crate::engine::run::Checked;
 use crate::engine::secret::mask_password;
+use crate::engine::text;
 use std::io::Write;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -77,8 +78,9 @@ pub fn render_checked(checked: &[Checked], destination: &str) -> String {
         &[false, false, true, true, false, false],
     );
     t.push_str(&format!(
-        "{} serial/identity sequence(s) checked on {destination}: {} behind their data, {} unchecked\n",
+        "{} serial/identity sequence(s) checked on {}: {} behind their data, {} unchecked\n",
         checked.len(),
+        text::shown(destination),
         checked.iter().filter(|c| c.is_behind()).count(),
         checked.iter().filter(|c| c.status == "unchecked").count()
     ));
@@ -223,10 +225,11 @@ pub fn columns<const N: usize>(
     body: &[[String; N]],
     right: &[bool; N],
 ) -> String {
-    let mut widths = header.map(|h| h.chars().count());
+    // Widths in terminal columns of the text as shown (control characters escaped).
+    let mut widths = header.map(text::width);
     for line in body {
         for (w, c) in widths.iter_mut().zip(line) {
-            *w = (*w).max(c.chars().count());
+            *w = (*w).max(text::width(c));
         }
     }
     let mut out = String::new();
@@ -234,14 +237,7 @@ pub fn columns<const N: usize>(
     for cells in std::iter::once(&header).chain(body) {
         let mut line = String::new();
         for (i, c) in cells.iter().enumerate() {
-            let pad = " ".repeat(widths[i] - c.chars().count());
-            if right[i] {
-                line.push_str(&pad);
-                line.push_str(c);
-            } else {
-                line.push_str(c);
-                line.push_str(&pad);
-            }
+            line.push_str(&text::pad(c, widths[i], right[i]));
             line.push_str("  ");
         }
         out.push_str(line.trim_end());
@@ -271,7 +267,10 @@ pub fn render_json(
 }
 
 pub fn render_csv(rows: &[PlanRow]) -> String {
-    let mut writer = csv::Writer::from_writer(vec![]);
+    // Text fields quoted, so a name with a control character stays one exact field.
+    let mut writer = csv::WriterBuilder::new()
+        .quote_style(csv::QuoteStyle::NonNumeric)
+        .from_writer(vec![]);
     let _ = writer.write_record([
         "schema",
         "name",

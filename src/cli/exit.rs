@@ -1,6 +1,7 @@
 //! The exit policy, in one place: a command ends `Done` (complete, or with rows left out) or
 //! with an engine error, whose kind alone decides the code. The error is printed here, once.
 
+use crate::engine::text::shown;
 use crate::engine::{Error, ErrorKind};
 
 /// Done, or nothing to do.
@@ -51,7 +52,7 @@ pub fn finish(verb: &str, result: Result<Done, Error>) -> u8 {
         Ok(_) => crate::log::line("INFO", &format!("{verb} finished with exit code {code}")),
         Err(e) => {
             crate::log::line("ERROR", &format!("{verb}: {} (exit {code})", e.message));
-            eprintln!("seqsync: {}", e.message);
+            eprintln!("seqsync: {}", shown(&e.message));
         }
     }
     code

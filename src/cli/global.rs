@@ -10,6 +10,7 @@ use crate::engine::offset::Offset;
 use crate::engine::plan::PlanOptions;
 use crate::engine::run::{self, Context, Level, Notice, Target};
 use crate::engine::saga::DEFAULT_APPLY_BATCH;
+use crate::engine::text::shown;
 use crate::engine::Error;
 use clap::{Args, ValueEnum};
 use std::path::PathBuf;
@@ -110,8 +111,8 @@ pub fn setup(cli: &Global, batch_size: usize) -> Result<(Settings, Context), Err
 /// What the operator should know, on stderr (and in the log, where the engine put it).
 pub fn print_notice(notice: Notice) {
     match notice.level {
-        Level::Warning => eprintln!("seqsync: warning: {}", notice.text),
-        Level::Settled | Level::Trouble => eprintln!("seqsync: {}", notice.text),
+        Level::Warning => eprintln!("seqsync: warning: {}", shown(&notice.text)),
+        Level::Settled | Level::Trouble => eprintln!("seqsync: {}", shown(&notice.text)),
     }
 }
 

@@ -1,6 +1,7 @@
 //! Asking the operator on the terminal before anything changes.
 
 use crate::engine::model::PlanRow;
+use crate::engine::text::shown;
 use crate::engine::Error;
 use crate::report::render_table;
 use std::io::{BufRead, Write};
@@ -21,7 +22,8 @@ pub fn confirm(rows: &[PlanRow], changes: usize, destination: &str) -> Result<()
     let _ = write!(out, "{}", render_table(rows));
     let _ = write!(
         out,
-        "Apply {changes} change(s) to {destination}? Type 'yes' to continue: "
+        "Apply {changes} change(s) to {}? Type 'yes' to continue: ",
+        shown(destination)
     );
     let _ = out.flush();
     let mut answer = String::new();

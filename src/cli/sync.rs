@@ -5,6 +5,7 @@ use super::global::{print_notice, setup, Format, Global, PlanArgs};
 use super::prompt::confirm;
 use crate::engine::run::{self, Context, Prepared};
 use crate::engine::saga::{ApplyOptions, ApplyProgress};
+use crate::engine::text::shown;
 use crate::engine::Error;
 use crate::report::print_rows;
 use clap::Args;
@@ -80,7 +81,7 @@ pub(super) async fn apply_and_report(
         error.as_ref().map(|e| e.message.as_str()),
     );
     if let Some(e) = journal_error {
-        eprintln!("seqsync: warning: {e}");
+        eprintln!("seqsync: warning: {}", shown(&e));
     }
     match error {
         Some(e) => {

@@ -13,6 +13,7 @@ pub mod postgres;
 pub mod run;
 pub mod saga;
 pub mod secret;
+pub mod text;
 pub mod tls;
 
 pub use error::{Error, ErrorKind};

@@ -4,6 +4,7 @@ use super::sequences;
 use super::widgets::{centered, scroll_start, Theme};
 use crate::app::state::{Dialog, State};
 use crate::engine::model::{summarize, RowStatus};
+use crate::engine::text::shown;
 use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Borders, Clear, Gauge, Paragraph};
@@ -144,8 +145,8 @@ pub fn draw(frame: &mut Frame, area: Rect, state: &State, theme: Theme) {
             let inner = block.inner(popup);
             frame.render_widget(block, popup);
             let text = vec![
-                Line::from(format!("Run {run_id}")),
-                Line::from(format!("applied {}", when.chars().take(19).collect::<String>().replace('T', " "))),
+                Line::from(format!("Run {}", shown(run_id))),
+                Line::from(format!("applied {}", shown(when).chars().take(19).collect::<String>().replace('T', " "))),
                 Line::from(format!(
                     "Put back the values {sequences} sequence(s) had before it? Refused as a whole if one has issued ids since."
                 )),

@@ -3,6 +3,7 @@
 use super::widgets::{fit, scroll_start, Theme};
 use crate::app::state::State;
 use crate::engine::instance::{Status, TaskKind};
+use crate::engine::text::shown;
 use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Borders, Paragraph, Row, Table};
@@ -79,8 +80,8 @@ pub fn draw(frame: &mut Frame, area: Rect, state: &State, theme: Theme) {
             };
             let marker = if position == state.selected { ">" } else { " " };
             let cells = vec![
-                ratatui::text::Text::raw(format!("{marker} {}", inst.id)),
-                ratatui::text::Text::raw(inst.name.clone()),
+                ratatui::text::Text::raw(format!("{marker} {}", shown(&inst.id))),
+                ratatui::text::Text::raw(shown(&inst.name).into_owned()),
                 ratatui::text::Text::raw(fit(
                     &format!("{} → {}", inst.source.engine, inst.destination.engine),
                     pair_width,

@@ -14,6 +14,7 @@ pub use widgets::Theme;
 
 use crate::app::keymap::{self, KeyHelp};
 use crate::app::state::{Screen, State};
+use crate::engine::text;
 use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::style::{Modifier, Style};
 
@@ -26,7 +27,7 @@ fn message_height(state: &State, width: u16) -> u16 {
     let chars = state
         .message
         .as_ref()
-        .map_or(0, |m| (m.text.chars().count() + 2) * 11 / 10);
+        .map_or(0, |m| (text::width(&m.text) + 2) * 11 / 10);
     (chars.div_ceil(width.max(1) as usize)).clamp(1, 4) as u16
 }
 
@@ -54,7 +55,7 @@ pub fn view(frame: &mut Frame, state: &State, theme: Theme) {
         frame.render_widget(
             Paragraph::new(Line::from(vec![
                 Span::styled(mark, style),
-                Span::raw(&m.text),
+                Span::raw(text::shown(&m.text)),
             ]))
             .wrap(Wrap { trim: false }),
             message,
@@ -64,14 +65,27 @@ pub fn view(frame: &mut Frame, state: &State, theme: Theme) {
     if state.help {
         draw_help(frame, body, state, theme);
     }
+    // Every text from outside is escaped where it is drawn; this is the net under that: no
+    // control character in any cell ever reaches the terminal.
+    for cell in frame.buffer_mut().content.iter_mut() {
+        if cell.symbol().chars().any(text::is_control) {
+            cell.set_symbol("\u{fffd}");
+        }
+    }
 }
 
 fn draw_header(frame: &mut Frame, area: Rect, state: &State, theme: Theme) {
     let place = match (state.screen, state.current()) {
         (Screen::Instances, _) => "Instances".to_string(),
-        (Screen::Task, Some(row)) => format!("Instances › {} › Task Management", row.instance.id),
+        (Screen::Task, Some(row)) => format!(
+            "Instances › {} › Task Management",
+            text::shown(&row.instance.id)
+        ),
         (Screen::Results, Some(row)) => {
-            format!("Instances › {} › Synchronize Sequence", row.instance.id)
+            format!(
+                "Instances › {} › Synchronize Sequence",
+                text::shown(&row.instance.id)
+            )
         }
         _ => String::new(),
     };

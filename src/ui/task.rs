@@ -4,6 +4,7 @@ use super::widgets::{fit, Theme};
 use crate::app::state::{State, TaskTab, INCREMENTAL_WRITE, STEPS};
 use crate::engine::journal::JournalEvent;
 use crate::engine::secret::mask_password;
+use crate::engine::text::shown;
 use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Borders, Paragraph, Row, Table, Wrap};
@@ -127,7 +128,7 @@ fn draw_basic(frame: &mut Frame, area: Rect, state: &State, theme: Theme, block:
     if !row.observing && !row.observed.note.is_empty() {
         lines.push(Line::from(vec![
             Span::styled(format!("{:<13}", "Seen"), theme.title()),
-            Span::styled(row.observed.note.clone(), theme.dim()),
+            Span::styled(shown(&row.observed.note), theme.dim()),
         ]));
     }
     lines.push(Line::styled("Prerequisites", theme.title()));
@@ -141,7 +142,7 @@ fn draw_basic(frame: &mut Frame, area: Rect, state: &State, theme: Theme, block:
         };
         let mut spans = vec![Span::styled(format!("  {mark} "), style), Span::raw(p.name)];
         if !p.ok && !row.observing {
-            spans.push(Span::styled(format!(": {}", p.reason), theme.dim()));
+            spans.push(Span::styled(format!(": {}", shown(&p.reason)), theme.dim()));
         }
         lines.push(Line::from(spans));
     }
@@ -153,7 +154,7 @@ fn draw_basic(frame: &mut Frame, area: Rect, state: &State, theme: Theme, block:
         )),
         Some(reason) => lines.push(Line::from(vec![
             Span::styled("[ Synchronize Sequence ] unavailable: ", theme.dim()),
-            Span::raw(reason),
+            Span::raw(shown(&reason).into_owned()),
         ])),
     }
     frame.render_widget(
@@ -169,7 +170,7 @@ fn draw_history(frame: &mut Frame, area: Rect, state: &State, theme: Theme, bloc
     match &task.history {
         None => frame.render_widget(Paragraph::new("reading the journal…").block(block), area),
         Some(Err(e)) => frame.render_widget(
-            Paragraph::new(e.clone()).style(theme.bad()).block(block),
+            Paragraph::new(shown(e)).style(theme.bad()).block(block),
             area,
         ),
         Some(Ok(entries)) if entries.is_empty() => frame.render_widget(
@@ -186,8 +187,11 @@ fn draw_history(frame: &mut Frame, area: Rect, state: &State, theme: Theme, bloc
                 .skip(start)
                 .take(height)
                 .map(|(i, e)| {
-                    let summary: Vec<String> =
-                        e.summary.iter().map(|(k, v)| format!("{v} {k}")).collect();
+                    let summary: Vec<String> = e
+                        .summary
+                        .iter()
+                        .map(|(k, v)| format!("{v} {}", shown(k)))
+                        .collect();
                     let event = match (&e.undo_of, e.event) {
                         (Some(_), _) => format!("{} (undo)", e.event.word()),
                         (None, JournalEvent::Recovered) if e.undoable() => {
@@ -197,7 +201,11 @@ fn draw_history(frame: &mut Frame, area: Rect, state: &State, theme: Theme, bloc
                         (None, event) => event.word().to_string(),
                     };
                     let row = Row::new(vec![
-                        e.at.chars().take(19).collect::<String>().replace('T', " "),
+                        shown(&e.at)
+                            .chars()
+                            .take(19)
+                            .collect::<String>()
+                            .replace('T', " "),
                         event,
                         e.offset.to_string(),
                         summary.join(", "),

@@ -1,6 +1,7 @@
 //! What every screen draws with: the theme (colour only adds to meaning, and `NO_COLOR` turns
 //! it off) and the small layout helpers for narrow terminals.
 
+use crate::engine::text;
 use ratatui::layout::Rect;
 use ratatui::style::{Color, Modifier, Style};
 
@@ -59,17 +60,10 @@ pub fn centered(area: Rect, width: u16, height: u16) -> Rect {
     }
 }
 
-/// `value` cut to `width` characters with an ellipsis, for narrow terminals.
+/// `value` shown (control characters escaped) and cut to `width` terminal columns with an
+/// ellipsis, for narrow terminals.
 pub fn fit(value: &str, width: usize) -> String {
-    if value.chars().count() <= width {
-        value.to_string()
-    } else if width == 0 {
-        String::new()
-    } else {
-        let mut cut: String = value.chars().take(width - 1).collect();
-        cut.push('…');
-        cut
-    }
+    text::fit(value, width)
 }
 
 /// The first row to draw so that `selected` stays on a screen of `height` rows.
@@ -88,10 +82,10 @@ pub fn number(v: Option<i64>) -> String {
 /// Widths for a table of numbers and a status: each as wide as its widest cell (and header),
 /// so the name column gets the rest even at 80 columns.
 pub fn content_widths<'a>(header: &[&str], cells: impl Iterator<Item = Vec<&'a str>>) -> Vec<u16> {
-    let mut widths: Vec<u16> = header.iter().map(|h| h.chars().count() as u16).collect();
+    let mut widths: Vec<u16> = header.iter().map(|h| text::width(h) as u16).collect();
     for row in cells {
         for (w, c) in widths.iter_mut().zip(row) {
-            *w = (*w).max(c.chars().count() as u16);
+            *w = (*w).max(text::width(c) as u16);
         }
     }
     widths

@@ -1,0 +1,157 @@
+//! Text from outside — sequence, schema, table and column names, server messages, values from
+//! the journal or a config, host names — made safe to show. Any role that may create a
+//! sequence chooses its name, so a name may carry terminal escapes (clear the screen, set the
+//! window title), a newline that splits a table row, or a bidirectional override that makes
+//! text read backwards. [`shown`] renders every such character visibly escaped; it is applied
+//! where text is displayed (tables, stderr, the log, the TUI), never to what is stored or
+//! matched: JSON and CSV keep the exact text, and filters match the real name.
+
+use std::borrow::Cow;
+use unicode_width::UnicodeWidthStr;
+
+/// Whether `c` must not reach a terminal as it is: C0 (newline and tab included), DEL, C1,
+/// and the bidirectional controls.
+pub fn is_control(c: char) -> bool {
+    c.is_control()
+        || matches!(c, '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}')
+        || matches!(c, '\u{200e}' | '\u{200f}' | '\u{061c}')
+}
+
+/// What `shown` escapes: the controls, and the escape character itself, so that a literal
+/// `\n` in a name cannot pass for an escaped newline.
+fn is_unsafe(c: char) -> bool {
+    is_control(c) || c == '\\'
+}
+
+/// `text` with every control character, bidirectional control and backslash escaped:
+/// `\n`, `\t`, `\r`, `\\`, `\x1b` (C0 and DEL), `\u{9b}` (C1), `\u{202e}` (bidi).
+pub fn shown(text: &str) -> Cow<'_, str> {
+    if !text.chars().any(is_unsafe) {
+        return Cow::Borrowed(text);
+    }
+    let mut out = String::with_capacity(text.len() + 8);
+    for c in text.chars() {
+        match c {
+            '\n' => out.push_str("\\n"),
+            '\t' => out.push_str("\\t"),
+            '\r' => out.push_str("\\r"),
+            '\\' => out.push_str("\\\\"),
+            c if (c as u32) < 0x20 || c == '\u{7f}' => {
+                out.push_str(&format!("\\x{:02x}", c as u32));
+            }
+            c if is_unsafe(c) => out.push_str(&format!("\\u{{{:x}}}", c as u32)),
+            c => out.push(c),
+        }
+    }
+    Cow::Owned(out)
+}
+
+/// Columns `text` takes on a terminal once shown: wide characters count two, combining marks
+/// none.
+pub fn width(text: &str) -> usize {
+    shown(text).width()
+}
+
+/// `text` shown and cut to at most `columns` terminal columns, with an ellipsis where cut.
+pub fn fit(text: &str, columns: usize) -> String {
+    let text = shown(text);
+    if text.width() <= columns {
+        return text.into_owned();
+    }
+    if columns == 0 {
+        return String::new();
+    }
+    let mut out = String::new();
+    let mut used = 0;
+    for c in text.chars() {
+        let w = unicode_width::UnicodeWidthChar::width(c).unwrap_or(0);
+        if used + w > columns - 1 {
+            break;
+        }
+        used += w;
+        out.push(c);
+    }
+    out.push('…');
+    out
+}
+
+/// `text` shown and padded with spaces to `columns` terminal columns (left- or right-aligned).
+pub fn pad(text: &str, columns: usize, right: bool) -> String {
+    let text = shown(text);
+    let fill = " ".repeat(columns.saturating_sub(text.width()));
+    if right {
+        format!("{fill}{text}")
+    } else {
+        format!("{text}{fill}")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_control_character_is_escaped_visibly() {
+        let controls = (0u32..0x20)
+            .chain(std::iter::once(0x7f))
+            .chain(0x80..0xa0)
+            .chain(0x202a..=0x202e)
+            .chain(0x2066..=0x2069);
+        for code in controls {
+            let c = char::from_u32(code).unwrap();
+            let text = format!("a{c}b");
+            let escaped = shown(&text);
+            assert!(
+                !escaped.chars().any(is_control),
+                "U+{code:04X} reached the output: {escaped:?}"
+            );
+            assert!(
+                escaped.starts_with("a\\") && escaped.ends_with('b'),
+                "{escaped:?}"
+            );
+            assert!(
+                escaped.len() > text.len(),
+                "U+{code:04X} is visible: {escaped:?}"
+            );
+        }
+        assert_eq!(shown("a\u{1b}[2Jb"), "a\\x1b[2Jb");
+        assert_eq!(shown("\u{1b}]0;owned\u{7}"), "\\x1b]0;owned\\x07");
+        assert_eq!(shown("x\u{9b}y"), "x\\u{9b}y");
+        assert_eq!(shown("a\nb\tc\rd"), "a\\nb\\tc\\rd");
+        assert_eq!(shown("evil\u{202e}gpj.exe"), "evil\\u{202e}gpj.exe");
+        assert_eq!(shown("a\u{7f}"), "a\\x7f");
+    }
+
+    #[test]
+    fn plain_text_is_kept_without_copying_and_backslashes_are_told_apart() {
+        assert!(matches!(shown("orders_id_seq"), Cow::Borrowed(_)));
+        assert!(matches!(shown("заказы_😀"), Cow::Borrowed(_)));
+        // A literal backslash-n is not an escaped newline.
+        assert_eq!(shown("a\\nb"), "a\\\\nb");
+        assert_ne!(shown("a\\nb"), shown("a\nb"));
+    }
+
+    #[test]
+    fn widths_are_terminal_columns() {
+        assert_eq!(width("abc"), 3);
+        assert_eq!(width("表"), 2);
+        assert_eq!(width("e\u{301}"), 1, "a combining accent takes no column");
+        assert_eq!(width("a\u{1b}"), 5, "shown as a\\x1b");
+        assert_eq!(pad("表", 4, false), "表  ");
+        assert_eq!(pad("1", 3, true), "  1");
+        assert_eq!(fit("表表表", 5), "表表…");
+        assert_eq!(width(&fit("表表表", 5)), 5);
+        assert_eq!(fit("abc", 3), "abc");
+        assert_eq!(fit("a\nb", 3), "a\\…");
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn nothing_unsafe_ever_comes_out(text in proptest::prelude::any::<String>()) {
+            let out = shown(&text);
+            proptest::prop_assert!(!out.chars().any(is_control), "{:?}", out);
+            let fitted = fit(&text, 10);
+            proptest::prop_assert!(fitted.as_str().width() <= 10, "{:?}", fitted);
+        }
+    }
+}
