@@ -925,3 +925,64 @@ fn results_render_only_the_visible_rows_of_a_huge_run() {
     );
     assert_eq!(state.results.as_ref().unwrap().visible.len(), 1);
 }
+
+#[test]
+fn hostile_names_in_the_preview_leave_the_frame_whole() {
+    let mut state = scene();
+    let request = plan_orders(&mut state);
+    let hostile = [
+        "clear\u{1b}[2Jscreen",
+        "title\u{1b}]0;owned\u{7}",
+        "csi\u{9b}31m",
+        "two\nlines",
+        "evil\u{202e}gpj",
+        "表表表表表表表表表表表表表表表表表表表表表",
+    ];
+    let rows: Vec<PlanRow> = hostile
+        .iter()
+        .map(|name| PlanRow {
+            schema: "public".into(),
+            name: name.to_string(),
+            source_value: Some(5),
+            destination_before: Some(1),
+            target: Some(105),
+            destination_after: None,
+            status: RowStatus::Update,
+            message: "moved \u{1b}[1Aup".into(),
+            destination_oid: None,
+            source_name: None,
+        })
+        .collect();
+    update(
+        &mut state,
+        Msg::Worker(Response::Planned {
+            request,
+            notices: vec![],
+            result: Ok(rows),
+        }),
+    );
+    state.message = Some(seqsync::app::state::Message {
+        text: "server says \u{1b}]0;owned\u{7} and \u{9b}2J".into(),
+        error: true,
+    });
+    for (w, h) in [(80, 24), (120, 40)] {
+        let frame = render(&state, w, h);
+        assert!(
+            !frame
+                .chars()
+                .any(|c| c != '\n' && seqsync::engine::text::is_control(c)),
+            "{frame:?}"
+        );
+        // Every bordered line still has its right border in the last cell (one symbol per
+        // cell here; a wide character's second cell is a space), so no name pushed the border
+        // or split a row.
+        for line in frame.lines().filter(|l| l.starts_with('│')) {
+            assert_eq!(line.chars().count(), w as usize, "{line}");
+            assert!(line.ends_with('│'), "{line}");
+        }
+        assert_eq!(frame.matches(" update│").count(), hostile.len(), "{frame}");
+        assert!(frame.contains("\\x1b[2J"), "{frame}");
+        assert!(frame.contains("server says \\x1b]0;owned\\x07"), "{frame}");
+    }
+    snap("preview_hostile", &state);
+}
