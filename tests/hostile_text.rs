@@ -5,7 +5,26 @@
 //! names; the sync sets them all.
 
 mod common;
+use common::tmux::Tmux;
 use common::{rows, Pair};
+
+async fn create_hostile(pair: &Pair) -> Vec<String> {
+    let names = hostile_names();
+    for name in &names {
+        let sql = "SELECT format('CREATE SEQUENCE %I', $1::text)";
+        for client in [pair.source().await, pair.destination().await] {
+            let create: String = client.query_one(sql, &[name]).await.unwrap().get(0);
+            client.batch_execute(&create).await.unwrap();
+        }
+        let setval = "SELECT setval(format('%I', $1::text)::regclass, 5)";
+        pair.source()
+            .await
+            .query_one(setval, &[name])
+            .await
+            .unwrap();
+    }
+    names
+}
 
 /// One name per class of dangerous character, and a long multi-byte one.
 fn hostile_names() -> Vec<String> {
@@ -109,4 +128,71 @@ async fn hostile_names_are_shown_escaped_kept_exact_in_json_and_synced() {
 
 fn unicode_width(text: &str) -> usize {
     unicode_width::UnicodeWidthStr::width(text)
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_tui_shows_hostile_names_without_obeying_them() {
+    let pair = Pair::new("hostile_tui").await;
+    let names = create_hostile(&pair).await;
+    let config = pair.write_config(&format!(
+        "[defaults]\noffset = 100\n[[instances]]\nid = \"hostile\"\nstatus = \"running\"\n\
+         phase = \"incremental\"\n\
+         source = {{ engine = \"postgresql\", url = \"{}\" }}\n\
+         destination = {{ engine = \"postgresql\", url = \"{}\" }}\n",
+        pair.source_url, pair.destination_url
+    ));
+    // After the TUI, the shell sets the title itself: proof that a title change is seen.
+    let command = format!(
+        "cd '{dir}' && env HOME='{dir}' SEQSYNC_JOURNAL='{journal}' SEQSYNC_LOG='{log}' '{bin}' --config '{config}'; \
+         printf '\\033]0;set-by-the-shell\\007'; sleep 30",
+        dir = pair.dir.display(),
+        journal = pair.journal().display(),
+        log = pair.log_file().display(),
+        bin = env!("CARGO_BIN_EXE_seqsync"),
+        config = config.display(),
+    );
+    let tmux = Tmux::start("hostile", &command, 100, 30);
+    tmux.set_title("operator");
+    tmux.wait_for("hostile", 30);
+    tmux.keys(&["Enter"]);
+    tmux.wait_for("Synchronize Sequence (s)", 30);
+    tmux.keys(&["s"]);
+    tmux.wait_for("Sequence Offset", 10);
+    tmux.keys(&["Enter"]);
+    let preview = tmux.wait_for("Apply", 30);
+    assert_eq!(
+        tmux.title(),
+        "operator",
+        "the database did not retitle the pane"
+    );
+    assert!(
+        preview.contains("\\x1b[2J") && preview.contains("\\x1b]0;owned\\x07"),
+        "{preview}"
+    );
+    assert!(preview.contains("two\\nlines"), "{preview}");
+    // The frame is whole: the header, one row per sequence, the prompt and both borders.
+    assert!(preview.contains(" seqsync  Instances"), "{preview}");
+    assert_eq!(
+        preview.matches(" update│").count(),
+        names.len(),
+        "{preview}"
+    );
+    assert!(preview.lines().any(|l| l.starts_with('└')), "{preview}");
+    tmux.keys(&["y"]);
+    let results = tmux.wait_for("Synchronized", 30);
+    assert!(
+        results.contains(&format!("{} updated · 0 unchanged", names.len())),
+        "{results}"
+    );
+    assert_eq!(tmux.title(), "operator");
+    tmux.keys(&["q"]);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while tmux.title() != "set-by-the-shell" {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "title changes are seen: {}",
+            tmux.title()
+        );
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
 }

@@ -57,6 +57,27 @@ impl Tmux {
         assert!(status.success());
     }
 
+    /// Sets the pane's title, as a program's OSC 0/2 sequence would.
+    pub fn set_title(&self, title: &str) {
+        let args = ["-L", &self.socket, "select-pane", "-t", "0", "-T", title];
+        assert!(Command::new("tmux").args(args).status().unwrap().success());
+    }
+
+    /// The pane's title: what a program's escape sequence last set it to.
+    pub fn title(&self) -> String {
+        let args = [
+            "-L",
+            &self.socket,
+            "display",
+            "-p",
+            "-t",
+            "0",
+            "#{pane_title}",
+        ];
+        let out = Command::new("tmux").args(args).output().unwrap();
+        String::from_utf8_lossy(&out.stdout).trim().to_string()
+    }
+
     /// The screen and what scrolled off it.
     pub fn screen(&self) -> String {
         let out = Command::new("tmux")
