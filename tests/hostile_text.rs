@@ -54,20 +54,7 @@ fn raw_controls(text: &str) -> Vec<char> {
 #[tokio::test(flavor = "multi_thread")]
 async fn hostile_names_are_shown_escaped_kept_exact_in_json_and_synced() {
     let pair = Pair::new("hostile").await;
-    let names = hostile_names();
-    for name in &names {
-        let sql = format!("SELECT format('CREATE SEQUENCE %I', $1::text)");
-        for client in [pair.source().await, pair.destination().await] {
-            let create: String = client.query_one(&sql, &[name]).await.unwrap().get(0);
-            client.batch_execute(&create).await.unwrap();
-        }
-        let setval = "SELECT setval(format('%I', $1::text)::regclass, 5)";
-        pair.source()
-            .await
-            .query_one(setval, &[name])
-            .await
-            .unwrap();
-    }
+    let names = create_hostile(&pair).await;
 
     let out = pair.run(&pair.ad_hoc("plan", "100"));
     let stdout = String::from_utf8(out.stdout).unwrap();

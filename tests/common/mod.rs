@@ -462,7 +462,7 @@ pub async fn wait_for_lock_wait(observer: &Client, db: &str) -> i32 {
     loop {
         let rows = observer
             .query(
-                "SELECT pid FROM pg_stat_activity WHERE application_name = 'seqsync' \
+                "SELECT pid FROM pg_stat_activity WHERE application_name LIKE 'seqsync/%' \
                  AND datname = $1 AND wait_event_type = 'Lock'",
                 &[&db],
             )

@@ -2,6 +2,7 @@
 //! its limits: every call is bounded, and its error becomes an operator's sentence.
 
 use super::errors::{describe, describe_with_timeouts, error_chain};
+use super::lock::application_name;
 use crate::engine::secret::{mask_password, pgpass_password, scrub};
 use crate::engine::tls::{connector, split_tls_options};
 use crate::engine::{Error, Timeouts};
@@ -82,7 +83,7 @@ impl PgEndpoint {
         let (wire_mode, tls) =
             connector(&tls).map_err(|e| Error::usage(format!("{display}: {e}")))?;
         config.ssl_mode(wire_mode);
-        config.application_name("seqsync");
+        config.application_name(application_name(None));
         config.keepalives(true);
         config.keepalives_idle(Duration::from_secs(30));
         let display = scrub(

@@ -37,6 +37,8 @@
 //! * `status.rs`: what the server is (standby, read-only), its processes, replication state.
 //! * `apply.rs`: the batched apply and the read-back.
 //! * `recover.rs`: the rollback of a failed apply and the settling of a killed one.
+//! * `lock.rs`: one applier per destination database (an advisory lock), and the sessions'
+//!   `application_name`.
 //! * `errors.rs`: server errors in an operator's words.
 //!
 //! The saga's decisions (re-check under lock, the state to set, what to restore, how a killed
@@ -46,6 +48,7 @@
 mod apply;
 mod endpoint;
 mod errors;
+mod lock;
 mod read;
 mod recover;
 mod status;
@@ -53,5 +56,6 @@ mod status;
 pub use apply::{apply, ApplyHooks};
 pub use endpoint::{PgEndpoint, PgSession};
 pub use errors::describe;
+pub use lock::{application_name, run_of, Holder};
 pub use recover::recover;
 pub use status::SubscriptionState;

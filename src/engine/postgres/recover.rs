@@ -3,6 +3,7 @@
 //! and how each sequence is classified is decided in `engine::saga`.
 
 use super::endpoint::{PgEndpoint, CLIENT_GRACE};
+use super::lock::Holder;
 use super::read::READ_CHUNK;
 use crate::engine::model::{Backend, Locked, PlanRow, RawState, RowStatus};
 use crate::engine::saga::{
@@ -37,6 +38,8 @@ pub async fn recover(
             )
             .await?;
     }
+    // Never settle under a live run: it may be changing these very sequences.
+    session.lock_applier("recovery", Holder::describe).await?;
     let planned: Vec<usize> = (0..rows.len())
         .filter(|&i| rows[i].status == RowStatus::Update && rows[i].target.is_some())
         .collect();
@@ -130,6 +133,9 @@ async fn restore(
     touched: &[Touched],
 ) -> Result<Vec<String>, Error> {
     let session = endpoint.connect(timeouts).await?;
+    // The failed run's own session may still be ending; another run must not start on what
+    // is being restored.
+    session.lock_applier("rollback", Holder::describe).await?;
     let mut conflicts = vec![];
     for chunk in touched.chunks(options.batch_size.max(1)) {
         let oids: Vec<u32> = chunk.iter().map(|t| t.oid).collect();

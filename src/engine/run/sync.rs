@@ -10,7 +10,7 @@ use super::target::Target;
 use crate::engine::journal::{new_run_id, Journal, JournalEvent, RunContext};
 use crate::engine::model::{summarize, PlanRow, RowStatus, Sequence};
 use crate::engine::plan::{flag_behind_data, plan as plan_rows, PlanOptions};
-use crate::engine::postgres::{self, PgEndpoint, PgSession};
+use crate::engine::postgres::{self, run_of, Holder, PgEndpoint, PgSession};
 use crate::engine::saga::{ApplyFailure, ApplyOptions, ApplyProgress};
 use crate::engine::{Error, Timeouts};
 use std::sync::atomic::AtomicBool;
@@ -199,6 +199,11 @@ impl Prepared {
             {
                 return Err(not_started(why));
             }
+            let who = |holder: &Holder| who_holds(journal, holder);
+            session
+                .lock_applier(&self.context.run_id, who)
+                .await
+                .map_err(|e| not_started(e.message))?;
             self.context.backend = Some(
                 session
                     .backend()
@@ -272,5 +277,21 @@ impl Prepared {
             .append(&self.context.entry(event, &self.rows, &message))
             .err();
         Ok((outcome, journaled))
+    }
+}
+
+/// The run holding a destination's applier lock, with who started it and when where this
+/// host's journal knows it.
+fn who_holds(journal: &Journal, holder: &Holder) -> String {
+    let started = run_of(&holder.application_name).and_then(|run| {
+        let entries = journal.read_unfinished().ok()?;
+        entries
+            .into_iter()
+            .find(|e| e.run_id == run)
+            .map(|e| format!("started by {}@{} at {}", e.user, e.host, e.at))
+    });
+    match started {
+        Some(started) => format!("{}, {started}", holder.describe()),
+        None => holder.describe(),
     }
 }

@@ -1,0 +1,136 @@
+//! One applier per destination database: a session-level advisory lock that a run takes before
+//! its intent is journaled and holds until it has ended or rolled back (recovery and rollbacks
+//! take it too). A second run waits at most `lock_timeout`, then is refused, naming the holder.
+//! Only seqsync takes this key, so no application is ever blocked by it; `plan` and `check` never
+//! take it. Every seqsync session names itself in `application_name`, so a DBA sees it in
+//! `pg_stat_activity` and a refused run can say which run holds the lock.
+
+use super::endpoint::PgSession;
+use crate::engine::Error;
+
+/// The advisory lock's two keys: "SEQS" and "YNC1" in ASCII, so that only seqsync runs
+/// collide. Advisory locks are per database, which is the unit one run applies to.
+const LOCK_KEYS: (i32, i32) = (0x5345_5153, 0x594e_4331);
+
+/// `application_name` for every seqsync session; a run's sessions add their run id.
+pub fn application_name(run: Option<&str>) -> String {
+    let base = concat!("seqsync/", env!("CARGO_PKG_VERSION"));
+    match run {
+        // PostgreSQL keeps 63 bytes of it; run ids are 25.
+        Some(run) => format!("{base} {run}"),
+        None => base.to_string(),
+    }
+}
+
+/// The run id in a seqsync session's `application_name`, if it carries one.
+pub fn run_of(application_name: &str) -> Option<&str> {
+    let rest = application_name.strip_prefix("seqsync/")?;
+    rest.split_once(' ').map(|(_, run)| run.trim())
+}
+
+/// Who holds the applier lock, as `pg_stat_activity` shows any role.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Holder {
+    pub pid: i32,
+    pub application_name: String,
+    pub user: String,
+}
+
+impl Holder {
+    /// The holder in a sentence: its run id when it is a seqsync run.
+    pub fn describe(&self) -> String {
+        match run_of(&self.application_name) {
+            Some(run) => format!(
+                "run {run} (role {}, server process {})",
+                self.user, self.pid
+            ),
+            None => format!(
+                "server process {} ({}, role {})",
+                self.pid, self.application_name, self.user
+            ),
+        }
+    }
+}
+
+const HOLDER_SQL: &str = "SELECT a.pid, a.application_name, a.usename::text \
+     FROM pg_catalog.pg_locks l JOIN pg_catalog.pg_stat_activity a ON a.pid = l.pid \
+     WHERE l.locktype = 'advisory' AND l.granted AND l.objsubid = 2 \
+       AND l.classid = $1::int4::oid AND l.objid = $2::int4::oid \
+       AND l.database = (SELECT oid FROM pg_catalog.pg_database WHERE datname = current_database())";
+
+impl PgSession {
+    /// Names this session after `run` and takes the applier lock for as long as the session
+    /// lives, waiting at most `lock_timeout`. Refused with the holder named in `who_holds`'s
+    /// words when another run has it.
+    pub async fn lock_applier(
+        &self,
+        run: &str,
+        who_holds: impl Fn(&Holder) -> String,
+    ) -> Result<(), Error> {
+        let name = application_name(Some(run));
+        self.bounded(
+            "naming the session",
+            self.client.execute(
+                "SELECT pg_catalog.set_config('application_name', $1, false)",
+                &[&name],
+            ),
+        )
+        .await?;
+        let taken = self
+            .client
+            .execute(
+                "SELECT pg_catalog.pg_advisory_lock($1, $2)",
+                &[&LOCK_KEYS.0, &LOCK_KEYS.1],
+            )
+            .await;
+        match taken {
+            Ok(_) => Ok(()),
+            Err(e) if e.code().is_some_and(|c| c.code() == "55P03") => {
+                let holder = self.applier().await.ok().flatten();
+                Err(Error::failed(format!(
+                    "another seqsync run is applying to {}: {}; it holds the destination's applier lock \
+                     (waited lock_timeout, {}); try again when it has finished",
+                    self.endpoint.display,
+                    holder.as_ref().map_or("its session has just ended".to_string(), who_holds),
+                    humantime::format_duration(self.timeouts.lock)
+                )))
+            }
+            Err(e) => {
+                // Any other error, with the session's usual wording and bounds.
+                self.bounded("taking the applier lock", async { Err(e) })
+                    .await
+            }
+        }
+    }
+
+    /// The session holding the applier lock of this database, if any.
+    pub async fn applier(&self) -> Result<Option<Holder>, Error> {
+        let row = self
+            .bounded(
+                "looking for the run that holds the applier lock",
+                self.client
+                    .query_opt(HOLDER_SQL, &[&LOCK_KEYS.0, &LOCK_KEYS.1]),
+            )
+            .await?;
+        Ok(row.map(|r| Holder {
+            pid: r.get(0),
+            application_name: r.get(1),
+            user: r.get(2),
+        }))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_run_id_travels_in_the_application_name() {
+        let name = application_name(Some("20261126T114407123Z-4242"));
+        assert!(name.starts_with("seqsync/"), "{name}");
+        assert!(name.len() <= 63, "PostgreSQL keeps 63 bytes: {name}");
+        assert_eq!(run_of(&name), Some("20261126T114407123Z-4242"));
+        assert_eq!(run_of(&application_name(None)), None);
+        assert_eq!(run_of("psql"), None);
+    }
+}
