@@ -472,6 +472,9 @@ async fn a_server_restarted_mid_apply_or_mid_read_or_a_standby_leaves_nothing_ap
 /// refused before its intent is journaled.
 async fn a_hot_standby_destination_is_refused_before_anything_changes(src: &str, primary: &str) {
     let (pair, _) = scene_on("fault_standby", src, primary).await;
+    // An unlogged sequence: a standby has no value for it.
+    pair.both("CREATE UNLOGGED SEQUENCE u; SELECT setval('u', 42);")
+        .await;
     let standby = common::Standby::of(primary);
     let primary_port = {
         let config: tokio_postgres::Config = pair.destination_url.parse().unwrap();
@@ -482,7 +485,30 @@ async fn a_hot_standby_destination_is_refused_before_anything_changes(src: &str,
         &format!(":{}/", standby.port),
         1,
     );
-    // Reading works on a standby: the plan is shown.
+    // Read from the standby as a source, the unlogged sequence says why it has no value.
+    let (code, json, stderr) = pair.run_json(&[
+        "plan",
+        "--source",
+        &standby_url,
+        "--destination",
+        &pair.destination_url,
+        "--offset",
+        "1000",
+    ]);
+    assert_eq!(code, 3, "{stderr}");
+    let u = common::row(&json, "u");
+    assert_eq!(u["status"], "unavailable", "{u}");
+    let message = u["message"].as_str().unwrap();
+    assert!(
+        message.contains("unlogged, and this server is a standby"),
+        "{message}"
+    );
+    assert!(
+        message.contains("unlogged in the source and the destination"),
+        "{message}"
+    );
+    assert_eq!(common::row(&json, "s1")["status"], "update");
+    // Reading works on a standby: the plan is shown (exit 3: `u` has no value there).
     let plan = pair.run(&[
         "plan",
         "--source",
@@ -494,7 +520,7 @@ async fn a_hot_standby_destination_is_refused_before_anything_changes(src: &str,
     ]);
     assert_eq!(
         plan.status.code(),
-        Some(0),
+        Some(3),
         "{}",
         String::from_utf8_lossy(&plan.stderr)
     );

@@ -146,6 +146,12 @@ pub struct Sequence {
     pub owned_by: Option<OwnedBy>,
     /// The source's own name when it differs from the one matched (Oracle's `OWNER.NAME`).
     pub origin: Option<String>,
+    /// An unlogged sequence (PostgreSQL 15+): physical replication does not carry it, and a
+    /// crash resets it to its start.
+    pub unlogged: bool,
+    /// Why its value cannot be read here although the role may read it (an unlogged sequence
+    /// on a standby).
+    pub unavailable: Option<String>,
 }
 
 /// What the next `nextval()` would do.
@@ -256,6 +262,8 @@ pub enum RowStatus {
     MissingInSource,
     OutOfRange,
     NoPrivilege,
+    /// The value cannot be read where seqsync reads it (an unlogged sequence on a standby).
+    Unavailable,
     /// The target is at or below (descending: above) the data already in the owning column:
     /// setting it would produce duplicate keys.
     BehindData,
@@ -272,6 +280,7 @@ impl RowStatus {
             RowStatus::MissingInSource => "missing-in-source",
             RowStatus::OutOfRange => "out-of-range",
             RowStatus::NoPrivilege => "no-privilege",
+            RowStatus::Unavailable => "unavailable",
             RowStatus::BehindData => "behind-data",
         }
     }
@@ -284,6 +293,7 @@ impl RowStatus {
                 | RowStatus::MissingInSource
                 | RowStatus::OutOfRange
                 | RowStatus::NoPrivilege
+                | RowStatus::Unavailable
                 | RowStatus::BehindData
         )
     }
@@ -422,6 +432,8 @@ impl Sequence {
             schema_usable: true,
             owned_by: None,
             origin: None,
+            unlogged: false,
+            unavailable: None,
         }
     }
 }

@@ -293,6 +293,8 @@ pub fn to_sequence(row: &OracleRow) -> Result<Sequence, String> {
             }),
             _ => None,
         },
+        unlogged: false,
+        unavailable: None,
     })
 }
 

@@ -26,7 +26,26 @@ pub fn plan(source: &[Sequence], destination: &[Sequence], options: PlanOptions)
     }
     pairs
         .into_iter()
-        .map(|((schema, name), (s, d))| plan_row(schema, name, s, d, options))
+        .map(|((schema, name), (s, d))| {
+            let mut row = plan_row(schema, name, s, d, options);
+            let unlogged: Vec<&str> = [("source", s), ("destination", d)]
+                .into_iter()
+                .filter(|(_, seq)| seq.is_some_and(|q| q.unlogged))
+                .map(|(side, _)| side)
+                .collect();
+            if !unlogged.is_empty() {
+                let note = format!(
+                    "unlogged in the {}: physical replication does not carry it and a crash resets it to its start",
+                    unlogged.join(" and the ")
+                );
+                row.message = if row.message.is_empty() {
+                    note
+                } else {
+                    format!("{}; {note}", row.message)
+                };
+            }
+            row
+        })
         .collect()
 }
 
@@ -144,6 +163,15 @@ fn plan_row(
             )
         }
     };
+    for (side, seq) in [("source", src), ("destination", dst)] {
+        if let Some(why) = &seq.unavailable {
+            return with(
+                row,
+                RowStatus::Unavailable,
+                format!("the {side} sequence's value is not available: {why}"),
+            );
+        }
+    }
     let Some(source_value) = src.last_value.filter(|_| src.can_read) else {
         return with(
             row,
@@ -462,5 +490,36 @@ mod tests {
                 prop_assert_eq!(row.target.map(|t| t as i128), dst.next_position());
             }
         }
+    }
+
+    #[test]
+    fn unlogged_sequences_are_flagged_and_an_unavailable_value_says_why() {
+        let mut src = seq("u", 42, true, 1, 1, i64::MAX);
+        src.unlogged = true;
+        let dst = seq("u", 1, false, 1, 1, i64::MAX);
+        let r = one(src.clone(), dst.clone(), opts(10));
+        assert_eq!((r.status, r.target), (RowStatus::Update, Some(52)));
+        assert!(
+            r.message.contains("unlogged in the source:"),
+            "{}",
+            r.message
+        );
+        let mut both = dst.clone();
+        both.unlogged = true;
+        let r = one(src.clone(), both, opts(10));
+        assert!(
+            r.message
+                .contains("unlogged in the source and the destination"),
+            "{}",
+            r.message
+        );
+        src.unavailable = Some("on a standby".into());
+        src.last_value = None;
+        let r = one(src, dst, opts(10));
+        assert_eq!((r.status, r.target), (RowStatus::Unavailable, None));
+        assert!(r
+            .message
+            .contains("source sequence's value is not available: on a standby"));
+        assert!(r.status.is_problem());
     }
 }

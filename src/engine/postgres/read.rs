@@ -45,7 +45,9 @@ SELECT c.oid,
        EXISTS (SELECT 1 FROM pg_catalog.pg_index x
                WHERE x.indrelid = t.oid AND x.indkey[0] = a.attnum AND x.indisvalid) AS owner_indexed,
        COALESCE(has_column_privilege(t.oid, a.attnum, 'SELECT')
-                AND has_schema_privilege(tn.oid, 'USAGE'), false) AS owner_readable
+                AND has_schema_privilege(tn.oid, 'USAGE'), false) AS owner_readable,
+       c.relpersistence = 'u' AS unlogged,
+       pg_catalog.pg_is_in_recovery() AS in_recovery
 FROM pg_catalog.pg_sequence s
 JOIN pg_catalog.pg_class c ON c.oid = s.seqrelid
 JOIN (SELECT oid, nspname, has_schema_privilege(oid, 'USAGE') AS usable
@@ -108,6 +110,13 @@ impl PgSession {
             .iter()
             .map(|r| {
                 let owner_table: Option<String> = r.get("owner_table");
+                let unlogged: bool = r.get("unlogged");
+                // A standby has only the init fork of an unlogged sequence: no value at all.
+                let unavailable = (unlogged && r.get::<_, bool>("in_recovery")).then(|| {
+                    "it is unlogged, and this server is a standby: an unlogged sequence's value \
+                     exists only on the primary (read it there)"
+                        .to_string()
+                });
                 Sequence {
                     oid: r.get("oid"),
                     schema: r.get("nspname"),
@@ -125,6 +134,8 @@ impl PgSession {
                     can_update: r.get("can_update"),
                     schema_usable: r.get("schema_usable"),
                     origin: None,
+                    unlogged,
+                    unavailable,
                     owned_by: owner_table.map(|table| OwnedBy {
                         schema: r.get("owner_schema"),
                         table,
@@ -137,7 +148,7 @@ impl PgSession {
             })
             .collect();
         let readable: Vec<usize> = (0..sequences.len())
-            .filter(|&i| sequences[i].can_read)
+            .filter(|&i| sequences[i].can_read && sequences[i].unavailable.is_none())
             .collect();
         let mut uncalled = vec![];
         for chunk in readable.chunks(READ_CHUNK) {
@@ -349,6 +360,8 @@ impl PgSession {
                 schema_usable: true,
                 owned_by: None,
                 origin: None,
+                unlogged: false,
+                unavailable: None,
             })
             .collect())
     }
