@@ -2,7 +2,6 @@
 //! its limits: every call is bounded, and its error becomes an operator's sentence.
 
 use super::errors::{describe, describe_with_timeouts, error_chain};
-use super::lock::application_name;
 use crate::engine::secret::{mask_password, pgpass_password, scrub};
 use crate::engine::tls::{connector, split_tls_options};
 use crate::engine::{Error, Timeouts};
@@ -14,6 +13,22 @@ use tokio_postgres_rustls::MakeRustlsConnect;
 /// Extra time a client-side timeout allows beyond the server's own `statement_timeout`, so the
 /// server's clearer error wins when the server is still there.
 pub(super) const CLIENT_GRACE: Duration = Duration::from_secs(5);
+
+/// `application_name` for every seqsync session; a run's sessions add their run id.
+pub fn application_name(run: Option<&str>) -> String {
+    let base = concat!("seqsync/", env!("CARGO_PKG_VERSION"));
+    match run {
+        // PostgreSQL keeps 63 bytes of it; run ids are 25.
+        Some(run) => format!("{base} {run}"),
+        None => base.to_string(),
+    }
+}
+
+/// The run id in a seqsync session's `application_name`, if it carries one.
+pub fn run_of(application_name: &str) -> Option<&str> {
+    let rest = application_name.strip_prefix("seqsync/")?;
+    rest.split_once(' ').map(|(_, run)| run.trim())
+}
 
 #[derive(Clone)]
 pub struct PgEndpoint {

@@ -5,28 +5,12 @@
 //! take it. Every seqsync session names itself in `application_name`, so a DBA sees it in
 //! `pg_stat_activity` and a refused run can say which run holds the lock.
 
-use super::endpoint::PgSession;
+use super::endpoint::{application_name, run_of, PgSession};
 use crate::engine::Error;
 
 /// The advisory lock's two keys: "SEQS" and "YNC1" in ASCII, so that only seqsync runs
 /// collide. Advisory locks are per database, which is the unit one run applies to.
 const LOCK_KEYS: (i32, i32) = (0x5345_5153, 0x594e_4331);
-
-/// `application_name` for every seqsync session; a run's sessions add their run id.
-pub fn application_name(run: Option<&str>) -> String {
-    let base = concat!("seqsync/", env!("CARGO_PKG_VERSION"));
-    match run {
-        // PostgreSQL keeps 63 bytes of it; run ids are 25.
-        Some(run) => format!("{base} {run}"),
-        None => base.to_string(),
-    }
-}
-
-/// The run id in a seqsync session's `application_name`, if it carries one.
-pub fn run_of(application_name: &str) -> Option<&str> {
-    let rest = application_name.strip_prefix("seqsync/")?;
-    rest.split_once(' ').map(|(_, run)| run.trim())
-}
 
 /// Who holds the applier lock, as `pg_stat_activity` shows any role.
 #[derive(Debug, Clone, PartialEq, Eq)]

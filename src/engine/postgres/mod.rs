@@ -54,8 +54,8 @@ mod recover;
 mod status;
 
 pub use apply::{apply, ApplyHooks};
-pub use endpoint::{PgEndpoint, PgSession};
+pub use endpoint::{application_name, run_of, PgEndpoint, PgSession};
 pub use errors::describe;
-pub use lock::{application_name, run_of, Holder};
+pub use lock::Holder;
 pub use recover::recover;
 pub use status::SubscriptionState;
