@@ -12,10 +12,8 @@ use seqsync::app::state::{Dialog, State};
 use seqsync::app::update::update;
 use seqsync::config;
 use seqsync::engine::instance::Instance;
-use seqsync::engine::journal::{new_run_id, Journal, JournalEvent, RunContext};
-use seqsync::engine::model::{Locked, PlanRow, RawState, RowStatus};
+use seqsync::engine::journal::{Journal, JournalEvent};
 use seqsync::engine::offset::Offset;
-use seqsync::engine::postgres::PgEndpoint;
 use seqsync::engine::run::Context;
 use seqsync::worker::{self, WorkerConfig};
 use std::time::{Duration, Instant};
@@ -223,44 +221,8 @@ async fn the_tui_settles_an_interrupted_run_before_a_new_plan_on_that_destinatio
     );
     // A run killed after its first batch (sequence a) was set: the journal has its intent and
     // a's exact state under the lock; the destination holds a's target.
-    let destination = PgEndpoint::new(&pair.destination_url, None).unwrap();
-    let context = RunContext {
-        run_id: new_run_id(),
-        instance: "killed".into(),
-        source: "source".into(),
-        destination: destination.display.clone(),
-        offset: 1_000,
-        allow_lower: false,
-        undo_of: None,
-        backend: None,
-    };
-    let row = |name: &str| PlanRow {
-        schema: "public".into(),
-        name: name.into(),
-        source_value: Some(1),
-        destination_before: Some(1),
-        target: Some(1_001),
-        destination_after: None,
-        status: RowStatus::Update,
-        message: String::new(),
-        destination_oid: None,
-        source_name: None,
-    };
+    let run_id = common::journal_killed_run(&pair, "killed", &["a", "b"], "a");
     let journal = Journal::new(pair.journal());
-    let rows = vec![row("a"), row("b")];
-    journal
-        .append(&context.entry(JournalEvent::ApplyStarted, &rows, ""))
-        .unwrap();
-    let mut locked = context.entry(JournalEvent::BatchLocked, &[], "");
-    locked.locked = vec![Locked {
-        schema: "public".into(),
-        name: "a".into(),
-        state: RawState {
-            last_value: 1,
-            is_called: false,
-        },
-    }];
-    journal.append(&locked).unwrap();
     pair.destination()
         .await
         .batch_execute("SELECT setval('a', 1000, true)")
@@ -279,7 +241,7 @@ async fn the_tui_settles_an_interrupted_run_before_a_new_plan_on_that_destinatio
     assert!(
         notices
             .iter()
-            .any(|n| n.text.contains(&context.run_id) && n.text.contains("restored")),
+            .any(|n| n.text.contains(&run_id) && n.text.contains("restored")),
         "{notices:?}"
     );
     // a is back where the killed run found it, so the new plan starts from there.
@@ -293,12 +255,12 @@ async fn the_tui_settles_an_interrupted_run_before_a_new_plan_on_that_destinatio
         .read_all()
         .unwrap()
         .iter()
-        .filter(|e| e.run_id == context.run_id)
+        .filter(|e| e.run_id == run_id)
         .map(|e| e.event)
         .collect();
     assert_eq!(events.last(), Some(&JournalEvent::Recovered));
     let mut state = planning(&instance, 7, 5);
     update(&mut state, Msg::Worker(response));
     let message = state.message.expect("what the start settled is on screen");
-    assert!(message.text.contains(&context.run_id), "{}", message.text);
+    assert!(message.text.contains(&run_id), "{}", message.text);
 }

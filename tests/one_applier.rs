@@ -9,10 +9,8 @@ mod common;
 use common::Pair;
 use seqsync::app::msg::{Effect, Response};
 use seqsync::config;
-use seqsync::engine::journal::{new_run_id, Journal, JournalEvent, RunContext};
-use seqsync::engine::model::{Locked, PlanRow, RawState, RowStatus};
+use seqsync::engine::journal::Journal;
 use seqsync::engine::offset::Offset;
-use seqsync::engine::postgres::PgEndpoint;
 use seqsync::engine::run::Context;
 use seqsync::engine::Timeouts;
 use seqsync::worker::{self, WorkerConfig};
@@ -162,50 +160,7 @@ async fn a_second_run_is_refused_naming_the_first_and_recovery_never_restores_un
 
     // A run killed earlier on this destination, which set `extra`: recovery waits for the
     // live run's lock, and is refused rather than restoring under it.
-    let destination = PgEndpoint::new(&pair.destination_url, None).unwrap();
-    let killed = RunContext {
-        run_id: new_run_id(),
-        instance: "page".into(),
-        source: "source".into(),
-        destination: destination.display.clone(),
-        offset: 1_000,
-        allow_lower: false,
-        undo_of: None,
-        backend: None,
-    };
-    let row = PlanRow {
-        schema: "public".into(),
-        name: "extra".into(),
-        source_value: Some(1),
-        destination_before: Some(1),
-        target: Some(1_001),
-        destination_after: None,
-        status: RowStatus::Update,
-        message: String::new(),
-        destination_oid: None,
-        source_name: None,
-    };
-    let journal = Journal::new(pair.journal());
-    let both = vec![
-        row.clone(),
-        PlanRow {
-            name: "s1".into(),
-            ..row
-        },
-    ];
-    journal
-        .append(&killed.entry(JournalEvent::ApplyStarted, &both, ""))
-        .unwrap();
-    let mut locked = killed.entry(JournalEvent::BatchLocked, &[], "");
-    locked.locked = vec![Locked {
-        schema: "public".into(),
-        name: "extra".into(),
-        state: RawState {
-            last_value: 1,
-            is_called: false,
-        },
-    }];
-    journal.append(&locked).unwrap();
+    common::journal_killed_run(&pair, "page", &["extra", "s1"], "extra");
     observer
         .batch_execute("SELECT setval('extra', 1000, true)")
         .await

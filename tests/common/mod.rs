@@ -478,3 +478,55 @@ pub async fn wait_for_lock_wait(observer: &Client, db: &str) -> i32 {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
+
+/// Journals a run on `pair`'s destination that was killed after the batch holding `set` was
+/// locked and set: its intent for every one of `names` (each planned from a never-called
+/// sequence, next value 1, to 1,001), and `set`'s exact state under the lock. The caller puts
+/// `set` at its target in the database (`setval(set, 1000, true)`). Returns the run id.
+#[allow(dead_code)] // not every test file that includes this module kills a run
+pub fn journal_killed_run(pair: &Pair, instance: &str, names: &[&str], set: &str) -> String {
+    use seqsync::engine::journal::{new_run_id, Journal, JournalEvent, RunContext};
+    use seqsync::engine::model::{Locked, PlanRow, RawState, RowStatus};
+    let destination = seqsync::engine::postgres::PgEndpoint::new(&pair.destination_url, None)
+        .expect("the test's destination URL");
+    let context = RunContext {
+        run_id: new_run_id(),
+        instance: instance.into(),
+        source: "source".into(),
+        destination: destination.display.clone(),
+        offset: 1_000,
+        allow_lower: false,
+        undo_of: None,
+        backend: None,
+    };
+    let rows: Vec<PlanRow> = names
+        .iter()
+        .map(|name| PlanRow {
+            schema: "public".into(),
+            name: name.to_string(),
+            source_value: Some(1),
+            destination_before: Some(1),
+            target: Some(1_001),
+            destination_after: None,
+            status: RowStatus::Update,
+            message: String::new(),
+            destination_oid: None,
+            source_name: None,
+        })
+        .collect();
+    let journal = Journal::new(pair.journal());
+    journal
+        .append(&context.entry(JournalEvent::ApplyStarted, &rows, ""))
+        .unwrap();
+    let mut locked = context.entry(JournalEvent::BatchLocked, &[], "");
+    locked.locked = vec![Locked {
+        schema: "public".into(),
+        name: set.into(),
+        state: RawState {
+            last_value: 1,
+            is_called: false,
+        },
+    }];
+    journal.append(&locked).unwrap();
+    context.run_id
+}
