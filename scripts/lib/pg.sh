@@ -51,15 +51,18 @@ pg_free_port() {
 # pg_cluster_start ROOT NAME PASSWORD [durable] -> prints the port
 # Creates ROOT/NAME, password (scram) auth on loopback, trust on its own Unix socket.
 # Test clusters run with fsync off for speed unless "durable" is given (benchmarks).
+# PG_BIN and PG_LIB (a build's bin/ and lib/) start another major than Debian's.
 pg_cluster_start() {
   local root=$1 name=$2 password=$3 durable=${4:-} bin port dir
-  bin=$(pg_bindir) || return 1
+  bin=${PG_BIN:-$(pg_bindir)} || return 1
+  local run=(env)
+  [ -z "${PG_LIB:-}" ] || run+=("LD_LIBRARY_PATH=$PG_LIB")
   dir="$root/$name"
   mkdir -p "$dir"
   [ "$(id -u)" -eq 0 ] && chown postgres "$root" "$dir"
   printf '%s\n' "$password" > "$root/.pw-$name"
   [ "$(id -u)" -eq 0 ] && chown postgres "$root/.pw-$name"
-  pg_as_owner "$bin/initdb" -D "$dir/data" -U postgres --pwfile="$root/.pw-$name" \
+  pg_as_owner "${run[@]}" "$bin/initdb" -D "$dir/data" -U postgres --pwfile="$root/.pw-$name" \
     --auth-local=trust --auth-host=scram-sha-256 -E UTF8 --locale=C.UTF-8 >"$dir/initdb.log" 2>&1 \
     || { cat "$dir/initdb.log" >&2; return 1; }
   rm -f "$root/.pw-$name"
@@ -81,16 +84,24 @@ pg_cluster_start() {
       echo "full_page_writes = off"
     fi
   } >> "$dir/data/postgresql.conf"
-  pg_as_owner "$bin/pg_ctl" -D "$dir/data" -l "$dir/server.log" -w -t 60 start >/dev/null \
+  pg_as_owner "${run[@]}" "$bin/pg_ctl" -D "$dir/data" -l "$dir/server.log" -w -t 60 start >/dev/null \
     || { cat "$dir/server.log" >&2; return 1; }
+  # How to stop it again, whichever build it is.
+  printf '%s\n%s\n' "$bin" "${PG_LIB:-}" > "$dir/build"
   echo "$port"
 }
 
 pg_cluster_stop() {
-  local root=$1 name=$2 bin
-  bin=$(pg_bindir) || return 0
+  local root=$1 name=$2 bin lib=""
   [ -f "$root/$name/data/postmaster.pid" ] || return 0
-  pg_as_owner "$bin/pg_ctl" -D "$root/$name/data" -m immediate -w stop >/dev/null 2>&1 || true
+  if [ -f "$root/$name/build" ]; then
+    { read -r bin; read -r lib; } < "$root/$name/build"
+  else
+    bin=$(pg_bindir) || return 0
+  fi
+  local run=(env)
+  [ -z "$lib" ] || run+=("LD_LIBRARY_PATH=$lib")
+  pg_as_owner "${run[@]}" "$bin/pg_ctl" -D "$root/$name/data" -m immediate -w stop >/dev/null 2>&1 || true
 }
 
 # psql on a cluster's Unix socket as the superuser.

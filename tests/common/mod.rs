@@ -95,15 +95,7 @@ impl Pair {
         drop_replication(&dst, &db).await;
         drop_replication(&src, &db).await;
         for url in [&src, &dst] {
-            let admin = connect(url).await;
-            admin
-                .batch_execute(&format!("DROP DATABASE IF EXISTS {db} WITH (FORCE)"))
-                .await
-                .unwrap();
-            admin
-                .batch_execute(&format!("CREATE DATABASE {db}"))
-                .await
-                .unwrap();
+            recreate_database(&connect(url).await, &db).await;
         }
         let dir = std::env::temp_dir().join(format!("seqsync-it-{db}-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
@@ -305,6 +297,34 @@ pub fn row<'a>(json: &'a serde_json::Value, name: &str) -> &'a serde_json::Value
         .iter()
         .find(|r| r["name"] == name)
         .unwrap_or_else(|| panic!("no row {name} in {json:#}"))
+}
+
+/// Drops `db` (ending its sessions; `WITH (FORCE)` exists from PostgreSQL 13) and creates it
+/// empty.
+pub async fn recreate_database(admin: &Client, db: &str) {
+    let version: i32 = admin
+        .query_one("SELECT current_setting('server_version_num')::int", &[])
+        .await
+        .unwrap()
+        .get(0);
+    let drop = if version >= 130_000 {
+        format!("DROP DATABASE IF EXISTS {db} WITH (FORCE)")
+    } else {
+        admin
+            .query(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
+                 WHERE datname = $1 AND pid <> pg_backend_pid()",
+                &[&db],
+            )
+            .await
+            .unwrap();
+        format!("DROP DATABASE IF EXISTS {db}")
+    };
+    admin.batch_execute(&drop).await.unwrap();
+    admin
+        .batch_execute(&format!("CREATE DATABASE {db}"))
+        .await
+        .unwrap();
 }
 
 /// Drops the subscriptions and replication slots a previous run left in `db`, so that the

@@ -117,7 +117,21 @@ async fn apply_batches(
         }
         let first_touched = touched.len();
         let uncalled: Vec<usize> = (0..batch.len()).filter(|&k| called[k].is_none()).collect();
-        if !uncalled.is_empty() {
+        let mut states = vec![None; batch.len()];
+        // PostgreSQL 18 reads a never-called sequence exactly without touching it.
+        let read_by_nextval = !uncalled.is_empty() && !session.reads_sequence_data();
+        if !uncalled.is_empty() && !read_by_nextval {
+            let uncalled_oids: Vec<u32> = uncalled.iter().map(|&k| oids[k]).collect();
+            let names: Vec<(&str, &str)> = uncalled
+                .iter()
+                .map(|&k| (live[k].schema.as_str(), live[k].name.as_str()))
+                .collect();
+            let exact = session.uncalled_states(&uncalled_oids, &names).await?;
+            for (&k, state) in uncalled.iter().zip(exact) {
+                states[k] = Some(state);
+            }
+        }
+        if read_by_nextval {
             // PostgreSQL 15 cannot read a sequence that was never called except by querying its
             // relation (about 20-40 µs each, see DIRECT_CHUNK); nextval() returns exactly that
             // last_value in microseconds. It marks the sequence called, which we are about to
@@ -150,7 +164,6 @@ async fn apply_batches(
                 };
             }
         }
-        let mut states = vec![None; batch.len()];
         for (k, value) in called.iter().enumerate() {
             if let Some(v) = value {
                 states[k] = Some(RawState {
@@ -189,7 +202,8 @@ async fn apply_batches(
         }
         for (k, &i) in batch.iter().enumerate() {
             rows[i].destination_before = live[k].next_display();
-            if called[k].is_some() {
+            // Those read by nextval() were recorded as touched before it.
+            if called[k].is_some() || !read_by_nextval {
                 touched.push(Touched {
                     oid: oids[k],
                     name: rows[i].qualified_name(),

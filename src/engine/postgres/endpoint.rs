@@ -151,23 +151,38 @@ impl PgEndpoint {
         tokio::spawn(async move {
             let _ = connection.await;
         });
-        let session = PgSession {
+        let mut session = PgSession {
             client,
             endpoint: self.clone(),
             timeouts: *timeouts,
+            server_version: 0,
         };
+        // The limits and the server's version in one round trip.
         let settings = format!(
-            "SET statement_timeout = {}; SET lock_timeout = {}; SET idle_in_transaction_session_timeout = {};",
+            "SET statement_timeout = {}; SET lock_timeout = {}; SET idle_in_transaction_session_timeout = {}; \
+             SELECT pg_catalog.current_setting('server_version_num')",
             timeouts.statement.as_millis(),
             timeouts.lock.as_millis(),
             (timeouts.statement * 2).as_millis()
         );
-        session
+        let answers = session
             .bounded(
                 "setting session timeouts",
-                session.client.batch_execute(&settings),
+                session.client.simple_query(&settings),
             )
             .await?;
+        session.server_version = answers
+            .iter()
+            .find_map(|m| match m {
+                tokio_postgres::SimpleQueryMessage::Row(row) => row.get(0)?.parse().ok(),
+                _ => None,
+            })
+            .ok_or_else(|| {
+                Error::failed(format!(
+                    "{}: the server did not say its version",
+                    self.display
+                ))
+            })?;
         Ok(session)
     }
 }
@@ -177,6 +192,8 @@ pub struct PgSession {
     pub(super) client: Client,
     pub(super) endpoint: PgEndpoint,
     pub(super) timeouts: Timeouts,
+    /// `server_version_num`, e.g. 150004.
+    pub(super) server_version: i32,
 }
 
 impl PgSession {
@@ -204,6 +221,18 @@ impl PgSession {
             )))),
             Ok(Ok(v)) => Ok(v),
         }
+    }
+
+    /// PostgreSQL 18 reads any sequence's exact state with `pg_get_sequence_data` (SELECT
+    /// privilege, one row per sequence, NULL where there is no value); older servers have no
+    /// function for a sequence never called, and read its relation instead. This is the one
+    /// place that decides which path a session takes.
+    pub(super) fn reads_sequence_data(&self) -> bool {
+        self.server_version >= 180_000
+    }
+
+    pub fn server_version(&self) -> i32 {
+        self.server_version
     }
 
     pub fn is_open(&self) -> bool {

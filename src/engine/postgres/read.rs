@@ -47,7 +47,7 @@ SELECT c.oid,
        COALESCE(has_column_privilege(t.oid, a.attnum, 'SELECT')
                 AND has_schema_privilege(tn.oid, 'USAGE'), false) AS owner_readable,
        c.relpersistence = 'u' AS unlogged,
-       pg_catalog.pg_is_in_recovery() AS in_recovery
+       pg_catalog.pg_is_in_recovery() AS in_recovery/*DATA COLUMNS*/
 FROM pg_catalog.pg_sequence s
 JOIN pg_catalog.pg_class c ON c.oid = s.seqrelid
 JOIN (SELECT oid, nspname, has_schema_privilege(oid, 'USAGE') AS usable
@@ -61,10 +61,37 @@ LEFT JOIN pg_catalog.pg_depend d
 LEFT JOIN pg_catalog.pg_class t ON t.oid = d.refobjid
 LEFT JOIN pg_catalog.pg_namespace tn ON tn.oid = t.relnamespace
 LEFT JOIN pg_catalog.pg_attribute a ON a.attrelid = d.refobjid AND a.attnum = d.refobjsubid
+/*DATA JOIN*/
 WHERE c.relpersistence <> 't'
   AND c.oid NOT IN (SELECT e.objid FROM pg_catalog.pg_depend e
                     WHERE e.classid = 'pg_catalog.pg_class'::regclass AND e.deptype = 'e')
 "#;
+
+/// The catalogue query, with every sequence's state where the server can read it in the same
+/// query (PostgreSQL 18's `pg_get_sequence_data`: SELECT privilege, NULL where there is no
+/// value), or without it (older servers read values afterwards).
+fn catalogue_sql(with_data: bool) -> String {
+    let (columns, join) = if with_data {
+        (
+            ",\n       sd.last_value AS data_last_value, sd.is_called AS data_is_called",
+            "LEFT JOIN LATERAL pg_catalog.pg_get_sequence_data(c.oid::regclass) sd ON true",
+        )
+    } else {
+        (
+            ",\n       NULL::int8 AS data_last_value, NULL::bool AS data_is_called",
+            "",
+        )
+    };
+    CATALOGUE_SQL
+        .replace("/*DATA COLUMNS*/", columns)
+        .replace("/*DATA JOIN*/", join)
+}
+
+/// `last_value, is_called` of sequences by OID, in order (PostgreSQL 18); NULLs where the
+/// server has no value.
+const SEQUENCE_DATA_SQL: &str = "SELECT d.last_value, d.is_called \
+     FROM unnest($1::oid[]) WITH ORDINALITY AS u(o, i) \
+     LEFT JOIN LATERAL pg_catalog.pg_get_sequence_data(u.o::regclass) d ON true ORDER BY u.i";
 
 /// Reads sequences by OID: names and bounds from the catalogue, state from the relation.
 const LIVE_CATALOGUE_SQL: &str = r#"
@@ -103,7 +130,8 @@ impl PgSession {
         let rows = self
             .bounded(
                 "reading the sequence catalogue",
-                self.client.query(CATALOGUE_SQL, &[]),
+                self.client
+                    .query(&catalogue_sql(self.reads_sequence_data()), &[]),
             )
             .await?;
         let mut sequences: Vec<Sequence> = rows
@@ -117,6 +145,8 @@ impl PgSession {
                      exists only on the primary (read it there)"
                         .to_string()
                 });
+                let data: (Option<i64>, Option<bool>) =
+                    (r.get("data_last_value"), r.get("data_is_called"));
                 Sequence {
                     oid: r.get("oid"),
                     schema: r.get("nspname"),
@@ -128,8 +158,8 @@ impl PgSession {
                     increment: r.get("seqincrement"),
                     cycle: r.get("seqcycle"),
                     cache: r.get("seqcache"),
-                    last_value: None,
-                    is_called: false,
+                    last_value: data.0,
+                    is_called: data.1.unwrap_or(false),
                     can_read: r.get("can_read"),
                     can_update: r.get("can_update"),
                     schema_usable: r.get("schema_usable"),
@@ -147,6 +177,15 @@ impl PgSession {
                 }
             })
             .collect();
+        if self.reads_sequence_data() {
+            // The catalogue query read every value already.
+            for seq in sequences.iter_mut() {
+                if seq.can_read && seq.unavailable.is_none() && seq.last_value.is_none() {
+                    seq.unavailable = Some("the server returned no value for it".to_string());
+                }
+            }
+            return Ok(sequences);
+        }
         let readable: Vec<usize> = (0..sequences.len())
             .filter(|&i| sequences[i].can_read && sequences[i].unavailable.is_none())
             .collect();
@@ -223,7 +262,7 @@ impl PgSession {
             .bounded(
                 "counting sequences",
                 self.client.query_one(
-                    &format!("SELECT count(*) FROM ({CATALOGUE_SQL}) catalogue"),
+                    &format!("SELECT count(*) FROM ({}) catalogue", catalogue_sql(false)),
                     &[],
                 ),
             )
@@ -248,16 +287,53 @@ impl PgSession {
         Ok(rows.iter().map(|r| r.get(0)).collect())
     }
 
+    /// Exact states of sequences that `pg_sequence_last_value` found never called: one query
+    /// on PostgreSQL 18, the relations themselves on older servers.
+    pub(super) async fn uncalled_states(
+        &self,
+        oids: &[u32],
+        names: &[(&str, &str)],
+    ) -> Result<Vec<RawState>, Error> {
+        if !self.reads_sequence_data() {
+            return self.direct_states_pipelined(names).await;
+        }
+        let rows = self
+            .bounded(
+                "reading sequence values",
+                self.client.query(SEQUENCE_DATA_SQL, &[&oids]),
+            )
+            .await?;
+        rows.iter()
+            .zip(names)
+            .map(|(r, (schema, name))| {
+                match (r.get::<_, Option<i64>>(0), r.get::<_, Option<bool>>(1)) {
+                    (Some(last_value), Some(is_called)) => Ok(RawState {
+                        last_value,
+                        is_called,
+                    }),
+                    _ => Err(Error::failed(format!(
+                        "sequence {} returned no value",
+                        crate::engine::model::display_name(schema, name)
+                    ))),
+                }
+            })
+            .collect()
+    }
+
     /// Exact states: the fast values where there is one, the relation itself read where the
     /// sequence has not been called yet.
     async fn complete_states(
         &self,
         fast: &[Option<i64>],
+        oids: &[u32],
         names: &[(&str, &str)],
     ) -> Result<Vec<RawState>, Error> {
         let uncalled: Vec<usize> = (0..fast.len()).filter(|&i| fast[i].is_none()).collect();
+        let uncalled_oids: Vec<u32> = uncalled.iter().map(|&i| oids[i]).collect();
         let uncalled_names: Vec<(&str, &str)> = uncalled.iter().map(|&i| names[i]).collect();
-        let direct = self.direct_states_pipelined(&uncalled_names).await?;
+        let direct = self
+            .uncalled_states(&uncalled_oids, &uncalled_names)
+            .await?;
         let mut states: Vec<RawState> = fast
             .iter()
             .map(|v| RawState {
@@ -375,7 +451,7 @@ impl PgSession {
             .iter()
             .map(|l| (l.schema.as_str(), l.name.as_str()))
             .collect();
-        let states = self.complete_states(&fast, &names).await?;
+        let states = self.complete_states(&fast, oids, &names).await?;
         for (l, s) in live.iter_mut().zip(&states) {
             l.last_value = Some(s.last_value);
             l.is_called = s.is_called;
