@@ -114,6 +114,37 @@ impl Bench {
         started.elapsed()
     }
 
+    /// The job itself on open connections, nothing else: one query reading the source values,
+    /// one reading the destination states, one setval over unnest. On PostgreSQL 18 the reads
+    /// are exact (`pg_get_sequence_data`); older servers have no one-query exact read of a
+    /// never-called sequence, so there it reads `pg_sequence_last_value` only (NULL for those):
+    /// a lower bound for any exact read.
+    async fn job_floor(&self, src: &Client, dst: &Client, exact: bool) -> Duration {
+        let read = if exact {
+            "SELECT c.relname::text, d.last_value, d.is_called FROM pg_class c \
+             CROSS JOIN LATERAL pg_get_sequence_data(c.oid::regclass) d WHERE c.relkind = 'S'"
+        } else {
+            "SELECT c.relname::text, pg_sequence_last_value(c.oid), true FROM pg_class c \
+             WHERE c.relkind = 'S'"
+        };
+        let started = Instant::now();
+        let (source, destination) = tokio::join!(src.query(read, &[]), dst.query(read, &[]));
+        let (source, destination) = (source.unwrap(), destination.unwrap());
+        assert_eq!(destination.len() as i64, self.count);
+        let names: Vec<String> = source.iter().map(|r| r.get(0)).collect();
+        let values: Vec<i64> = source
+            .iter()
+            .map(|r| r.get::<_, Option<i64>>(1).unwrap_or(0) + self.offset)
+            .collect();
+        dst.query_one(
+            "SELECT count(setval(n::regclass, v, false)) FROM unnest($1::text[], $2::int8[]) AS u(n, v)",
+            &[&names, &values],
+        )
+        .await
+        .unwrap();
+        started.elapsed()
+    }
+
     fn psql_script(&self, path: &std::path::Path) {
         let (names, values) = self.targets();
         let mut script = String::from("BEGIN;\n");
@@ -235,8 +266,24 @@ async fn main() {
     bench.setup().await;
     bench.psql_script(&script);
 
+    let version: i32 = connect(&bench.destination())
+        .await
+        .query_one("SELECT current_setting('server_version_num')::int", &[])
+        .await
+        .unwrap()
+        .get(0);
+    let exact = version >= 180_000;
+    let (job_src, job_dst) = (
+        connect(&bench.source()).await,
+        connect(&bench.destination()).await,
+    );
     let names = [
         "floor: one setval over unnest, one statement (not atomic)",
+        if exact {
+            "job floor: read both sides exactly, set, open connections"
+        } else {
+            "job floor: read both (last_value only), set, open connections"
+        },
         "psql script: one setval per sequence, one transaction",
         "seqsync sync, destination never used (after a migration)",
         "seqsync sync, destination already called (a rerun)",
@@ -248,28 +295,32 @@ async fn main() {
         bench.reset(DestinationState::NeverUsed).await;
         samples[0].push(bench.floor().await);
         bench.reset(DestinationState::NeverUsed).await;
-        samples[1].push(bench.psql(&script));
+        samples[1].push(bench.job_floor(&job_src, &job_dst, exact).await);
         bench.reset(DestinationState::NeverUsed).await;
-        samples[2].push(bench.seqsync("sync", &journal));
-        bench.verify().await;
-        bench.reset(DestinationState::Called).await;
+        samples[2].push(bench.psql(&script));
+        bench.reset(DestinationState::NeverUsed).await;
         samples[3].push(bench.seqsync("sync", &journal));
         bench.verify().await;
+        bench.reset(DestinationState::Called).await;
+        samples[4].push(bench.seqsync("sync", &journal));
+        bench.verify().await;
         bench.reset(DestinationState::NeverUsed).await;
-        samples[4].push(bench.seqsync("plan", &journal));
+        samples[5].push(bench.seqsync("plan", &journal));
     }
     let medians: Vec<Duration> = samples.iter_mut().map(|s| median(s)).collect();
     println!(
-        "seqsync benchmark: {} sequences per side, loopback, durable settings, {rounds} rounds, median (min)",
+        "seqsync benchmark: PostgreSQL {}, {} sequences per side, loopback, durable settings, {rounds} rounds, median (min)",
+        version / 10_000,
         bench.count
     );
     for (i, name) in names.iter().enumerate() {
         let min = *samples[i].iter().min().unwrap();
         println!(
-            "  {name:<60} {:>8} ({:>7})  {:>5.2}× floor",
+            "  {name:<62} {:>8} ({:>7})  {:>5.2}× floor  {:>5.2}× job floor",
             ms(medians[i]),
             ms(min),
-            medians[i].as_secs_f64() / medians[0].as_secs_f64()
+            medians[i].as_secs_f64() / medians[0].as_secs_f64(),
+            medians[i].as_secs_f64() / medians[1].as_secs_f64()
         );
     }
     let _ = std::fs::remove_dir_all(&work);

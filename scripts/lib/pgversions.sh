@@ -53,14 +53,14 @@ pg_build_fetch() {
   echo "$dir"
 }
 
-# pg_build_cluster_start ROOT NAME PASSWORD MAJOR -> prints the port: a throwaway cluster of
-# that major, configured like pg_cluster_start's.
+# pg_build_cluster_start ROOT NAME PASSWORD MAJOR [durable] -> prints the port: a throwaway
+# cluster of that major, configured like pg_cluster_start's.
 pg_build_cluster_start() {
-  local root=$1 name=$2 password=$3 major=$4 entry version build
+  local root=$1 name=$2 password=$3 major=$4 durable=${5:-} entry version build
   for entry in "${PG_BUILDS[@]}"; do
     [ "${entry%%=*}" = "$major" ] && version=${entry#*=}
   done
   [ -n "${version:-}" ] || { echo "seqsync: no PostgreSQL $major build is known" >&2; return 1; }
   build=$(pg_build_fetch "$version") || return 1
-  PG_BIN="$build/bin" PG_LIB="$build/lib" pg_cluster_start "$root" "$name" "$password"
+  PG_BIN="$build/bin" PG_LIB="$build/lib" pg_cluster_start "$root" "$name" "$password" "$durable"
 }
