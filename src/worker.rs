@@ -3,7 +3,7 @@
 //! here: what a plan checks, settles and journals is `engine::run`'s, as for the CLI.
 
 use crate::app::msg::{Effect, ExportFormat, Response};
-use crate::engine::journal::{JournalEvent, RunContext};
+use crate::engine::journal::RunContext;
 use crate::engine::plan::PlanOptions;
 use crate::engine::run::{self, Context, Notice, Prepared};
 use crate::engine::saga::{ApplyOptions, ApplyProgress};
@@ -196,22 +196,8 @@ pub fn spawn(config: WorkerConfig) -> (UnboundedSender<Effect>, UnboundedReceive
                     shared.plans.lock().expect("plans").remove(&request);
                 }
                 Effect::History { index, instance_id } => {
-                    let journal = ctx.journal.clone();
                     tokio::task::spawn_blocking(move || {
-                        let result = journal.read_all().map(|entries| {
-                            let mut runs: Vec<_> = entries
-                                .into_iter()
-                                .filter(|e| e.instance == instance_id)
-                                .filter(|e| {
-                                    !matches!(
-                                        e.event,
-                                        JournalEvent::ApplyStarted | JournalEvent::BatchLocked
-                                    )
-                                })
-                                .collect();
-                            runs.reverse();
-                            runs
-                        });
+                        let result = run::history(&ctx, &instance_id).map_err(|e| e.message);
                         let _ = out.send(Response::History { index, result });
                     });
                 }

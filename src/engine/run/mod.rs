@@ -11,6 +11,7 @@
 
 mod check;
 mod context;
+mod history;
 mod recover;
 mod status;
 mod sync;
@@ -19,6 +20,7 @@ mod undo;
 
 pub use check::{check, Checked};
 pub use context::{Context, Level, Notice, Notify};
+pub use history::history;
 pub use recover::{recover, settle, Recovered};
 pub use status::{count, gate, observe, observe_all, Counts};
 pub use sync::{plan, Outcome, Prepared};
