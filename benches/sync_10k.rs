@@ -105,12 +105,7 @@ impl Bench {
         let (names, values) = self.targets();
         let started = Instant::now();
         let dst = connect(&self.destination()).await;
-        dst.query_one(
-            "SELECT count(setval(n::regclass, v, false)) FROM unnest($1::text[], $2::int8[]) AS u(n, v)",
-            &[&names, &values],
-        )
-        .await
-        .unwrap();
+        set_all(&dst, &names, &values).await;
         started.elapsed()
     }
 
@@ -136,12 +131,7 @@ impl Bench {
             .iter()
             .map(|r| r.get::<_, Option<i64>>(1).unwrap_or(0) + self.offset)
             .collect();
-        dst.query_one(
-            "SELECT count(setval(n::regclass, v, false)) FROM unnest($1::text[], $2::int8[]) AS u(n, v)",
-            &[&names, &values],
-        )
-        .await
-        .unwrap();
+        set_all(dst, &names, &values).await;
         started.elapsed()
     }
 
@@ -230,6 +220,16 @@ impl Bench {
             assert_eq!(mismatched, 0, "every next value is at its target");
         }
     }
+}
+
+/// Every named sequence's next value, in one `setval` over `unnest` (not atomic).
+async fn set_all(dst: &Client, names: &[String], values: &[i64]) {
+    dst.query_one(
+        "SELECT count(setval(n::regclass, v, false)) FROM unnest($1::text[], $2::int8[]) AS u(n, v)",
+        &[&names, &values],
+    )
+    .await
+    .unwrap();
 }
 
 fn median(samples: &mut [Duration]) -> Duration {
