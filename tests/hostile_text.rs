@@ -129,14 +129,10 @@ async fn the_tui_shows_hostile_names_without_obeying_them() {
         pair.source_url, pair.destination_url
     ));
     // After the TUI, the shell sets the title itself: proof that a title change is seen.
-    let command = format!(
-        "cd '{dir}' && env HOME='{dir}' SEQSYNC_JOURNAL='{journal}' SEQSYNC_LOG='{log}' '{bin}' --config '{config}'; \
-         printf '\\033]0;set-by-the-shell\\007'; sleep 30",
-        dir = pair.dir.display(),
-        journal = pair.journal().display(),
-        log = pair.log_file().display(),
-        bin = env!("CARGO_BIN_EXE_seqsync"),
-        config = config.display(),
+    let command = pair.tui_command(
+        &config,
+        "",
+        "printf '\\033]0;set-by-the-shell\\007'; sleep 30",
     );
     let tmux = Tmux::start("hostile", &command, 100, 30);
     tmux.set_title("operator");

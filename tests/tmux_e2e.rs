@@ -40,14 +40,7 @@ destination = {{ engine = "postgresql", url = "{}" }}
     ));
     pair.wait_for("orders-e2e", "running", "incremental").await;
 
-    let command = format!(
-        "cd '{dir}' && env HOME='{dir}' SEQSYNC_JOURNAL='{journal}' SEQSYNC_LOG='{log}' '{bin}' --config '{config}'; sleep 30",
-        dir = pair.dir.display(),
-        journal = pair.journal().display(),
-        log = pair.log_file().display(),
-        bin = env!("CARGO_BIN_EXE_seqsync"),
-        config = config.display(),
-    );
+    let command = pair.tui_command(&config, "", "sleep 30");
     let tmux = Tmux::start("e2e", &command, 100, 30);
     let list = tmux.wait_for("running", 30);
     assert!(
@@ -145,16 +138,7 @@ destination = {{ engine = "postgresql", url = "{}" }}
         pair.source_url, pair.destination_url
     ));
 
-    let command = |extra_env: &str| {
-        format!(
-            "cd '{dir}' && env HOME='{dir}' SEQSYNC_JOURNAL='{journal}' SEQSYNC_LOG='{log}' {extra_env} '{bin}' --config '{config}'; sleep 30",
-            dir = pair.dir.display(),
-            journal = pair.journal().display(),
-            log = pair.log_file().display(),
-            bin = env!("CARGO_BIN_EXE_seqsync"),
-            config = config.display(),
-        )
-    };
+    let command = |extra_env: &str| pair.tui_command(&config, extra_env, "sleep 30");
 
     // The TUI applies two sequences per batch; the third batch waits on a held lock, and the
     // TUI is killed there (SIGKILL: no rollback runs). Two batches stay set.

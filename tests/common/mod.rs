@@ -227,6 +227,20 @@ impl Pair {
         cmd
     }
 
+    /// A shell command that opens the TUI on `config` in this test's folder (with `extra_env`,
+    /// `NAME=value …`, in its environment), then runs `after` in the same shell.
+    #[allow(dead_code)] // only the tmux tests open the TUI
+    pub fn tui_command(&self, config: &std::path::Path, extra_env: &str, after: &str) -> String {
+        format!(
+            "cd '{dir}' && env HOME='{dir}' SEQSYNC_JOURNAL='{journal}' SEQSYNC_LOG='{log}' {extra_env} '{bin}' --config '{config}'; {after}",
+            dir = self.dir.display(),
+            journal = self.journal().display(),
+            log = self.log_file().display(),
+            bin = env!("CARGO_BIN_EXE_seqsync"),
+            config = config.display(),
+        )
+    }
+
     pub fn ad_hoc<'a>(&'a self, verb: &'a str, offset: &'a str) -> Vec<&'a str> {
         vec![
             verb,

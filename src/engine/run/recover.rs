@@ -134,7 +134,8 @@ pub async fn recover(
         clean: true,
     };
     let mut done: Vec<&str> = vec![];
-    let mut failure = None;
+    // Each failure is told to `notify` as it happens; the error only counts them.
+    let mut unsettled = 0;
     for entry in pending {
         if done.contains(&entry.destination.as_str()) {
             continue;
@@ -151,7 +152,7 @@ pub async fn recover(
                 ),
                 level: Level::Trouble,
             });
-            failure.get_or_insert(Error::failed("an interrupted run could not be reached"));
+            unsettled += 1;
             continue;
         };
         match settle(ctx, &destination, notify).await {
@@ -162,17 +163,19 @@ pub async fn recover(
             }
             Err(e) => {
                 notify(Notice {
-                    text: e.message.clone(),
+                    text: e.message,
                     level: Level::Trouble,
                 });
-                failure.get_or_insert(e);
+                unsettled += 1;
             }
         }
     }
-    match failure {
-        Some(e) if report.clean => Err(e),
-        _ => Ok(report),
+    if unsettled > 0 && report.clean {
+        return Err(Error::failed(format!(
+            "{unsettled} destination(s) with interrupted runs are not settled yet"
+        )));
     }
+    Ok(report)
 }
 
 /// The destination of a journaled run: `ad_hoc` when given, else its instance's in the config.
