@@ -38,6 +38,7 @@ fn instance(id: &str, kind: TaskKind, status: Status, phase: Phase) -> Instance 
         ),
         topology: Topology::OneWay,
         subscription: None,
+        slot: None,
         declared_status: Some(status),
         declared_phase: Some(phase),
         steps: vec![Step::Schema, Step::FullData, Step::Incremental],

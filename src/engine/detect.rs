@@ -1,8 +1,9 @@
 //! Live status and phase of instances replicated by PostgreSQL logical replication, read from
-//! the destination's subscription, and two-way replication seen from the source.
+//! the destination's subscription or from the replication slot a CDC tool reads on the source,
+//! and two-way replication seen from the source.
 
 use super::instance::{Endpoint, Instance, Observed, Phase, Status};
-use super::postgres::{PgEndpoint, PgSession};
+use super::postgres::{PgEndpoint, PgSession, SlotState};
 use super::{Error, Timeouts};
 use futures_util::{stream, StreamExt};
 use std::time::Duration;
@@ -78,6 +79,26 @@ pub async fn observe(instance: &Instance, timeouts: &Timeouts) -> Observed {
                 destination = Some(session);
             }
         }
+    } else if let Some(name) = &instance.slot {
+        let read = match connect(&instance.source, timeouts).await {
+            Ok(session) => session.slot(name).await,
+            Err(e) => Err(e),
+        };
+        match read {
+            Ok(slot) => {
+                let (status, note) = slot_status(name, slot.as_ref());
+                observed.status = status;
+                observed.lag_bytes = slot.and_then(|s| s.lag_bytes);
+                notes.push(note);
+            }
+            Err(e) => {
+                observed.status = Status::Unknown;
+                notes.push(format!("cannot read slot {name} on the source: {e}"));
+            }
+        }
+        if let Some(phase) = instance.declared_phase {
+            notes.push(format!("phase {phase} declared in the config"));
+        }
     } else if let Some(status) = instance.declared_status {
         notes.push(format!("status {status} declared in the config"));
     } else {
@@ -100,6 +121,67 @@ pub async fn observe(instance: &Instance, timeouts: &Timeouts) -> Observed {
     }
     observed.note = notes.join("; ");
     observed
+}
+
+/// What a replication slot says of the CDC task that reads it: a consumer streaming from it is
+/// running, a slot nobody reads is paused, and a slot that is gone or has lost its WAL is failed
+/// (the task cannot resume from it).
+pub fn slot_status(name: &str, slot: Option<&SlotState>) -> (Status, String) {
+    let Some(slot) = slot else {
+        return (
+            Status::Failed,
+            format!(
+                "the source has no replication slot named {name}: it was dropped (or never \
+                 created), so the CDC task reading it cannot resume"
+            ),
+        );
+    };
+    let behind = slot
+        .lag_bytes
+        .map(|b| format!(", {} behind", bytes(b)))
+        .unwrap_or_default();
+    if slot.wal_status.as_deref() == Some("lost") || slot.invalidated.is_some() {
+        let why = slot
+            .invalidated
+            .clone()
+            .unwrap_or_else(|| "the WAL it needs was removed".to_string());
+        return (
+            Status::Failed,
+            format!("replication slot {name} is invalidated ({why}): its consumer cannot resume"),
+        );
+    }
+    match (slot.active, slot.active_pid) {
+        (true, pid) => {
+            let who = match (&slot.consumer, pid) {
+                (Some(app), Some(pid)) => format!("{app} (pid {pid})"),
+                (None, Some(pid)) => format!("pid {pid}"),
+                (_, None) => "a consumer".to_string(),
+            };
+            (
+                Status::Running,
+                format!("replication slot {name} is being read by {who}{behind}"),
+            )
+        }
+        (false, _) => (
+            Status::Paused,
+            format!("replication slot {name} exists but no consumer is reading it{behind}"),
+        ),
+    }
+}
+
+fn bytes(n: i64) -> String {
+    const UNITS: [&str; 4] = ["bytes", "KiB", "MiB", "GiB"];
+    let mut value = n as f64;
+    let mut unit = 0;
+    while value.abs() >= 1024.0 && unit + 1 < UNITS.len() {
+        value /= 1024.0;
+        unit += 1;
+    }
+    if unit == 0 {
+        format!("{n} bytes")
+    } else {
+        format!("{value:.1} {}", UNITS[unit])
+    }
 }
 
 /// The destination slot a subscription of the source database reads from, if any.
@@ -132,6 +214,7 @@ pub async fn observe_within(
             phase: Phase::Unknown,
             two_way_detected: None,
             two_way_evidence: None,
+            lag_bytes: None,
             note: format!("no answer within {}", humantime::format_duration(deadline)),
         },
     }
@@ -152,4 +235,59 @@ pub async fn observe_all(
         .await;
     results.sort_by_key(|(i, _)| *i);
     results.into_iter().map(|(_, o)| o).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn slot() -> SlotState {
+        SlotState {
+            active: true,
+            active_pid: Some(42),
+            wal_status: Some("reserved".into()),
+            invalidated: None,
+            lag_bytes: Some(3 * 1024 * 1024),
+            consumer: Some("debezium".into()),
+        }
+    }
+
+    #[test]
+    fn a_slot_says_running_paused_or_failed() {
+        let (status, note) = slot_status("cdc", Some(&slot()));
+        assert_eq!(status, Status::Running);
+        assert!(note.contains("debezium (pid 42), 3.0 MiB behind"), "{note}");
+
+        let idle = SlotState {
+            active: false,
+            active_pid: None,
+            consumer: None,
+            lag_bytes: Some(10),
+            ..slot()
+        };
+        let (status, note) = slot_status("cdc", Some(&idle));
+        assert_eq!(status, Status::Paused);
+        assert!(
+            note.contains("no consumer is reading it, 10 bytes behind"),
+            "{note}"
+        );
+
+        let lost = SlotState {
+            wal_status: Some("lost".into()),
+            ..slot()
+        };
+        assert_eq!(slot_status("cdc", Some(&lost)).0, Status::Failed);
+        let invalidated = SlotState {
+            wal_status: None,
+            invalidated: Some("rows_removed".into()),
+            ..slot()
+        };
+        let (status, note) = slot_status("cdc", Some(&invalidated));
+        assert_eq!(status, Status::Failed);
+        assert!(note.contains("rows_removed"), "{note}");
+
+        let (status, note) = slot_status("cdc", None);
+        assert_eq!(status, Status::Failed);
+        assert!(note.contains("no replication slot named cdc"), "{note}");
+    }
 }

@@ -115,6 +115,8 @@ pub struct Instance {
     pub topology: Topology,
     /// Detect status and phase from this subscription on the destination.
     pub subscription: Option<String>,
+    /// Detect status from this replication slot on the source (any logical-decoding CDC).
+    pub slot: Option<String>,
     /// For replication seqsync cannot observe.
     pub declared_status: Option<Status>,
     pub declared_phase: Option<Phase>,
@@ -135,16 +137,24 @@ pub struct Observed {
     pub two_way_evidence: Option<String>,
     /// Where the status and phase come from, or why they are unknown.
     pub note: String,
+    /// How far the CDC consumer is behind, in bytes of WAL, when a slot shows it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub lag_bytes: Option<i64>,
 }
 
 impl Observed {
     /// Status and phase as declared in the config, before (or instead of) detection.
     pub fn declared(instance: &Instance) -> Observed {
-        let note = match (&instance.subscription, instance.declared_status) {
-            (Some(sub), _) => format!("not yet read from subscription {sub}"),
-            (None, Some(_)) => "declared in the config".to_string(),
-            (None, None) => "not observable: name the destination's `subscription`, or declare \
-                             `status` and `phase` in the config"
+        let note = match (
+            &instance.subscription,
+            &instance.slot,
+            instance.declared_status,
+        ) {
+            (Some(sub), _, _) => format!("not yet read from subscription {sub}"),
+            (None, Some(slot), _) => format!("not yet read from slot {slot}"),
+            (None, None, Some(_)) => "declared in the config".to_string(),
+            (None, None, None) => "not observable: name the destination's `subscription` or the \
+                                   source's `slot`, or declare `status` and `phase` in the config"
                 .to_string(),
         };
         Observed {
@@ -153,6 +163,7 @@ impl Observed {
             two_way_detected: None,
             two_way_evidence: None,
             note,
+            lag_bytes: None,
         }
     }
 }
@@ -270,6 +281,7 @@ mod tests {
             region: None,
             topology: Topology::OneWay,
             subscription: None,
+            slot: None,
             declared_status: Some(Status::Running),
             declared_phase: Some(Phase::Incremental),
             steps: vec![Step::Schema, Step::FullData, Step::Incremental],

@@ -398,7 +398,7 @@ pub struct Standby {
     bin: PathBuf,
 }
 
-fn pg_bin(tool: &str) -> PathBuf {
+pub fn pg_bin(tool: &str) -> PathBuf {
     std::fs::read_dir("/usr/lib/postgresql")
         .expect("PostgreSQL's binaries")
         .flatten()

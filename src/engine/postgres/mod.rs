@@ -58,4 +58,4 @@ pub use endpoint::{application_name, run_of, PgEndpoint, PgSession};
 pub use errors::describe;
 pub use lock::Holder;
 pub use recover::recover;
-pub use status::SubscriptionState;
+pub use status::{SlotState, SubscriptionState};

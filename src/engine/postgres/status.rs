@@ -18,6 +18,35 @@ pub struct SubscriptionState {
     pub errors: i64,
 }
 
+/// What the source's catalogue says of a replication slot a CDC tool reads.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SlotState {
+    pub active: bool,
+    /// The consumer's server process (its walsender), while one reads the slot.
+    pub active_pid: Option<i32>,
+    /// `reserved`, `extended`, `unreserved` or `lost` (PostgreSQL 13+; None before).
+    pub wal_status: Option<String>,
+    /// Why the server invalidated the slot (PostgreSQL 17+), or `conflicting` on a standby (16).
+    pub invalidated: Option<String>,
+    /// WAL the consumer has not yet confirmed, in bytes.
+    pub lag_bytes: Option<i64>,
+    /// The consumer's `application_name`, where `pg_stat_replication` shows it to this role.
+    pub consumer: Option<String>,
+}
+
+// to_jsonb keeps one query for every version: columns that a server does not have are absent.
+const SLOT_SQL: &str = r#"
+SELECT pg_catalog.to_jsonb(s)::text,
+       pg_catalog.pg_wal_lsn_diff(
+         CASE WHEN pg_catalog.pg_is_in_recovery() THEN pg_catalog.pg_last_wal_replay_lsn()
+              ELSE pg_catalog.pg_current_wal_lsn() END,
+         COALESCE(s.confirmed_flush_lsn, s.restart_lsn))::int8,
+       (SELECT r.application_name::text FROM pg_catalog.pg_stat_replication r
+        WHERE r.pid = s.active_pid)
+FROM pg_catalog.pg_replication_slots s
+WHERE s.slot_name = $1
+"#;
+
 const SUBSCRIPTION_SQL: &str = r#"
 SELECT s.oid, s.subenabled,
        EXISTS (SELECT 1 FROM pg_catalog.pg_stat_subscription w
@@ -159,6 +188,35 @@ impl PgSession {
             tables: row.get("tables"),
             tables_not_ready: row.get("tables_not_ready"),
             errors,
+        }))
+    }
+
+    /// A replication slot on this server, by name; None when there is none.
+    pub async fn slot(&self, name: &str) -> Result<Option<SlotState>, Error> {
+        let row = self
+            .bounded(
+                "reading the replication slot",
+                self.client.query_opt(SLOT_SQL, &[&name]),
+            )
+            .await?;
+        let Some(row) = row else { return Ok(None) };
+        let columns: serde_json::Value =
+            serde_json::from_str(row.get::<_, &str>(0)).unwrap_or_default();
+        let text = |key: &str| columns.get(key).and_then(|v| v.as_str()).map(String::from);
+        let invalidated = text("invalidation_reason").or_else(|| {
+            (columns.get("conflicting").and_then(|v| v.as_bool()) == Some(true))
+                .then(|| "conflicting with recovery".to_string())
+        });
+        Ok(Some(SlotState {
+            active: columns.get("active").and_then(|v| v.as_bool()) == Some(true),
+            active_pid: columns
+                .get("active_pid")
+                .and_then(|v| v.as_i64())
+                .and_then(|p| i32::try_from(p).ok()),
+            wal_status: text("wal_status"),
+            invalidated,
+            lag_bytes: row.get(1),
+            consumer: row.get::<_, Option<String>>(2).filter(|a| !a.is_empty()),
         }))
     }
 
