@@ -89,7 +89,7 @@ async fn main() {
         bench.reset(DestinationState::NeverUsed).await;
         samples[0].push(floor(&bench).await);
         bench.reset(DestinationState::NeverUsed).await;
-        samples[1].push(bench.job_floor(&job_src, &job_dst, exact).await);
+        samples[1].push(bench.job_floor(&job_src, &job_dst, exact, false).await);
         bench.reset(DestinationState::NeverUsed).await;
         samples[2].push(psql(&bench, &script));
         bench.reset(DestinationState::NeverUsed).await;

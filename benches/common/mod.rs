@@ -142,9 +142,15 @@ impl Fixture {
     /// one reading the destination states, one setval over unnest. On PostgreSQL 18 the reads
     /// are exact (`pg_get_sequence_data`); older servers have no one-query exact read of a
     /// never-called sequence, so there it reads `pg_sequence_last_value` only (NULL for those):
-    /// a lower bound for any exact read. Not atomic, and on older servers only up to the
-    /// lock table's size.
-    pub async fn job_floor(&self, src: &Client, dst: &Client, exact: bool) -> Duration {
+    /// a lower bound for any exact read. Not atomic. `chunked` sets `CHUNK` sequences per
+    /// statement: one statement over 50,000 sequences overflows a default lock table.
+    pub async fn job_floor(
+        &self,
+        src: &Client,
+        dst: &Client,
+        exact: bool,
+        chunked: bool,
+    ) -> Duration {
         let read = if exact {
             "SELECT c.relname::text, d.last_value, d.is_called FROM pg_class c \
              CROSS JOIN LATERAL pg_get_sequence_data(c.oid::regclass) d WHERE c.relkind = 'S'"
@@ -161,7 +167,16 @@ impl Fixture {
             .iter()
             .map(|r| r.get::<_, Option<i64>>(1).unwrap_or(0) + self.offset)
             .collect();
-        set_all(dst, &names, &values).await;
+        if chunked {
+            for (names, values) in names
+                .chunks(CHUNK as usize)
+                .zip(values.chunks(CHUNK as usize))
+            {
+                set_all(dst, names, values).await;
+            }
+        } else {
+            set_all(dst, &names, &values).await;
+        }
         started.elapsed()
     }
 
