@@ -3,7 +3,7 @@
 
 use crate::engine::instance::{Endpoint, Instance, Observed, Prerequisite};
 use crate::engine::journal::RunContext;
-use crate::engine::model::{summarize, Engine, PlanRow};
+use crate::engine::model::{summarize, PlanRow};
 use crate::engine::run::Checked;
 use crate::engine::secret::mask_password;
 use crate::engine::text;
@@ -89,7 +89,7 @@ pub fn render_checked(checked: &[Checked], destination: &str) -> String {
 
 #[derive(Debug, serde::Serialize)]
 pub struct ListedEndpoint {
-    engine: Engine,
+    engine: String,
     url: String,
 }
 
@@ -122,7 +122,7 @@ impl Listed {
         let prerequisites = crate::engine::instance::prerequisites(instance, &observed);
         let reason = crate::engine::instance::refusal(&prerequisites);
         let endpoint = |e: &Endpoint| ListedEndpoint {
-            engine: e.engine,
+            engine: e.engine_name(),
             url: mask_password(&e.url),
         };
         Listed {

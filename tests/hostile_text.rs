@@ -60,8 +60,8 @@ async fn hostile_names_are_shown_escaped_kept_exact_in_json_and_synced() {
     let stdout = String::from_utf8(out.stdout).unwrap();
     let stderr = String::from_utf8(out.stderr).unwrap();
     assert_eq!(out.status.code(), Some(0), "{stderr}");
-    assert_eq!(raw_controls(&stdout), vec![], "{stdout:?}");
-    assert_eq!(raw_controls(&stderr), vec![], "{stderr:?}");
+    assert_eq!(raw_controls(&stdout), Vec::<char>::new(), "{stdout:?}");
+    assert_eq!(raw_controls(&stderr), Vec::<char>::new(), "{stderr:?}");
     // A header, one line per sequence, and the summary: no name split a row.
     let lines: Vec<&str> = stdout.lines().collect();
     assert_eq!(lines.len(), names.len() + 2, "{stdout}");
@@ -102,7 +102,7 @@ async fn hostile_names_are_shown_escaped_kept_exact_in_json_and_synced() {
 
     // The log and the CSV: the log escaped, the CSV exact and quoted.
     let log = std::fs::read_to_string(pair.log_file()).unwrap();
-    assert_eq!(raw_controls(&log), vec![], "{log:?}");
+    assert_eq!(raw_controls(&log), Vec::<char>::new(), "{log:?}");
     let out = pair.run(&[&pair.ad_hoc("plan", "100")[..], &["--format", "csv"]].concat());
     let mut reader = csv::Reader::from_reader(&out.stdout[..]);
     let mut from_csv: Vec<String> = reader

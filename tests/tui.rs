@@ -50,6 +50,7 @@ fn instance(id: &str, kind: TaskKind, status: Status, phase: Phase) -> Instance 
             Engine::PolardbPg,
             "postgresql://dba@dst.example:5432/orders",
         ),
+        dts: None,
     }
 }
 

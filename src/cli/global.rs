@@ -108,6 +108,15 @@ pub fn setup(cli: &Global, batch_size: usize) -> Result<(Settings, Context), Err
     Ok((settings, context))
 }
 
+/// Where the config says instances come from.
+pub fn sources(settings: &Settings) -> run::Sources<'_> {
+    run::Sources {
+        configured: &settings.instances,
+        dts: settings.dts.as_ref(),
+        overlays: &settings.overlays,
+    }
+}
+
 /// What the operator should know, on stderr (and in the log, where the engine put it).
 pub fn print_notice(notice: Notice) {
     match notice.level {
@@ -118,10 +127,18 @@ pub fn print_notice(notice: Notice) {
 
 impl PlanArgs {
     /// The instance from the config, or the ad-hoc pair.
-    pub fn target(&self, settings: &Settings) -> Result<Target, Error> {
+    pub async fn target(&self, settings: &Settings) -> Result<Target, Error> {
         match (&self.instance, &self.source, &self.destination) {
             (Some(id), _, _) => {
-                run::resolve(settings.instance(id).map_err(Error::usage)?, &print_notice)
+                let instance = run::find(
+                    sources(settings),
+                    id,
+                    settings.instance(id),
+                    &settings.timeouts,
+                    &print_notice,
+                )
+                .await?;
+                run::resolve(&instance, &print_notice)
             }
             (None, Some(source), Some(destination)) => run::resolve_pair(
                 &Endpoint::new(self.source_engine, source),

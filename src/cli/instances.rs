@@ -2,7 +2,7 @@
 //! deadline.
 
 use super::exit::Done;
-use super::global::{setup, Global, ListFormat};
+use super::global::{print_notice, setup, sources, Global, ListFormat};
 use crate::config;
 use crate::engine::run;
 use crate::engine::saga::DEFAULT_APPLY_BATCH;
@@ -28,13 +28,15 @@ pub async fn run(cli: &Global, args: &InstancesArgs) -> Result<Done, Error> {
             config::search_paths_text()
         )));
     }
-    let observed = run::observe_all(&settings.instances, &ctx.timeouts, CONCURRENCY).await;
-    let listed: Vec<Listed> = settings
-        .instances
+    let (found, problems) = run::list(sources(&settings), &ctx.timeouts, CONCURRENCY).await;
+    let listed: Vec<Listed> = found
         .iter()
-        .zip(observed)
-        .map(|(instance, observed)| Listed::new(instance, observed))
+        .map(|(instance, observed)| Listed::new(instance, observed.clone()))
         .collect();
+    // A region DTS did not answer for (a rejected key, a silent endpoint) is one line each.
+    for problem in problems {
+        print_notice(run::Notice::warning(problem));
+    }
     print(&match args.format {
         ListFormat::Json => crate::report::json(&listed),
         ListFormat::Table => render_instances(&listed),

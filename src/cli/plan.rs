@@ -8,7 +8,7 @@ use crate::report::print_rows;
 
 pub async fn run(cli: &Global, args: &PlanArgs) -> Result<Done, Error> {
     let (settings, ctx) = setup(cli, args.batch_size)?;
-    let target = args.target(&settings)?;
+    let target = args.target(&settings).await?;
     let options = args.options(&settings)?;
     let prepared = run::plan(&ctx, &target, options, &print_notice).await?;
     print_rows(

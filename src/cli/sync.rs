@@ -25,7 +25,7 @@ pub struct SyncArgs {
 pub async fn run(cli: &Global, args: &SyncArgs) -> Result<Done, Error> {
     let plan = &args.plan;
     let (settings, ctx) = setup(cli, plan.batch_size)?;
-    let target = plan.target(&settings)?;
+    let target = plan.target(&settings).await?;
     let options = plan.options(&settings)?;
     let mut prepared = run::plan(&ctx, &target, options, &print_notice).await?;
     if prepared.changes() > 0 && !args.yes {

@@ -1,6 +1,7 @@
 //! Settings from a TOML file (the `config` crate) and `SEQSYNC_…__…` environment overrides,
 //! validated into errors that name the file, the instance and the key.
 
+use crate::engine::dts::{DtsSettings, EndpointOverlay, Overlay, DEFAULT_ENDPOINT};
 use crate::engine::instance::{Endpoint, Instance, Phase, Status, Step, TaskKind, Topology};
 use crate::engine::model::{check_pair, Engine};
 use crate::engine::offset::Offset;
@@ -17,6 +18,16 @@ struct RawConfig {
     defaults: RawDefaults,
     #[serde(default)]
     instances: Vec<RawInstance>,
+    dts: Option<RawDts>,
+}
+
+#[derive(Debug, Clone, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawDts {
+    #[serde(default)]
+    regions: Vec<String>,
+    endpoint: Option<String>,
+    profile: Option<String>,
 }
 
 #[derive(Debug, Clone, Deserialize, Default)]
@@ -42,15 +53,18 @@ struct RawInstance {
     status: Option<String>,
     phase: Option<String>,
     steps: Option<Vec<String>>,
+    #[serde(default)]
     source: RawEndpoint,
+    #[serde(default)]
     destination: RawEndpoint,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Default)]
 #[serde(deny_unknown_fields)]
 struct RawEndpoint {
-    engine: String,
+    engine: Option<String>,
     url: Option<String>,
+    sslmode: Option<String>,
     user: Option<String>,
     password_env: Option<String>,
     owners: Option<Vec<String>>,
@@ -66,6 +80,10 @@ pub struct Settings {
     pub timeouts: Timeouts,
     pub journal: Option<PathBuf>,
     pub instances: Vec<Instance>,
+    /// Alibaba Cloud DTS as a source of instances, when `[dts]` is configured.
+    pub dts: Option<DtsSettings>,
+    /// What each `[[instances]]` entry adds to a DTS job with the same id.
+    pub overlays: Vec<Overlay>,
 }
 
 impl Settings {
@@ -213,6 +231,13 @@ fn validate(raw: RawConfig, file: Option<PathBuf>) -> Result<Settings, String> {
         .map(Offset::new)
         .transpose()
         .map_err(|e| in_file(format!("[defaults] offset: {e}")))?;
+    let dts = raw
+        .dts
+        .as_ref()
+        .map(dts_settings)
+        .transpose()
+        .map_err(in_file)?;
+    let mut overlays = vec![];
     let mut seen = HashSet::new();
     let mut instances = vec![];
     for (n, inst) in raw.instances.into_iter().enumerate() {
@@ -228,6 +253,15 @@ fn validate(raw: RawConfig, file: Option<PathBuf>) -> Result<Settings, String> {
             return Err(in_file(format!(
                 "{label}: id is used by another instance; ids must be unique"
             )));
+        }
+        let overlay = overlay(&inst).map_err(|e| in_file(format!("{label}: {e}")))?;
+        let complete = [&inst.source, &inst.destination]
+            .iter()
+            .all(|e| e.engine.is_some() && e.url.is_some());
+        overlays.push(overlay);
+        if dts.is_some() && !complete {
+            // Only completes a DTS job with this id.
+            continue;
         }
         let source =
             endpoint(&inst.source, "source").map_err(|e| in_file(format!("{label}: {e}")))?;
@@ -300,6 +334,7 @@ fn validate(raw: RawConfig, file: Option<PathBuf>) -> Result<Settings, String> {
             steps,
             source,
             destination,
+            dts: None,
         });
     }
     Ok(Settings {
@@ -308,11 +343,78 @@ fn validate(raw: RawConfig, file: Option<PathBuf>) -> Result<Settings, String> {
         timeouts,
         journal: raw.defaults.journal,
         instances,
+        dts,
+        overlays,
+    })
+}
+
+fn dts_settings(raw: &RawDts) -> Result<DtsSettings, String> {
+    let regions: Vec<String> = raw.regions.iter().map(|r| r.trim().to_string()).collect();
+    if regions.is_empty() || regions.iter().any(String::is_empty) {
+        return Err("[dts] regions: name at least one region, such as [\"cn-hangzhou\"]".into());
+    }
+    let endpoint = raw
+        .endpoint
+        .clone()
+        .unwrap_or_else(|| DEFAULT_ENDPOINT.to_string());
+    if !(endpoint.starts_with("https://") || endpoint.starts_with("http://")) {
+        return Err(format!(
+            "[dts] endpoint = \"{endpoint}\": expected a URL such as {DEFAULT_ENDPOINT}"
+        ));
+    }
+    Ok(DtsSettings {
+        regions,
+        endpoint,
+        profile: raw.profile.clone().filter(|p| !p.trim().is_empty()),
+    })
+}
+
+fn overlay(inst: &RawInstance) -> Result<Overlay, String> {
+    let side = |raw: &RawEndpoint, side: &str| -> Result<EndpointOverlay, String> {
+        Ok(EndpointOverlay {
+            engine: raw
+                .engine
+                .as_deref()
+                .map(Engine::parse)
+                .transpose()
+                .map_err(|e| format!("{side}.engine: {e}"))?,
+            url: raw.url.clone().filter(|u| !u.trim().is_empty()),
+            user: raw.user.clone(),
+            password_env: raw.password_env.clone(),
+            sslmode: raw.sslmode.clone(),
+            owners: raw.owners.clone(),
+            name_case: raw
+                .name_case
+                .as_deref()
+                .map(crate::engine::model::NameCase::parse)
+                .transpose()
+                .map_err(|e| format!("{side}.name_case: {e}"))?,
+            schema_map: raw.schema_map.clone(),
+        })
+    };
+    Ok(Overlay {
+        id: inst.id.clone(),
+        name: inst.name.clone(),
+        slot: inst.slot.clone(),
+        subscription: inst.subscription.clone(),
+        source: side(&inst.source, "source")?,
+        destination: side(&inst.destination, "destination")?,
     })
 }
 
 fn endpoint(raw: &RawEndpoint, side: &str) -> Result<Endpoint, String> {
-    let engine = Engine::parse(&raw.engine).map_err(|e| format!("{side}.engine: {e}"))?;
+    let engine = Engine::parse(raw.engine.as_deref().ok_or_else(|| {
+        format!(
+            "{side}.engine is missing; expected one of {}",
+            crate::engine::model::ENGINE_NAMES
+        )
+    })?)
+    .map_err(|e| format!("{side}.engine: {e}"))?;
+    if raw.sslmode.is_some() {
+        return Err(format!(
+            "{side}.sslmode completes a DTS job's address; here put sslmode in {side}.url"
+        ));
+    }
     let url = raw
         .url
         .clone()
@@ -341,6 +443,8 @@ fn endpoint(raw: &RawEndpoint, side: &str) -> Result<Endpoint, String> {
         owners: raw.owners.clone().unwrap_or_default(),
         name_case,
         schema_map: raw.schema_map.clone().unwrap_or_default(),
+        engine_label: None,
+        problem: None,
     })
 }
 

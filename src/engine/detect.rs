@@ -17,6 +17,11 @@ async fn connect(endpoint: &Endpoint, timeouts: &Timeouts) -> Result<PgSession, 
 /// Status, phase and two-way detection for one instance. Never fails: what cannot be seen is
 /// Unknown, and the note says why.
 pub async fn observe(instance: &Instance, timeouts: &Timeouts) -> Observed {
+    if let Some(job) = &instance.dts {
+        // DTS knows its task's status, phase and direction; nothing to add from the databases.
+        let deadline = timeouts.connect + Duration::from_secs(1);
+        return super::dts::observe(instance, job, timeouts, deadline).await;
+    }
     let mut observed = Observed::declared(instance);
     let mut notes = vec![];
     let mut destination = None;

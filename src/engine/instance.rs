@@ -1,6 +1,7 @@
 //! Instances (synchronization or migration tasks): what they are, how they are doing, and
 //! whether Synchronize Sequence may run. The gate is one pure function shared by CLI and TUI.
 
+use super::dts::settings::JobRef;
 use super::model::NameCase;
 use super::model::{check_pair, Engine};
 use serde::Serialize;
@@ -83,6 +84,11 @@ pub struct Endpoint {
     pub name_case: NameCase,
     /// …and owner → destination schema.
     pub schema_map: std::collections::BTreeMap<String, String>,
+    /// The engine's name as DTS gave it, when seqsync does not support it (`engine` is then
+    /// only a placeholder).
+    pub engine_label: Option<String>,
+    /// Why this endpoint cannot be connected to as it stands (DTS gave no address).
+    pub problem: Option<String>,
 }
 
 impl Endpoint {
@@ -95,7 +101,16 @@ impl Endpoint {
             owners: vec![],
             name_case: NameCase::Fold,
             schema_map: Default::default(),
+            engine_label: None,
+            problem: None,
         }
+    }
+
+    /// The engine's name to show: seqsync's, or DTS's word for one it does not support.
+    pub fn engine_name(&self) -> String {
+        self.engine_label
+            .clone()
+            .unwrap_or_else(|| self.engine.name().to_string())
     }
 
     /// The password named by `password_env`, if that variable is set.
@@ -123,6 +138,8 @@ pub struct Instance {
     pub steps: Vec<Step>,
     pub source: Endpoint,
     pub destination: Endpoint,
+    /// A DTS job: status and phase come from DTS.
+    pub dts: Option<JobRef>,
 }
 
 /// What is known of an instance right now, and how it was learnt.
@@ -183,17 +200,43 @@ pub fn prerequisites(instance: &Instance, observed: &Observed) -> Vec<Prerequisi
         ok,
         reason: if ok { String::new() } else { reason },
     };
-    let pair = check_pair(instance.source.engine, instance.destination.engine);
+    let labels = (
+        &instance.source.engine_label,
+        &instance.destination.engine_label,
+    );
+    let pair = if labels.0.is_some() || labels.1.is_some() {
+        Err(format!(
+            "unsupported pair {} → {}; supported pairs: {}",
+            instance.source.engine_name(),
+            instance.destination.engine_name(),
+            super::model::supported_pairs_text()
+        ))
+    } else {
+        check_pair(instance.source.engine, instance.destination.engine)
+    };
+    let addresses: Vec<&str> = [&instance.source.problem, &instance.destination.problem]
+        .into_iter()
+        .flatten()
+        .map(String::as_str)
+        .collect();
     let has_incremental = instance.steps.contains(&Step::Incremental);
     let two_way = instance.topology == Topology::TwoWay || observed.two_way_detected == Some(true);
     let phase_ok = observed.phase == Phase::Incremental;
     let status_ok = matches!(observed.status, Status::Running | Status::Paused);
-    vec![
-        check(
-            "supported pair",
-            pair.is_ok(),
-            pair.err().unwrap_or_default(),
-        ),
+    let mut checks = vec![check(
+        "supported pair",
+        pair.is_ok(),
+        pair.err().unwrap_or_default(),
+    )];
+    // Only a DTS job can come without an address; a config entry always has its URL.
+    if instance.dts.is_some() || !addresses.is_empty() {
+        checks.push(check(
+            "known addresses",
+            addresses.is_empty(),
+            addresses.join("; "),
+        ));
+    }
+    checks.extend([
         check(
             "incremental task",
             has_incremental,
@@ -251,7 +294,8 @@ pub fn prerequisites(instance: &Instance, observed: &Observed) -> Vec<Prerequisi
                 )
             },
         ),
-    ]
+    ]);
+    checks
 }
 
 /// The first failed prerequisite's sentence, or None when Synchronize Sequence may run.
@@ -287,6 +331,7 @@ mod tests {
             steps: vec![Step::Schema, Step::FullData, Step::Incremental],
             source: endpoint(Engine::Postgresql),
             destination: endpoint(Engine::PolardbPg),
+            dts: None,
         }
     }
 

@@ -83,7 +83,11 @@ pub fn draw(frame: &mut Frame, area: Rect, state: &State, theme: Theme) {
                 ratatui::text::Text::raw(format!("{marker} {}", shown(&inst.id))),
                 ratatui::text::Text::raw(shown(&inst.name).into_owned()),
                 ratatui::text::Text::raw(fit(
-                    &format!("{} → {}", inst.source.engine, inst.destination.engine),
+                    &format!(
+                        "{} → {}",
+                        inst.source.engine_name(),
+                        inst.destination.engine_name()
+                    ),
                     pair_width,
                 )),
                 ratatui::text::Text::styled(status, status_style),

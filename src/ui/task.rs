@@ -89,13 +89,17 @@ fn draw_basic(frame: &mut Frame, area: Rect, state: &State, theme: Theme, block:
     let mut lines = vec![
         field(
             "Source",
-            format!("{} {}", inst.source.engine, mask_password(&inst.source.url)),
+            format!(
+                "{} {}",
+                inst.source.engine_name(),
+                mask_password(&inst.source.url)
+            ),
         ),
         field(
             "Destination",
             format!(
                 "{} {}",
-                inst.destination.engine,
+                inst.destination.engine_name(),
                 mask_password(&inst.destination.url)
             ),
         ),

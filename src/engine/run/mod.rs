@@ -12,6 +12,7 @@
 mod check;
 mod context;
 mod history;
+mod instances;
 mod recover;
 mod status;
 mod sync;
@@ -21,6 +22,7 @@ mod undo;
 pub use check::{check, Checked};
 pub use context::{Context, Level, Notice, Notify};
 pub use history::history;
+pub use instances::{discover, find, list, Sources};
 pub use recover::{recover, settle, Recovered};
 pub use status::{count, gate, observe, observe_all, Counts};
 pub use sync::{plan, Outcome, Prepared};

@@ -24,6 +24,22 @@ pub const AD_HOC: &str = "ad-hoc";
 
 /// A configured instance's endpoints.
 pub fn resolve(instance: &Instance, notify: Notify<'_>) -> Result<Target, Error> {
+    // A DTS job may name an engine seqsync does not support, or give no address.
+    let unusable: Vec<String> = crate::engine::instance::prerequisites(
+        instance,
+        &crate::engine::instance::Observed::declared(instance),
+    )
+    .into_iter()
+    .filter(|p| !p.ok && matches!(p.name, "supported pair" | "known addresses"))
+    .map(|p| p.reason)
+    .collect();
+    if !unusable.is_empty() {
+        return Err(Error::refused(format!(
+            "Synchronize Sequence is not available for instance {}: {}",
+            instance.id,
+            unusable.join("; ")
+        )));
+    }
     let mut target = resolve_pair(&instance.source, &instance.destination, notify)?;
     target.id = instance.id.clone();
     target.instance = Some(instance.clone());

@@ -1,0 +1,204 @@
+//! Alibaba Cloud DTS as a source of instances: the jobs of every configured region (Data
+//! Synchronization and Data Migration), their status and phase as DTS reports them, and the
+//! config's `[[instances]]` entries that supply what DTS does not return (passwords, a URL).
+
+mod client;
+pub mod credentials;
+pub mod job;
+pub mod settings;
+pub mod sign;
+
+use super::instance::{Endpoint, Instance, Observed, Phase, Status, TaskKind};
+use super::model::{Engine, NameCase};
+use super::Timeouts;
+use client::Api;
+use futures_util::future::join_all;
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+pub use settings::{DtsSettings, JobRef, DEFAULT_ENDPOINT};
+
+/// What a config entry adds to a DTS job with the same id: any field it gives wins.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Overlay {
+    pub id: String,
+    pub name: Option<String>,
+    pub slot: Option<String>,
+    pub subscription: Option<String>,
+    pub source: EndpointOverlay,
+    pub destination: EndpointOverlay,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct EndpointOverlay {
+    pub engine: Option<Engine>,
+    pub url: Option<String>,
+    pub user: Option<String>,
+    pub password_env: Option<String>,
+    pub sslmode: Option<String>,
+    pub owners: Option<Vec<String>>,
+    pub name_case: Option<NameCase>,
+    pub schema_map: Option<BTreeMap<String, String>>,
+}
+
+impl EndpointOverlay {
+    fn apply(&self, endpoint: &mut Endpoint) {
+        if let Some(engine) = self.engine {
+            endpoint.engine = engine;
+            endpoint.engine_label = None;
+        }
+        if let Some(url) = &self.url {
+            endpoint.url = url.clone();
+            endpoint.problem = None;
+        } else if endpoint.problem.is_none() && endpoint.engine.speaks_postgres() {
+            // postgresql://host:port/db from the job: add the user and sslmode given here.
+            if let Some(user) = &self.user {
+                endpoint.url = endpoint.url.replacen(
+                    "postgresql://",
+                    &format!("postgresql://{}@", sign::percent_encode(user)),
+                    1,
+                );
+            }
+            if let Some(mode) = &self.sslmode {
+                endpoint.url = format!("{}?sslmode={}", endpoint.url, sign::percent_encode(mode));
+            }
+        }
+        if !endpoint.engine.speaks_postgres() {
+            endpoint.user = self.user.clone().or(endpoint.user.take());
+        }
+        endpoint.password_env = self.password_env.clone().or(endpoint.password_env.take());
+        if let Some(owners) = &self.owners {
+            endpoint.owners = owners.clone();
+        }
+        if let Some(case) = self.name_case {
+            endpoint.name_case = case;
+        }
+        if let Some(map) = &self.schema_map {
+            endpoint.schema_map = map.clone();
+        }
+    }
+}
+
+/// A DTS instance with the config's entry for it laid over.
+pub fn merge(mut instance: Instance, overlays: &[Overlay]) -> Instance {
+    let Some(overlay) = overlays.iter().find(|o| o.id == instance.id) else {
+        return instance;
+    };
+    if let Some(name) = &overlay.name {
+        instance.name = name.clone();
+    }
+    instance.slot = overlay.slot.clone().or(instance.slot);
+    instance.subscription = overlay.subscription.clone().or(instance.subscription);
+    overlay.source.apply(&mut instance.source);
+    overlay.destination.apply(&mut instance.destination);
+    instance
+}
+
+/// DTS jobs found, and one line per region and tab that could not be listed.
+#[derive(Debug, Default)]
+pub struct Listing {
+    pub found: Vec<(Instance, Observed)>,
+    pub problems: Vec<String>,
+}
+
+const KINDS: [TaskKind; 2] = [TaskKind::Synchronization, TaskKind::Migration];
+
+/// Every job of every region and both tabs, asked at once, within `deadline` in all.
+pub async fn list(
+    settings: &DtsSettings,
+    overlays: &[Overlay],
+    timeouts: &Timeouts,
+    deadline: Duration,
+) -> Listing {
+    let api = match Api::new(settings, timeouts) {
+        Ok(api) => api,
+        Err(e) => {
+            return Listing {
+                found: vec![],
+                problems: vec![format!("DTS: {e}")],
+            }
+        }
+    };
+    let asks = settings.regions.iter().flat_map(|region| {
+        let api = &api;
+        KINDS.into_iter().map(move |kind| async move {
+            let jobs = tokio::time::timeout(deadline, api.jobs(region, kind)).await;
+            (region, kind, jobs)
+        })
+    });
+    let mut listing = Listing::default();
+    for (region, kind, jobs) in join_all(asks).await {
+        match jobs {
+            Ok(Ok(jobs)) => {
+                for job in jobs.iter().filter(|j| j.dts_job_id.is_some()) {
+                    let (mut instance, observed) = job::instance(job, kind, region);
+                    instance.dts = Some(JobRef {
+                        settings: settings.clone(),
+                        region: region.clone(),
+                    });
+                    listing.found.push((merge(instance, overlays), observed));
+                }
+            }
+            Ok(Err(e)) => listing.problems.push(format!("DTS {region} ({kind}): {e}")),
+            Err(_) => listing.problems.push(format!(
+                "DTS {region} ({kind}): no answer within {}",
+                humantime::format_duration(deadline)
+            )),
+        }
+    }
+    listing
+}
+
+/// The job with this id, from the configured regions.
+pub async fn find(
+    settings: &DtsSettings,
+    overlays: &[Overlay],
+    id: &str,
+    timeouts: &Timeouts,
+    deadline: Duration,
+) -> Result<(Instance, Observed), String> {
+    let listing = list(settings, overlays, timeouts, deadline).await;
+    if let Some(found) = listing.found.into_iter().find(|(i, _)| i.id == id) {
+        return Ok(found);
+    }
+    if listing.problems.is_empty() {
+        Err(format!(
+            "no DTS job '{id}' in region(s) {}",
+            settings.regions.join(", ")
+        ))
+    } else {
+        Err(format!(
+            "DTS job '{id}' not found: {}",
+            listing.problems.join("; ")
+        ))
+    }
+}
+
+/// What DTS says of one job now (`DescribeDtsJobDetail`); Unknown, saying why, when it cannot.
+pub async fn observe(
+    instance: &Instance,
+    job: &JobRef,
+    timeouts: &Timeouts,
+    deadline: Duration,
+) -> Observed {
+    let unknown = |note: String| Observed {
+        status: Status::Unknown,
+        phase: Phase::Unknown,
+        two_way_detected: None,
+        two_way_evidence: None,
+        note,
+        lag_bytes: None,
+    };
+    let api = match Api::new(&job.settings, timeouts) {
+        Ok(api) => api,
+        Err(e) => return unknown(format!("DTS: {e}")),
+    };
+    match tokio::time::timeout(deadline, api.job(&job.region, &instance.id)).await {
+        Ok(Ok(found)) => job::observed(&found),
+        Ok(Err(e)) => unknown(format!("DTS: {e}")),
+        Err(_) => unknown(format!(
+            "DTS: no answer within {}",
+            humantime::format_duration(deadline)
+        )),
+    }
+}
