@@ -19,6 +19,8 @@ const ATTEMPTS: u32 = 5;
 
 pub struct Api {
     endpoint: reqwest::Url,
+    /// How long one request may take (a connect and a second, like a database's status).
+    patience: Duration,
     credentials: Credentials,
     http: reqwest::Client,
 }
@@ -49,14 +51,16 @@ impl Api {
                 )
             })?;
         let credentials = Credentials::find(settings.profile.as_deref())?;
+        let patience = timeouts.connect + Duration::from_secs(1);
         let http = reqwest::Client::builder()
             .connect_timeout(timeouts.connect)
-            .timeout(timeouts.connect + Duration::from_secs(1))
+            .timeout(patience)
             .user_agent(concat!("seqsync/", env!("CARGO_PKG_VERSION")))
             .build()
             .map_err(|e| format!("cannot set up HTTPS: {e}"))?;
         Ok(Api {
             endpoint,
+            patience,
             credentials,
             http,
         })
@@ -113,12 +117,12 @@ impl Api {
         }
         let response = request.send().await.map_err(|e| Refusal {
             throttled: false,
-            message: connection_error(&e),
+            message: self.connection_error(&e),
         })?;
         let status = response.status();
         let body = response.text().await.map_err(|e| Refusal {
             throttled: false,
-            message: format!("reading the answer: {}", connection_error(&e)),
+            message: format!("reading the answer: {}", self.connection_error(&e)),
         })?;
         let json: serde_json::Value = serde_json::from_str(&body).unwrap_or_default();
         let field = |k: &str| json.get(k).and_then(|v| v.as_str()).map(String::from);
@@ -203,17 +207,21 @@ fn nonce() -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
-/// A transport error in one line, with its cause (reqwest's own message is terse).
-fn connection_error(e: &reqwest::Error) -> String {
-    let mut text = if e.is_timeout() {
-        "no answer in time".to_string()
-    } else {
-        e.to_string()
-    };
-    let mut source = std::error::Error::source(e);
-    while let Some(cause) = source {
-        text.push_str(&format!(": {cause}"));
-        source = cause.source();
+impl Api {
+    /// A transport error in one line, with its cause (reqwest's own message is terse).
+    fn connection_error(&self, e: &reqwest::Error) -> String {
+        if e.is_timeout() {
+            return format!(
+                "no answer within {}",
+                humantime::format_duration(self.patience)
+            );
+        }
+        let mut text = e.to_string();
+        let mut source = std::error::Error::source(e);
+        while let Some(cause) = source {
+            text.push_str(&format!(": {cause}"));
+            source = cause.source();
+        }
+        text
     }
-    text
 }

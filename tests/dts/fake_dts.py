@@ -1,0 +1,171 @@
+"""A local stand-in for the DTS OpenAPI (2020-01-01) that judges requests with the official
+Alibaba Cloud Python SDK, not with seqsync's code:
+
+* every request's V3 signature is recomputed with the SDK's own signer
+  (alibabacloud_tea_openapi.utils.Utils.get_authorization) over the headers the request says it
+  signed; a difference is answered SignatureDoesNotMatch, as the service does;
+* every answer is first parsed with the SDK's response models (DescribeDtsJobsResponseBody,
+  DescribeDtsJobDetailResponseBody); an answer the SDK could not read is a failed test.
+
+The scenario (keys, STS tokens, jobs per region and tab, throttling, silence) is a JSON file
+re-read on every request, so a test can change a job's state between two commands. Each request
+is appended to the scenario's log as a JSON line.
+
+Usage: fake_dts.py serve SCENARIO PORT_FILE
+       fake_dts.py sdk-call HOST:PORT ACCESS_KEY_ID ACCESS_KEY_SECRET REGION   (the SDK as client)
+"""
+
+import hashlib
+import json
+import sys
+import time
+import urllib.parse
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+from alibabacloud_tea_openapi.utils import Utils
+from alibabacloud_dts20200101.models import (
+    DescribeDtsJobDetailResponseBody,
+    DescribeDtsJobsResponseBody,
+)
+
+REQUIRED_SIGNED = {"host", "x-acs-action", "x-acs-version", "x-acs-date",
+                   "x-acs-signature-nonce", "x-acs-content-sha256"}
+
+
+class Request:
+    """What Utils.get_authorization reads of a request."""
+
+    def __init__(self, method, pathname, query, headers):
+        self.method, self.pathname, self.query, self.headers = method, pathname, query, headers
+
+
+class Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+
+    def log_message(self, *args):
+        pass
+
+    def answer(self, status, body):
+        data = json.dumps(body).encode()
+        self.send_response(status)
+        self.send_header("content-type", "application/json;charset=utf-8")
+        self.send_header("content-length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+    def refuse(self, status, code, message):
+        self.answer(status, {"RequestId": "fake", "HostId": "dts.aliyuncs.com",
+                             "Code": code, "Message": message})
+
+    def do_GET(self):
+        self.refuse(400, "UnsupportedHTTPMethod", "use POST")
+
+    def do_POST(self):
+        scenario = json.load(open(self.server.scenario_path))
+        body = self.rfile.read(int(self.headers.get("content-length") or 0))
+        url = urllib.parse.urlsplit(self.path)
+        query = dict(urllib.parse.parse_qsl(url.query, keep_blank_values=True))
+        headers = {k.lower(): v for k, v in self.headers.items()}
+        with open(scenario["log"], "a") as log:
+            log.write(json.dumps({"action": headers.get("x-acs-action"), "query": query,
+                                  "headers": sorted(headers)}) + "\n")
+        if scenario.get("silent"):
+            time.sleep(60)
+            return
+        self.server.calls += 1
+        if self.server.calls <= scenario.get("throttle_first", 0):
+            return self.refuse(400, "Throttling.User",
+                               "Request was denied due to user flow control.")
+        problem = self.check_signature(scenario, url.path or "/", query, headers, body)
+        if problem:
+            return self.refuse(*problem)
+        action = headers.get("x-acs-action")
+        if action == "DescribeDtsJobs":
+            return self.jobs(scenario, query)
+        if action == "DescribeDtsJobDetail":
+            return self.detail(scenario, query)
+        return self.refuse(404, "InvalidAction.NotFound", f"no action {action}")
+
+    def check_signature(self, scenario, path, query, headers, body):
+        auth = headers.get("authorization", "")
+        algorithm, _, rest = auth.partition(" ")
+        fields = dict(p.split("=", 1) for p in rest.split(",") if "=" in p)
+        if algorithm != "ACS3-HMAC-SHA256" or not {"Credential", "SignedHeaders", "Signature"} <= set(fields):
+            return 400, "IncompleteSignature", "The request signature does not conform to Aliyun standards."
+        key_id = fields["Credential"]
+        secret = scenario["keys"].get(key_id)
+        if secret is None:
+            return 404, "InvalidAccessKeyId.NotFound", "Specified access key is not found."
+        signed = fields["SignedHeaders"].split(";")
+        if not REQUIRED_SIGNED <= set(signed):
+            return 400, "IncompleteSignature", f"SignedHeaders must include {sorted(REQUIRED_SIGNED)}"
+        if hashlib.sha256(body).hexdigest() != headers.get("x-acs-content-sha256"):
+            return 400, "SignatureDoesNotMatch", "x-acs-content-sha256 does not match the body"
+        token = scenario.get("tokens", {}).get(key_id)
+        if token is not None and (headers.get("x-acs-security-token") != token
+                                  or "x-acs-security-token" not in signed):
+            return 400, "InvalidSecurityToken.Mismatch", "The security token is invalid or missing."
+        request = Request("POST", path, query, {h: headers.get(h) for h in signed})
+        expected = Utils.get_authorization(request, "ACS3-HMAC-SHA256",
+                                           headers["x-acs-content-sha256"], key_id, secret)
+        if expected != auth:
+            return 400, "SignatureDoesNotMatch", "Specified signature is not matched with our calculation."
+        return None
+
+    def jobs(self, scenario, query):
+        region, job_type = query.get("RegionId", ""), query.get("JobType", "MIGRATION")
+        jobs = scenario["jobs"].get(region, {}).get(job_type, [])
+        page, size = int(query.get("PageNumber", "1")), int(query.get("PageSize", "20"))
+        if size not in (10, 20, 30):
+            return self.refuse(400, "InvalidParameter", "PageSize must be 10, 20 or 30")
+        chunk = jobs[(page - 1) * size: page * size]
+        body = {"RequestId": "fake", "HttpStatusCode": 200, "Success": True,
+                "PageNumber": page, "PageRecordCount": len(chunk),
+                "TotalRecordCount": len(jobs), "DtsJobList": chunk}
+        model = DescribeDtsJobsResponseBody().from_map(body)
+        model.validate()
+        assert [j.dts_job_id for j in model.dts_job_list] == [j["DtsJobId"] for j in chunk]
+        self.answer(200, body)
+
+    def detail(self, scenario, query):
+        region, job_id = query.get("RegionId", ""), query.get("DtsJobId")
+        for jobs in scenario["jobs"].get(region, {}).values():
+            for job in jobs:
+                if job["DtsJobId"] == job_id:
+                    body = dict(job, RequestId="fake", HttpStatusCode=200, Success=True)
+                    model = DescribeDtsJobDetailResponseBody().from_map(body)
+                    model.validate()
+                    assert model.dts_job_id == job_id and model.status == job.get("Status")
+                    return self.answer(200, body)
+        self.refuse(404, "Forbidden.InstanceNotFound", f"no job {job_id} in {region}")
+
+
+def serve(scenario_path, port_file):
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    server.scenario_path, server.calls = scenario_path, 0
+    with open(port_file + ".tmp", "w") as f:
+        f.write(str(server.server_address[1]))
+    import os
+    os.rename(port_file + ".tmp", port_file)
+    server.serve_forever()
+
+
+def sdk_call(endpoint, key_id, secret, region):
+    from alibabacloud_dts20200101.client import Client
+    from alibabacloud_dts20200101.models import DescribeDtsJobsRequest
+    from alibabacloud_tea_openapi.models import Config
+    client = Client(Config(access_key_id=key_id, access_key_secret=secret,
+                           endpoint=endpoint, protocol="http", region_id=region))
+    try:
+        answer = client.describe_dts_jobs(DescribeDtsJobsRequest(region_id=region, job_type="SYNC",
+                                                                 page_number=1, page_size=30))
+        print(json.dumps([j.dts_job_id for j in answer.body.dts_job_list]))
+    except Exception as e:  # the SDK's own error, with the service's code
+        print(json.dumps({"code": getattr(e, "code", type(e).__name__)}))
+
+
+if __name__ == "__main__":
+    if sys.argv[1] == "serve":
+        serve(sys.argv[2], sys.argv[3])
+    else:
+        sdk_call(*sys.argv[2:6])
