@@ -99,6 +99,8 @@ async fn main() {
             batch_size: 2_500,
         },
         concurrency: 32,
+        dts: None,
+        overlays: vec![],
     });
     let mut terminal = Terminal::new(TestBackend::new(120, 40)).unwrap();
     terminal.draw(|f| view(f, &state, theme)).unwrap();

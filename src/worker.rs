@@ -3,6 +3,7 @@
 //! here: what a plan checks, settles and journals is `engine::run`'s, as for the CLI.
 
 use crate::app::msg::{Effect, ExportFormat, Response};
+use crate::engine::dts::{DtsSettings, Overlay};
 use crate::engine::journal::RunContext;
 use crate::engine::plan::PlanOptions;
 use crate::engine::run::{self, Context, Notice, Prepared};
@@ -19,6 +20,9 @@ pub struct WorkerConfig {
     pub context: Context,
     /// Instances observed at once.
     pub concurrency: usize,
+    /// `[dts]`, and what the config's entries add to its jobs.
+    pub dts: Option<DtsSettings>,
+    pub overlays: Vec<Overlay>,
 }
 
 #[derive(Default)]
@@ -68,6 +72,21 @@ pub fn spawn(config: WorkerConfig) -> (UnboundedSender<Effect>, UnboundedReceive
             let ctx = config.context.clone();
             let shared = shared.clone();
             match effect {
+                Effect::Discover => {
+                    let (dts, overlays) = (config.dts.clone(), config.overlays.clone());
+                    tokio::spawn(async move {
+                        let sources = run::Sources {
+                            configured: &[],
+                            dts: dts.as_ref(),
+                            overlays: &overlays,
+                        };
+                        let listing = run::discover(sources, &ctx.timeouts).await;
+                        let _ = out.send(Response::Discovered {
+                            found: listing.found,
+                            problems: listing.problems,
+                        });
+                    });
+                }
                 Effect::Observe { index, instance } => {
                     let observers = observers.clone();
                     tokio::spawn(async move {

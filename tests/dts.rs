@@ -4,6 +4,7 @@
 //! real PostgreSQL clusters at the job's endpoints.
 
 mod common;
+use common::tmux::Tmux;
 use common::Pair;
 use serde_json::{json, Value};
 use std::path::{Path, PathBuf};
@@ -508,4 +509,45 @@ async fn sync_instance_dts_job_applies_or_refuses_as_the_job_says() {
         .filter(|r| r["action"] == "DescribeDtsJobDetail")
         .count();
     assert!(details >= 3, "each sync asked DTS for the job's state now");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_tui_lists_dts_jobs_and_says_when_dts_refuses() {
+    let pair = Pair::new("dts_tui").await;
+    let fake = FakeDts::start(&pair.dir, mapping_scenario());
+    let config = pair.write_config(&fake.config(""));
+    let keys =
+        format!("ALIBABA_CLOUD_ACCESS_KEY_ID={KEY_ID} ALIBABA_CLOUD_ACCESS_KEY_SECRET='{SECRET}'");
+    let tui = Tmux::start(
+        "dts-tui",
+        &pair.tui_command(&config, &keys, "sleep 30"),
+        100,
+        30,
+    );
+    let screen = tui.wait_for("dtsj-running name", 15);
+    let line = screen.lines().find(|l| l.contains("dtsj-running")).unwrap();
+    assert!(
+        line.contains("running") && line.contains("incremental"),
+        "{screen}"
+    );
+    assert!(
+        screen.contains("MySQL → polardb-pg"),
+        "DTS's own engine word: {screen}"
+    );
+    tui.keys(&["q"]);
+
+    let wrong =
+        format!("ALIBABA_CLOUD_ACCESS_KEY_ID={KEY_ID} ALIBABA_CLOUD_ACCESS_KEY_SECRET=wrong");
+    let tui = Tmux::start(
+        "dts-tui-rejected",
+        &pair.tui_command(&config, &wrong, "sleep 30"),
+        100,
+        30,
+    );
+    let screen = tui.wait_for("SignatureDoesNotMatch", 15);
+    assert!(
+        !screen.contains("wrong"),
+        "the secret is not shown: {screen}"
+    );
+    tui.keys(&["q"]);
 }

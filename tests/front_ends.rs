@@ -42,6 +42,8 @@ fn worker_on(pair: &Pair) -> (UnboundedSender<Effect>, UnboundedReceiver<Respons
             batch_size: 2_500,
         },
         concurrency: 4,
+        dts: None,
+        overlays: vec![],
     })
 }
 

@@ -136,6 +136,8 @@ async fn a_second_run_is_refused_naming_the_first_and_recovery_never_restores_un
             batch_size: 2_500,
         },
         concurrency: 1,
+        dts: None,
+        overlays: vec![],
     });
     requests
         .send(Effect::Plan {

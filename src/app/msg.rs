@@ -26,6 +26,8 @@ pub enum ExportFormat {
 /// screen has moved on from are dropped.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Effect {
+    /// List the DTS jobs of the configured regions (answered by `Discovered`).
+    Discover,
     Observe {
         index: usize,
         instance: Box<Instance>,
@@ -75,6 +77,11 @@ pub enum Effect {
 
 #[derive(Debug, Clone)]
 pub enum Response {
+    /// DTS jobs as DTS lists them, and one line per region it could not be asked in.
+    Discovered {
+        found: Vec<(Instance, Observed)>,
+        problems: Vec<String>,
+    },
     Observed {
         index: usize,
         observed: Observed,

@@ -209,6 +209,8 @@ pub struct State {
     pub quit: bool,
     /// Where the config came from, for the empty-list hint.
     pub config_note: String,
+    /// `[dts]` is configured: its jobs are listed by the worker and added as they arrive.
+    pub discovers: bool,
 }
 
 impl State {
@@ -252,6 +254,7 @@ impl State {
             ticks: 0,
             quit: false,
             config_note,
+            discovers: false,
         }
     }
 

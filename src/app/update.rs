@@ -25,16 +25,23 @@ pub fn init(state: &State) -> Vec<Effect> {
     effects
 }
 
+/// Every configured instance is observed on its own; DTS jobs are listed again, all at once
+/// (one request per region and tab, not one per job: DTS limits how often it is asked).
 fn observe_all(state: &State) -> Vec<Effect> {
-    state
+    let mut effects: Vec<Effect> = state
         .instances
         .iter()
         .enumerate()
+        .filter(|(_, row)| row.instance.dts.is_none())
         .map(|(index, row)| Effect::Observe {
             index,
             instance: Box::new(row.instance.clone()),
         })
-        .collect()
+        .collect();
+    if state.discovers {
+        effects.push(Effect::Discover);
+    }
+    effects
 }
 
 pub fn update(state: &mut State, msg: Msg) -> Vec<Effect> {
@@ -56,6 +63,27 @@ pub fn update(state: &mut State, msg: Msg) -> Vec<Effect> {
 
 fn on_response(state: &mut State, response: Response) -> Vec<Effect> {
     match response {
+        Response::Discovered { found, problems } => {
+            for (instance, observed) in found {
+                let row = InstanceRow {
+                    instance,
+                    observed,
+                    observing: false,
+                };
+                // A job already listed keeps its place (the selection does not jump).
+                match state
+                    .instances
+                    .iter_mut()
+                    .find(|r| r.instance.id == row.instance.id)
+                {
+                    Some(existing) => *existing = row,
+                    None => state.instances.push(row),
+                }
+            }
+            if !problems.is_empty() {
+                state.alert(problems.join("; "));
+            }
+        }
         Response::Observed { index, observed } => {
             if let Some(row) = state.instances.get_mut(index) {
                 row.observed = observed;

@@ -26,11 +26,14 @@ pub async fn run(cli: &Global) -> Result<Done, Error> {
             config::search_paths_text()
         ),
     };
-    let state =
+    let mut state =
         crate::app::state::State::new(settings.instances.clone(), settings.offset, config_note);
+    state.discovers = settings.dts.is_some();
     let worker = crate::worker::WorkerConfig {
         context,
         concurrency: CONCURRENCY,
+        dts: settings.dts.clone(),
+        overlays: settings.overlays.clone(),
     };
     crate::log::line(
         "INFO",
