@@ -91,7 +91,7 @@ async fn apply_batches(
             .await?;
         // Locks the batch as setval would, so a conflicting session makes lock_timeout fire
         // before anything in the batch changes.
-        let called = session.fast_values(&oids).await?;
+        let (called, known) = session.lock_and_read(&oids).await?;
         let mut live = session.catalogue_by_oid(&oids).await?;
         let renamed: Vec<String> = batch
             .iter()
@@ -121,14 +121,25 @@ async fn apply_batches(
         // PostgreSQL 18 reads a never-called sequence exactly without touching it.
         let read_by_nextval = !uncalled.is_empty() && !session.reads_sequence_data();
         if !uncalled.is_empty() && !read_by_nextval {
-            let uncalled_oids: Vec<u32> = uncalled.iter().map(|&k| oids[k]).collect();
-            let names: Vec<(&str, &str)> = uncalled
+            // Read with the lock already where the server could; the rest on their own.
+            let unread: Vec<usize> = uncalled
+                .iter()
+                .copied()
+                .filter(|&k| known[k].is_none())
+                .collect();
+            for &k in &uncalled {
+                states[k] = known[k];
+            }
+            let unread_oids: Vec<u32> = unread.iter().map(|&k| oids[k]).collect();
+            let names: Vec<(&str, &str)> = unread
                 .iter()
                 .map(|&k| (live[k].schema.as_str(), live[k].name.as_str()))
                 .collect();
-            let exact = session.uncalled_states(&uncalled_oids, &names).await?;
-            for (&k, state) in uncalled.iter().zip(exact) {
-                states[k] = Some(state);
+            if !unread.is_empty() {
+                let exact = session.uncalled_states(&unread_oids, &names).await?;
+                for (&k, state) in unread.iter().zip(exact) {
+                    states[k] = Some(state);
+                }
             }
         }
         if read_by_nextval {

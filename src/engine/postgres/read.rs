@@ -110,6 +110,14 @@ ORDER BY u.i
 const FAST_VALUES_SQL: &str = "SELECT pg_catalog.pg_sequence_last_value(u.o) \
      FROM unnest($1::oid[]) WITH ORDINALITY AS u(o, i) ORDER BY u.i";
 
+/// PostgreSQL 18: the lock `setval` takes and every sequence's exact state in one statement, so
+/// the apply reads each sequence's page once while it is in shared buffers (at 100,000
+/// sequences the pages no longer fit in a default shared_buffers, and every extra pass is I/O).
+const LOCK_AND_DATA_SQL: &str =
+    "SELECT pg_catalog.pg_sequence_last_value(u.o), d.last_value, d.is_called \
+     FROM unnest($1::oid[]) WITH ORDINALITY AS u(o, i) \
+     LEFT JOIN LATERAL pg_catalog.pg_get_sequence_data(u.o::regclass) d ON true ORDER BY u.i";
+
 /// Owning columns whose extreme one statement reads (one index probe each).
 const DATA_EDGE_CHUNK: usize = 50;
 
@@ -285,6 +293,42 @@ impl PgSession {
             ));
         }
         Ok(rows.iter().map(|r| r.get(0)).collect())
+    }
+
+    /// `fast_values` and, where PostgreSQL 18 can read it, each sequence's exact state, in one
+    /// statement; older servers give `None` states (read them with `uncalled_states`).
+    pub(super) async fn lock_and_read(
+        &self,
+        oids: &[u32],
+    ) -> Result<(Vec<Option<i64>>, Vec<Option<RawState>>), Error> {
+        if !self.reads_sequence_data() {
+            return Ok((self.fast_values(oids).await?, vec![None; oids.len()]));
+        }
+        let rows = self
+            .bounded(
+                "reading sequence values",
+                self.client.query(LOCK_AND_DATA_SQL, &[&oids]),
+            )
+            .await?;
+        if rows.len() != oids.len() {
+            return Err(Error::failed(
+                "a sequence was dropped while seqsync was reading; try again",
+            ));
+        }
+        let values = rows.iter().map(|r| r.get(0)).collect();
+        let states = rows
+            .iter()
+            .map(
+                |r| match (r.get::<_, Option<i64>>(1), r.get::<_, Option<bool>>(2)) {
+                    (Some(last_value), Some(is_called)) => Some(RawState {
+                        last_value,
+                        is_called,
+                    }),
+                    _ => None,
+                },
+            )
+            .collect();
+        Ok((values, states))
     }
 
     /// Exact states of sequences that `pg_sequence_last_value` found never called: one query
