@@ -255,3 +255,52 @@ fn errors_name_the_file_the_instance_and_the_key() {
     let e = load(Some(Path::new("/nonexistent/seqsync.toml"))).unwrap_err();
     assert!(e.contains("does not exist"), "{e}");
 }
+
+#[test]
+fn dts_entries_complete_jobs_and_are_refused_without_dts() {
+    let partial =
+        "[[instances]]\nid = \"dtsj1\"\nsource = { user = \"r\", password_env = \"P\" }\n\
+                   destination = { sslmode = \"require\" }\n";
+    let e = load(Some(&write("dts-none", partial))).unwrap_err();
+    assert!(e.contains("source.engine is missing"), "{e}");
+
+    let with_dts = format!("[dts]\nregions = [\"cn-hangzhou\"]\n{partial}{GOOD}");
+    let s = load(Some(&write("dts-partial", &with_dts))).unwrap();
+    let dts = s.dts.as_ref().unwrap();
+    assert_eq!(dts.endpoint, "https://dts.aliyuncs.com");
+    assert_eq!(
+        s.instances.len(),
+        1,
+        "only the complete entry is an instance of its own"
+    );
+    let overlay = s.overlays.iter().find(|o| o.id == "dtsj1").unwrap();
+    assert_eq!(overlay.source.user.as_deref(), Some("r"));
+    assert_eq!(overlay.destination.sslmode.as_deref(), Some("require"));
+
+    let e = load(Some(&write("dts-noregion", "[dts]\nregions = []\n"))).unwrap_err();
+    assert!(e.contains("[dts] regions: name at least one region"), "{e}");
+    let e = load(Some(&write(
+        "dts-endpoint",
+        "[dts]\nregions = [\"x\"]\nendpoint = \"dts.aliyuncs.com\"\n",
+    )))
+    .unwrap_err();
+    assert!(
+        e.contains("expected a URL such as https://dts.aliyuncs.com"),
+        "{e}"
+    );
+}
+
+#[test]
+fn a_slot_is_read_on_a_postgresql_source_only() {
+    let oracle = "[[instances]]\nid = \"o\"\nslot = \"s\"\n\
+                  source = { engine = \"oracle\", url = \"//ora:1521/X\" }\n\
+                  destination = { engine = \"polardb-oracle\", url = \"postgresql://d/x\" }\n";
+    let e = load(Some(&write("slot-oracle", oracle))).unwrap_err();
+    assert!(
+        e.contains("slot: a replication slot is read on a PostgreSQL-protocol source"),
+        "{e}"
+    );
+    let pg = GOOD.replace("name = \"orders cutover\"", "slot = \"cdc\"");
+    let s = load(Some(&write("slot-pg", &pg))).unwrap();
+    assert_eq!(s.instances[0].slot.as_deref(), Some("cdc"));
+}
