@@ -216,12 +216,16 @@ impl Api {
                 humantime::format_duration(self.patience)
             );
         }
-        let mut text = e.to_string();
-        let mut source = std::error::Error::source(e);
-        while let Some(cause) = source {
-            text.push_str(&format!(": {cause}"));
-            source = cause.source();
+        // The innermost cause says what happened ("Connection refused", a certificate error).
+        let mut cause: &dyn std::error::Error = e;
+        while let Some(inner) = cause.source() {
+            cause = inner;
         }
-        text
+        let origin = self.endpoint.origin().ascii_serialization();
+        if e.is_connect() {
+            format!("cannot connect to {origin}: {cause}")
+        } else {
+            format!("talking to {origin}: {cause}")
+        }
     }
 }

@@ -168,7 +168,7 @@ pub async fn find(
         ))
     } else {
         Err(format!(
-            "DTS job '{id}' not found: {}",
+            "DTS could not be asked about '{id}': {}",
             listing.problems.join("; ")
         ))
     }
