@@ -46,6 +46,7 @@
 //! runs SQL.
 
 mod apply;
+mod edges;
 mod endpoint;
 mod errors;
 mod lock;
