@@ -19,8 +19,8 @@ async fn connect(endpoint: &Endpoint, timeouts: &Timeouts) -> Result<PgSession, 
 pub async fn observe(instance: &Instance, timeouts: &Timeouts) -> Observed {
     if let Some(job) = &instance.dts {
         // DTS knows its task's status, phase and direction; nothing to add from the databases.
-        let deadline = timeouts.connect + Duration::from_secs(1);
-        return super::dts::observe(instance, job, timeouts, deadline).await;
+        // `observe_within` bounds it like any other observation.
+        return super::dts::observe(instance, job, timeouts).await;
     }
     let mut observed = Observed::declared(instance);
     let mut notes = vec![];

@@ -2,11 +2,10 @@
 //! config entry with a job's id completes that job rather than listing it twice).
 
 use super::context::{Notice, Notify};
-use super::status::observe_all;
+use super::status::{deadline, observe_all};
 use crate::engine::dts::{self, DtsSettings, Listing, Overlay};
 use crate::engine::instance::{Instance, Observed};
 use crate::engine::{Error, Timeouts};
-use std::time::Duration;
 
 /// Where instances come from.
 #[derive(Clone, Copy)]
@@ -14,11 +13,6 @@ pub struct Sources<'a> {
     pub configured: &'a [Instance],
     pub dts: Option<&'a DtsSettings>,
     pub overlays: &'a [Overlay],
-}
-
-/// How long DTS may take to answer a list: like a database's status, a connect and a second.
-fn deadline(timeouts: &Timeouts) -> Duration {
-    timeouts.connect + Duration::from_secs(1)
 }
 
 /// The DTS jobs, observed as DTS lists them; empty without `[dts]`.

@@ -8,8 +8,8 @@ use crate::engine::instance::{prerequisites, refusal, Instance, Observed};
 use crate::engine::{Error, Timeouts};
 use std::time::Duration;
 
-/// How long one instance's status may take: a connect and a second.
-fn deadline(timeouts: &Timeouts) -> Duration {
+/// How long one instance's status may take, or a DTS list: a connect and a second.
+pub(super) fn deadline(timeouts: &Timeouts) -> Duration {
     timeouts.connect + Duration::from_secs(1)
 }
 
