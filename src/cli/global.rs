@@ -29,10 +29,10 @@ pub struct Global {
     pub log_file: Option<PathBuf>,
 }
 
-/// Where a plan's pair comes from, and how it is planned.
+/// Where a run's pair comes from: an instance, or two URLs.
 #[derive(Debug, Args)]
-pub struct PlanArgs {
-    /// Instance id from the config file
+pub struct PairArgs {
+    /// Instance id from the config file (or a DTS job id)
     #[arg(long, value_name = "ID", conflicts_with_all = ["source", "destination"], required_unless_present_all = ["source", "destination"])]
     pub instance: Option<String>,
     /// Source connection string (ad-hoc pair instead of --instance)
@@ -45,6 +45,13 @@ pub struct PlanArgs {
     pub source_engine: Engine,
     #[arg(long, value_name = "ENGINE", default_value = "postgresql", value_parser = Engine::parse)]
     pub destination_engine: Engine,
+}
+
+/// Where a plan's pair comes from, and how it is planned.
+#[derive(Debug, Args)]
+pub struct PlanArgs {
+    #[command(flatten)]
+    pub pair: PairArgs,
     /// Added to each source value (subtracted for descending sequences); default from the config
     #[arg(long, allow_hyphen_values = true)]
     pub offset: Option<Offset>,
@@ -125,7 +132,7 @@ pub fn print_notice(notice: Notice) {
     }
 }
 
-impl PlanArgs {
+impl PairArgs {
     /// The instance from the config, or the ad-hoc pair.
     pub async fn target(&self, settings: &Settings) -> Result<Target, Error> {
         match (&self.instance, &self.source, &self.destination) {
@@ -150,17 +157,27 @@ impl PlanArgs {
             )),
         }
     }
+}
+
+impl PlanArgs {
+    pub async fn target(&self, settings: &Settings) -> Result<Target, Error> {
+        self.pair.target(settings).await
+    }
 
     pub fn options(&self, settings: &Settings) -> Result<PlanOptions, Error> {
-        let offset = self.offset.or(settings.offset).ok_or_else(|| {
-            Error::usage("no offset: pass --offset N or set [defaults] offset in the config file")
-        })?;
         Ok(PlanOptions {
-            offset,
+            offset: offset(self.offset, settings)?,
             allow_lower: self.allow_lower,
             scan_unindexed: self.scan_unindexed,
         })
     }
+}
+
+/// The offset given, or the config's default.
+pub fn offset(given: Option<Offset>, settings: &Settings) -> Result<Offset, Error> {
+    given.or(settings.offset).ok_or_else(|| {
+        Error::usage("no offset: pass --offset N or set [defaults] offset in the config file")
+    })
 }
 
 impl From<Format> for crate::report::RowFormat {

@@ -9,10 +9,12 @@ mod global;
 mod instances;
 mod plan;
 mod prompt;
+mod rates;
 mod recover;
 mod sync;
 mod tui;
 mod undo;
+mod watch;
 
 use clap::{CommandFactory, Parser, Subcommand};
 pub use global::Global;
@@ -42,6 +44,10 @@ pub enum Command {
     Plan(PlanArgs),
     /// Apply the plan to the destination, all or nothing, and show before and after
     Sync(sync::SyncArgs),
+    /// Keep destination sequences ahead, round after round, while the task replicates (never lowers)
+    Watch(watch::WatchArgs),
+    /// Measure each source sequence's write rate and advise the offset that covers a horizon
+    Rates(rates::RatesArgs),
     /// Put back the values a run replaced, all or nothing, unless a sequence was used since
     Undo(undo::UndoArgs),
     /// Settle runs interrupted while applying (seqsync killed): each ends applied in full or not at all
@@ -60,6 +66,8 @@ pub async fn dispatch(cli: &Cli) -> u8 {
         Some(Command::Instances(args)) => ("instances", instances::run(&cli.global, args).await),
         Some(Command::Plan(args)) => ("plan", plan::run(&cli.global, args).await),
         Some(Command::Sync(args)) => ("sync", sync::run(&cli.global, args).await),
+        Some(Command::Watch(args)) => ("watch", watch::run(&cli.global, args).await),
+        Some(Command::Rates(args)) => ("rates", rates::run(&cli.global, args).await),
         Some(Command::Undo(args)) => ("undo", undo::run(&cli.global, args).await),
         Some(Command::Recover(args)) => ("recover", recover::run(&cli.global, args).await),
         Some(Command::Check(args)) => ("check", check::run(&cli.global, args).await),

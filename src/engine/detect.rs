@@ -42,10 +42,12 @@ pub async fn observe(instance: &Instance, timeouts: &Timeouts) -> Observed {
                         notes.push(format!("cannot read subscription {name}: {e}"));
                     }
                     Ok(None) => {
-                        observed.status = Status::Unknown;
+                        // Dropping the subscription is how logical replication ends.
+                        observed.status = Status::Finished;
                         observed.phase = Phase::Unknown;
                         notes.push(format!(
-                            "the destination database has no subscription named {name}"
+                            "the destination database has no subscription named {name}: it was \
+                             dropped when the task ended, or the config misnames it"
                         ));
                     }
                     Ok(Some(sub)) => {

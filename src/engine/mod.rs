@@ -16,6 +16,7 @@ pub mod saga;
 pub mod secret;
 pub mod text;
 pub mod tls;
+pub mod watch;
 
 pub use error::{Error, ErrorKind};
 use std::time::Duration;

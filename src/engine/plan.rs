@@ -16,6 +16,17 @@ pub struct PlanOptions {
 /// Matches sequences by schema and name and decides, for each, what the apply would do.
 /// Rows come out sorted by schema and name.
 pub fn plan(source: &[Sequence], destination: &[Sequence], options: PlanOptions) -> Vec<PlanRow> {
+    plan_with_offsets(source, destination, options, &|_, _| options.offset)
+}
+
+/// [`plan`], with each sequence's offset chosen by `offset_for(schema, name)` (a watch sizes
+/// busy sequences' offsets by their write rate); `options.offset` is then unused.
+pub fn plan_with_offsets(
+    source: &[Sequence],
+    destination: &[Sequence],
+    options: PlanOptions,
+    offset_for: &dyn Fn(&str, &str) -> Offset,
+) -> Vec<PlanRow> {
     type Sides<'a> = (Option<&'a Sequence>, Option<&'a Sequence>);
     let mut pairs: BTreeMap<(&str, &str), Sides> = BTreeMap::new();
     for s in source {
@@ -27,7 +38,8 @@ pub fn plan(source: &[Sequence], destination: &[Sequence], options: PlanOptions)
     pairs
         .into_iter()
         .map(|((schema, name), (s, d))| {
-            let mut row = plan_row(schema, name, s, d, options);
+            let offset = offset_for(schema, name);
+            let mut row = plan_row(schema, name, s, d, offset, options.allow_lower);
             let unlogged: Vec<&str> = [("source", s), ("destination", d)]
                 .into_iter()
                 .filter(|(_, seq)| seq.is_some_and(|q| q.unlogged))
@@ -130,7 +142,8 @@ fn plan_row(
     name: &str,
     source: Option<&Sequence>,
     destination: Option<&Sequence>,
-    options: PlanOptions,
+    offset: Offset,
+    allow_lower: bool,
 ) -> PlanRow {
     let mut row = PlanRow {
         schema: schema.to_string(),
@@ -204,9 +217,9 @@ fn plan_row(
         );
     }
     let target = if dst.ascending() {
-        source_value as i128 + options.offset.get() as i128
+        source_value as i128 + offset.get() as i128
     } else {
-        source_value as i128 - options.offset.get() as i128
+        source_value as i128 - offset.get() as i128
     };
     let Ok(target) = i64::try_from(target) else {
         return with(
@@ -215,7 +228,7 @@ fn plan_row(
             format!(
                 "{source_value} {} {} overflows a 64-bit integer",
                 if dst.ascending() { "+" } else { "−" },
-                options.offset
+                offset
             ),
         );
     };
@@ -238,7 +251,7 @@ fn plan_row(
     if position == target as i128 {
         return with(row, RowStatus::Unchanged, String::new());
     }
-    if past_target && !options.allow_lower {
+    if past_target && !allow_lower {
         let message = match dst.next_value() {
             Some(NextValue::Exhausted) => "the destination has handed out its last value; \
                  use --allow-lower to set it back to the target"

@@ -86,34 +86,14 @@ async fn prepare(
     options: PlanOptions,
     timeouts: &Timeouts,
 ) -> Result<Prepared, Error> {
-    let (source_read, destination_read) = tokio::join!(
-        target.source.read(timeouts),
-        read(&target.destination, timeouts)
-    );
-    let source_seqs = source_read.map_err(|e| e.context("source"))?;
-    let (session, destination_seqs) = destination_read.map_err(|e| e.context("destination"))?;
-    let mut rows = plan_rows(&source_seqs, &destination_seqs, options);
-    let owned: Vec<&Sequence> = destination_seqs
-        .iter()
-        .filter(|d| d.owned_by.is_some())
-        .collect();
-    let edges = session.data_edges(&owned, options.scan_unindexed).await;
-    let edges = owned
-        .iter()
-        .zip(edges)
-        .filter_map(|(d, e)| Some((d.oid, e?)))
-        .collect();
-    flag_behind_data(&mut rows, &destination_seqs, &edges);
-    let context = RunContext {
-        run_id: new_run_id(),
-        instance: target.id.clone(),
-        source: target.source.display(),
-        destination: target.destination.display.clone(),
-        offset: options.offset.get(),
-        allow_lower: options.allow_lower,
-        undo_of: None,
-        backend: None,
-    };
+    let Read {
+        session,
+        source,
+        destination,
+    } = read_both(target, timeouts).await?;
+    let mut rows = plan_rows(&source, &destination, options);
+    flag_behind(&session, &mut rows, &destination, options, |_| true).await;
+    let context = run_context(target, options);
     crate::log::line(
         "INFO",
         &format!(
@@ -133,6 +113,71 @@ async fn prepare(
         session,
         timeouts,
     ))
+}
+
+/// Both sides' sequences, and the destination session they were read on (the apply's).
+pub(super) struct Read {
+    pub session: PgSession,
+    pub source: Vec<Sequence>,
+    pub destination: Vec<Sequence>,
+}
+
+pub(super) async fn read_both(target: &Target, timeouts: &Timeouts) -> Result<Read, Error> {
+    let (source_read, destination_read) = tokio::join!(
+        target.source.read(timeouts),
+        read(&target.destination, timeouts)
+    );
+    let source = source_read.map_err(|e| e.context("source"))?;
+    let (session, destination) = destination_read.map_err(|e| e.context("destination"))?;
+    Ok(Read {
+        session,
+        source,
+        destination,
+    })
+}
+
+/// Flags the rows chosen by `which` whose next value would be inside the data of a column
+/// their destination sequence feeds (one read of the column's edge per such sequence).
+pub(super) async fn flag_behind(
+    session: &PgSession,
+    rows: &mut [PlanRow],
+    destination: &[Sequence],
+    options: PlanOptions,
+    which: impl Fn(&PlanRow) -> bool,
+) {
+    let chosen: std::collections::HashSet<u32> = rows
+        .iter()
+        .filter(|r| which(r))
+        .filter_map(|r| r.destination_oid)
+        .collect();
+    let owned: Vec<&Sequence> = destination
+        .iter()
+        .filter(|d| d.owned_by.is_some() && chosen.contains(&d.oid))
+        .collect();
+    if owned.is_empty() {
+        return;
+    }
+    let edges = session.data_edges(&owned, options.scan_unindexed).await;
+    let edges = owned
+        .iter()
+        .zip(edges)
+        .filter_map(|(d, e)| Some((d.oid, e?)))
+        .collect();
+    flag_behind_data(rows, destination, &edges);
+}
+
+/// A new run's journal context.
+pub(super) fn run_context(target: &Target, options: PlanOptions) -> RunContext {
+    RunContext {
+        run_id: new_run_id(),
+        instance: target.id.clone(),
+        source: target.source.display(),
+        destination: target.destination.display.clone(),
+        offset: options.offset.get(),
+        allow_lower: options.allow_lower,
+        undo_of: None,
+        backend: None,
+    }
 }
 
 async fn read(

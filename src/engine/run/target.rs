@@ -56,7 +56,7 @@ pub fn resolve_pair(
     Ok(Target {
         id: AD_HOC.to_string(),
         instance: None,
-        source: source_endpoint(source, notify)?,
+        source: self::source(source, notify)?,
         destination: destination(destination_endpoint, notify)?,
     })
 }
@@ -125,9 +125,10 @@ impl SourceEndpoint {
     }
 }
 
-/// The source endpoint of a configured (or ad-hoc) source. An Oracle URL may carry its user
-/// as `user@//host:port/service`.
-fn source_endpoint(endpoint: &Endpoint, notify: Notify<'_>) -> Result<SourceEndpoint, Error> {
+/// The source endpoint of a configured (or ad-hoc) source, also on its own (offset advice needs
+/// no destination); its warnings go to `notify`. An Oracle URL may carry its user as
+/// `user@//host:port/service`.
+pub fn source(endpoint: &Endpoint, notify: Notify<'_>) -> Result<SourceEndpoint, Error> {
     if endpoint.engine != Engine::Oracle {
         return pg_endpoint(endpoint, "source", notify).map(SourceEndpoint::Pg);
     }

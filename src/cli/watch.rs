@@ -1,0 +1,266 @@
+//! `seqsync watch`: Keep Sequences Ahead from a runbook. One line per round (JSON lines with
+//! `--format json`); Ctrl-C or SIGTERM stops after the current round, a second one rolls the
+//! round back.
+
+use super::exit::Done;
+use super::global::{offset, print_notice, setup, Global, ListFormat, PairArgs};
+use super::prompt::confirm;
+use crate::engine::offset::Offset;
+use crate::engine::plan::PlanOptions;
+use crate::engine::run::{self, Event, Round, WatchOptions};
+use crate::engine::saga::DEFAULT_APPLY_BATCH;
+use crate::engine::text::shown;
+use crate::engine::Error;
+use clap::Args;
+use serde_json::json;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+#[derive(Debug, Args)]
+pub struct WatchArgs {
+    #[command(flatten)]
+    pub pair: PairArgs,
+    /// The smallest offset any sequence gets; default from the config
+    #[arg(long, allow_hyphen_values = true)]
+    pub offset: Option<Offset>,
+    /// Time between rounds
+    #[arg(long, value_name = "DURATION", default_value = "30s", value_parser = positive_duration)]
+    pub interval: Duration,
+    /// Give each sequence the offset its peak write rate needs over this long, when larger than --offset
+    #[arg(long, value_name = "DURATION", value_parser = positive_duration)]
+    pub horizon: Option<Duration>,
+    /// Stop when rounds have failed (lost connections, lock timeouts) for this long
+    #[arg(long, value_name = "DURATION", default_value = "10m", value_parser = positive_duration)]
+    pub give_up_after: Duration,
+    /// Also read serial/identity columns that no index leads (a full scan each) to flag behind-data
+    #[arg(long)]
+    pub scan_unindexed: bool,
+    /// Start without showing the first round's plan and asking
+    #[arg(long, short = 'y')]
+    pub yes: bool,
+    #[arg(long, value_enum, default_value = "table")]
+    pub format: ListFormat,
+    /// Sequences per apply transaction
+    #[arg(long, hide = true, env = "SEQSYNC_APPLY_BATCH", default_value_t = DEFAULT_APPLY_BATCH)]
+    pub batch_size: usize,
+}
+
+/// A duration as humans write it (`30s`, `15m`, `1h 30m`), above zero.
+pub fn positive_duration(text: &str) -> Result<Duration, String> {
+    let d = humantime::parse_duration(text)
+        .map_err(|e| format!("'{text}' is not a duration such as 30s, 15m or 1h: {e}"))?;
+    if d.is_zero() {
+        return Err("the duration must be above zero".to_string());
+    }
+    Ok(d)
+}
+
+pub async fn run(cli: &Global, args: &WatchArgs) -> Result<Done, Error> {
+    let (settings, ctx) = setup(cli, args.batch_size)?;
+    let target = args.pair.target(&settings).await?;
+    let plan = PlanOptions {
+        offset: offset(args.offset, &settings)?,
+        allow_lower: false,
+        scan_unindexed: args.scan_unindexed,
+    };
+    if !args.yes {
+        // The first round, shown and confirmed like a sync; later rounds only follow it.
+        let prepared = run::plan(&ctx, &target, plan, &print_notice).await?;
+        if prepared.changes() > 0 {
+            confirm(
+                &prepared.rows,
+                prepared.changes(),
+                &target.destination.display,
+            )?;
+        }
+    }
+    let options = WatchOptions {
+        plan,
+        horizon: args.horizon,
+        interval: args.interval,
+        give_up_after: args.give_up_after,
+        batch_size: ctx.batch_size,
+    };
+    let (stop_sender, mut stop) = tokio::sync::watch::channel(false);
+    let cancel = Arc::new(AtomicBool::new(false));
+    let on_signal = cancel.clone();
+    let signals = tokio::spawn(async move {
+        let Ok(mut term) =
+            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        else {
+            return;
+        };
+        let mut asked = 0;
+        loop {
+            tokio::select! {
+                _ = tokio::signal::ctrl_c() => {}
+                _ = term.recv() => {}
+            }
+            asked += 1;
+            if asked == 1 {
+                eprintln!("seqsync: stopping after this round (again to roll the round back)…");
+                let _ = stop_sender.send(true);
+            } else {
+                eprintln!("seqsync: rolling back the current round…");
+                on_signal.store(true, Ordering::SeqCst);
+            }
+        }
+    });
+    let format = args.format;
+    let floor = plan.offset.get();
+    let report = move |event: Event| print_event(format, floor, &event);
+    let result = run::watch(
+        &ctx,
+        &target,
+        options,
+        &print_notice,
+        &report,
+        &mut stop,
+        &cancel,
+    )
+    .await;
+    signals.abort();
+    let rounds = result?;
+    eprintln!("seqsync: watch stopped after {rounds} round(s)");
+    Ok(Done::Complete)
+}
+
+fn print_event(format: ListFormat, floor: i64, event: &Event) {
+    match (format, event) {
+        (ListFormat::Table, Event::Round(round)) => print!("{}", round_lines(round, floor)),
+        (ListFormat::Json, Event::Round(round)) => println!("{}", round_json(round)),
+        (
+            ListFormat::Table,
+            Event::Trouble {
+                round,
+                error,
+                retry_in,
+                failing_for,
+            },
+        ) => eprintln!(
+            "seqsync: round {round} failed, nothing changed: {}; retrying in {} (failing for {})",
+            shown(error),
+            humantime::format_duration(*retry_in),
+            humantime::format_duration(Duration::from_secs(failing_for.as_secs()))
+        ),
+        (
+            ListFormat::Json,
+            Event::Trouble {
+                round,
+                error,
+                retry_in,
+                failing_for,
+            },
+        ) => println!(
+            "{}",
+            json!({
+                "event": "trouble",
+                "round": round,
+                "error": error,
+                "retry_in_ms": retry_in.as_millis() as u64,
+                "failing_for_ms": failing_for.as_millis() as u64,
+            })
+        ),
+    }
+}
+
+fn clock(at: std::time::SystemTime) -> String {
+    humantime::format_rfc3339_seconds(at).to_string()
+}
+
+/// The round's line, then one indented line per refusal to report and per sequence whose rate
+/// raised its offset above the floor this round.
+fn round_lines(round: &Round, floor: i64) -> String {
+    let mut out = format!(
+        "{} round {}: read {}, moved {}, applied {}",
+        clock(round.at),
+        round.number,
+        round.read,
+        round.changed,
+        round.applied
+    );
+    if let Some(h) = round.smallest_headroom() {
+        out += &format!(
+            ", smallest headroom {} ids{} ({})",
+            h.ids,
+            h.minutes
+                .map_or(String::new(), |m| format!(" = {m:.1} min of writes")),
+            shown(&crate::engine::model::display_name(&h.schema, &h.name))
+        );
+    }
+    if let Some(o) = &round.observed {
+        out += &format!("; task {} / {}", o.status, o.phase);
+    }
+    if let Some(run) = &round.run_id {
+        out += &format!(" (run {run})");
+    }
+    out.push('\n');
+    for row in &round.refusals {
+        out += &format!(
+            "  {}: {}: {}\n",
+            shown(&row.names()),
+            row.status,
+            shown(&row.message)
+        );
+    }
+    for w in round
+        .sequences
+        .iter()
+        .filter(|w| w.offset > floor && w.changed_in == Some(round.number))
+    {
+        out += &format!(
+            "  {}: {:.1} ids/s, offset {}\n",
+            shown(&w.row.names()),
+            w.rate.unwrap_or(0.0),
+            w.offset
+        );
+    }
+    out
+}
+
+/// One JSON object per round: the counts, the tightest headroom, the task's state, refusals,
+/// and the sequences that moved this round.
+fn round_json(round: &Round) -> serde_json::Value {
+    let moved: Vec<serde_json::Value> = round
+        .sequences
+        .iter()
+        .filter(|w| w.changed_in == Some(round.number))
+        .map(|w| {
+            json!({
+                "schema": w.row.schema,
+                "name": w.row.name,
+                "source_value": w.row.source_value,
+                "destination_next": w.row.destination_after.or(w.row.destination_before),
+                "status": w.row.status.name(),
+                "offset": w.offset,
+                "rate_per_second": w.rate,
+                "headroom_ids": w.headroom.as_ref().map(|h| h.ids),
+                "headroom_minutes": w.headroom.as_ref().and_then(|h| h.minutes),
+            })
+        })
+        .collect();
+    let refusals: Vec<serde_json::Value> = round
+        .refusals
+        .iter()
+        .map(|r| {
+            json!({"schema": r.schema, "name": r.name, "status": r.status.name(), "message": r.message})
+        })
+        .collect();
+    json!({
+        "event": "round",
+        "round": round.number,
+        "at": clock(round.at),
+        "read": round.read,
+        "changed": round.changed,
+        "applied": round.applied,
+        "run_id": round.run_id,
+        "status": round.observed.as_ref().map(|o| o.status.to_string()),
+        "phase": round.observed.as_ref().map(|o| o.phase.to_string()),
+        "smallest_headroom": round.smallest_headroom().map(|h| json!({
+            "schema": h.schema, "name": h.name, "ids": h.ids, "minutes": h.minutes,
+        })),
+        "refusals": refusals,
+        "sequences": moved,
+    })
+}

@@ -1,0 +1,336 @@
+//! Keep Sequences Ahead (`seqsync watch`): the sync, repeated every interval for as long as the
+//! task's prerequisites hold. A one-shot sync is a snapshot that every later write eats into;
+//! a watch re-reads both sides each round and applies, all or nothing and never lowering,
+//! exactly what a sync with the round's offsets would apply. Only what moved is written: an idle
+//! round reads both sides and writes nothing (no `setval`, no journal line).
+//!
+//! How it ends: the prerequisites stop holding (the task left the incremental phase, finished,
+//! failed or turned out two-way) → `Refused`; the operator asks (`stop`) → `Ok` after the
+//! current round, never inside one; failures after a first good round (lost connections, a
+//! lock timeout, a rolled-back round) are retried with backoff until they have lasted
+//! `give_up_after` → `Failed` (a first round that fails ends the watch at once); a round
+//! whose rollback could not restore everything → `RollbackIncomplete`, at once. A killed watch
+//! leaves at most one unfinished round, settled by the next start like a killed sync.
+
+use super::context::{Context, Notice, Notify};
+use super::recover::settle;
+use super::status::observe;
+use super::sync::{flag_behind, read_both, run_context, Outcome, Prepared, Read};
+use super::target::Target;
+use crate::engine::instance::{prerequisites, refusal, Observed, Status};
+use crate::engine::journal::JournalEvent;
+use crate::engine::model::{PlanRow, RowStatus};
+use crate::engine::plan::{plan_with_offsets, PlanOptions};
+use crate::engine::saga::ApplyOptions;
+use crate::engine::watch::{backoff, smallest, Headroom, Tracker};
+use crate::engine::Error;
+use std::sync::atomic::AtomicBool;
+use std::time::{Duration, Instant, SystemTime};
+use tokio::sync::watch::Receiver;
+
+/// How a watch runs.
+#[derive(Debug, Clone, Copy)]
+pub struct WatchOptions {
+    /// The offset floor (`options.offset`); a watch never lowers, so `allow_lower` is ignored.
+    pub plan: PlanOptions,
+    /// Each sequence's offset covers this much of its peak write rate, when larger than the
+    /// floor.
+    pub horizon: Option<Duration>,
+    pub interval: Duration,
+    /// How long failures may last, round after round, before the watch gives up.
+    pub give_up_after: Duration,
+    pub batch_size: usize,
+}
+
+/// One sequence as a round left it.
+#[derive(Debug, Clone)]
+pub struct Watched {
+    /// The round's plan row; `destination_after` is read back where the round applied.
+    pub row: PlanRow,
+    /// The offset this round used for it.
+    pub offset: i64,
+    /// Peak ids per second seen so far.
+    pub rate: Option<f64>,
+    pub headroom: Option<Headroom>,
+    /// The round in which its source value last moved.
+    pub changed_in: Option<u64>,
+}
+
+/// What one round did.
+#[derive(Debug, Clone)]
+pub struct Round {
+    pub number: u64,
+    pub at: SystemTime,
+    /// Source sequences read.
+    pub read: usize,
+    /// Source sequences that moved since the previous round.
+    pub changed: usize,
+    /// Destination sequences set.
+    pub applied: usize,
+    /// The journaled run, when the round applied (undoable like any other).
+    pub run_id: Option<String>,
+    pub sequences: Vec<Watched>,
+    /// Refused rows that are new, or refused differently, since they were last reported.
+    pub refusals: Vec<PlanRow>,
+    /// The task's status and phase this round (None for an ad-hoc pair).
+    pub observed: Option<Observed>,
+}
+
+impl Round {
+    /// The tightest headroom of the round.
+    pub fn smallest_headroom(&self) -> Option<&Headroom> {
+        smallest(self.sequences.iter().filter_map(|w| w.headroom.as_ref()))
+    }
+}
+
+/// What the operator hears while a watch runs.
+#[derive(Debug, Clone)]
+pub enum Event {
+    Round(Box<Round>),
+    /// A round failed and changed nothing; the next try is in `retry_in`.
+    Trouble {
+        round: u64,
+        error: String,
+        retry_in: Duration,
+        /// How long rounds have been failing.
+        failing_for: Duration,
+    },
+}
+
+/// Why a round did not complete.
+enum Stop {
+    /// Try again later.
+    Retry(Error),
+    /// End the watch with this error.
+    End(Error),
+}
+
+/// Runs rounds until `stop` says so (then `Ok` with the number of rounds), or until the task's
+/// prerequisites fail or failures outlast `give_up_after` (`Err`). `cancel` rolls back the
+/// round being applied (a second Ctrl-C).
+pub async fn watch(
+    ctx: &Context,
+    target: &Target,
+    options: WatchOptions,
+    notify: Notify<'_>,
+    report: &(dyn Fn(Event) + Sync),
+    stop: &mut Receiver<bool>,
+    cancel: &AtomicBool,
+) -> Result<u64, Error> {
+    settle(ctx, &target.destination, notify).await?;
+    let began = Instant::now();
+    let mut tracker = Tracker::default();
+    let mut failing_since: Option<Instant> = None;
+    let mut failures = 0u32;
+    let mut number = 0u64;
+    let mut completed = 0u64;
+    loop {
+        if *stop.borrow() {
+            return Ok(number);
+        }
+        number += 1;
+        let wait = match round(
+            ctx,
+            target,
+            &options,
+            &mut tracker,
+            number,
+            began,
+            notify,
+            cancel,
+        )
+        .await
+        {
+            Ok(done) => {
+                completed += 1;
+                failures = 0;
+                failing_since = None;
+                report(Event::Round(Box::new(done)));
+                options.interval
+            }
+            Err(Stop::End(e)) => return Err(e),
+            // Nothing to lose yet: a first round that fails is a wrong URL or password, not a
+            // lost connection, and waiting would only hide it.
+            Err(Stop::Retry(e)) if completed == 0 => return Err(e),
+            Err(Stop::Retry(e)) => {
+                failures += 1;
+                let since = *failing_since.get_or_insert_with(Instant::now);
+                if since.elapsed() >= options.give_up_after {
+                    return Err(Error::failed(format!(
+                        "rounds have failed for {} (--give-up-after); the last: {}",
+                        humantime::format_duration(round_secs(since.elapsed())),
+                        e.message
+                    )));
+                }
+                crate::log::line("WARN", &format!("watch round {number}: {}", e.message));
+                let retry_in = backoff(failures, options.interval);
+                report(Event::Trouble {
+                    round: number,
+                    error: e.message,
+                    retry_in,
+                    failing_for: since.elapsed(),
+                });
+                retry_in
+            }
+        };
+        tokio::select! {
+            _ = tokio::time::sleep(wait) => {}
+            changed = stop.changed() => {
+                // A dropped sender can never ask again: stop as if it had.
+                if changed.is_err() {
+                    return Ok(number);
+                }
+            }
+        }
+    }
+}
+
+fn round_secs(d: Duration) -> Duration {
+    Duration::from_secs(d.as_secs())
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn round(
+    ctx: &Context,
+    target: &Target,
+    options: &WatchOptions,
+    tracker: &mut Tracker,
+    number: u64,
+    began: Instant,
+    notify: Notify<'_>,
+    cancel: &AtomicBool,
+) -> Result<Round, Stop> {
+    let observed = match &target.instance {
+        None => None,
+        Some(instance) => {
+            let observed = observe(instance, &ctx.timeouts).await;
+            if let Some(reason) = refusal(&prerequisites(instance, &observed)) {
+                // A status that cannot be read is a lost connection, not a finished task.
+                let error = Error::refused(format!(
+                    "Keep Sequences Ahead stopped for instance {}: {reason}",
+                    instance.id
+                ));
+                return Err(if observed.status == Status::Unknown {
+                    Stop::Retry(error.as_kind(crate::engine::ErrorKind::Failed))
+                } else {
+                    Stop::End(error)
+                });
+            }
+            Some(observed)
+        }
+    };
+    let at = SystemTime::now();
+    let Read {
+        session,
+        source,
+        destination,
+    } = read_both(target, &ctx.timeouts)
+        .await
+        .map_err(Stop::Retry)?;
+    let changed = tracker.observe(number, began.elapsed(), &source);
+    let floor = options.plan.offset;
+    let plan_options = PlanOptions {
+        allow_lower: false,
+        ..options.plan
+    };
+    let offsets =
+        |schema: &str, name: &str| tracker.offset_for(schema, name, floor, options.horizon);
+    let mut rows = plan_with_offsets(&source, &destination, plan_options, &offsets);
+    let offsets: Vec<i64> = rows
+        .iter()
+        .map(|r| offsets(&r.schema, &r.name).get())
+        .collect();
+    flag_behind(&session, &mut rows, &destination, plan_options, |r| {
+        r.status == RowStatus::Update
+    })
+    .await;
+    let refusals = tracker
+        .refusals_to_report(&rows)
+        .into_iter()
+        .cloned()
+        .collect();
+    let changes: Vec<usize> = (0..rows.len())
+        .filter(|&i| rows[i].status == RowStatus::Update)
+        .collect();
+    let mut run_id = None;
+    if !changes.is_empty() {
+        // Only the rows that change are journaled: a watch's runs stay small.
+        let context = run_context(target, plan_options);
+        let changing: Vec<PlanRow> = changes.iter().map(|&i| rows[i].clone()).collect();
+        let mut prepared = Prepared::new(
+            context,
+            changing,
+            &target.destination,
+            session,
+            &ctx.timeouts,
+        );
+        ctx.journal
+            .append(&prepared.context.entry(
+                JournalEvent::Plan,
+                &prepared.rows,
+                &format!("watch round {number}"),
+            ))
+            .map_err(|e| Stop::Retry(Error::failed(format!("{e}; nothing was changed"))))?;
+        let apply_options = ApplyOptions {
+            batch_size: options.batch_size,
+            ..ApplyOptions::default()
+        };
+        let (outcome, journal_error) = prepared
+            .execute(&ctx.journal, &apply_options, &|_| {}, cancel)
+            .await
+            .map_err(Stop::Retry)?;
+        if let Some(e) = journal_error {
+            notify(Notice::warning(e));
+        }
+        match outcome {
+            Outcome::Applied | Outcome::NothingToDo => {}
+            Outcome::RolledBack(m) => {
+                return Err(Stop::Retry(Error::failed(format!(
+                    "{m} (run {})",
+                    prepared.context.run_id
+                ))))
+            }
+            Outcome::Incomplete(m) => {
+                return Err(Stop::End(Error::rollback_incomplete(format!(
+                    "{m} (run {})",
+                    prepared.context.run_id
+                ))))
+            }
+        }
+        for (&i, done) in changes.iter().zip(prepared.rows) {
+            rows[i] = done;
+        }
+        run_id = Some(prepared.context.run_id);
+    }
+    let applied = rows
+        .iter()
+        .filter(|r| r.status == RowStatus::Updated)
+        .count();
+    let mut headroom = tracker.headroom(&rows).into_iter().peekable();
+    let sequences = rows
+        .into_iter()
+        .zip(offsets)
+        .map(|(row, offset)| {
+            let tracked = tracker.get(&row.schema, &row.name);
+            let own = headroom.next_if(|h| h.schema == row.schema && h.name == row.name);
+            Watched {
+                rate: tracked.and_then(|t| t.peak_rate),
+                changed_in: tracked.and_then(|t| t.changed_in),
+                headroom: own,
+                offset,
+                row,
+            }
+        })
+        .collect();
+    Ok(Round {
+        number,
+        at,
+        read: source.len(),
+        changed,
+        applied,
+        run_id,
+        sequences,
+        refusals,
+        observed,
+    })
+}
