@@ -8,7 +8,7 @@
 #[allow(dead_code)]
 mod cutover;
 
-use cutover::{Cutover, CutoverReport};
+use cutover::{Cutover, CutoverReport, Guard, OffsetChoice};
 use std::time::Duration;
 
 fn median(mut v: Vec<f64>) -> f64 {
@@ -43,7 +43,8 @@ async fn main() {
                 seqsync: env!("CARGO_BIN_EXE_seqsync").to_string(),
                 dir: dir.clone(),
                 writers,
-                offset,
+                offset: OffsetChoice::Fixed(offset),
+                guard: Guard::Sync,
                 warm_up: Duration::from_millis(1_500),
                 after_sync: Duration::from_millis(500),
                 inserts_after_switch: 250,

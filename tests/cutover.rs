@@ -4,7 +4,7 @@
 //! something.
 
 mod common;
-use common::cutover::{Cutover, CutoverReport};
+use common::cutover::{Cutover, CutoverReport, Guard, OffsetChoice};
 use std::time::Duration;
 
 async fn cutover(name: &str, offset: i64) -> CutoverReport {
@@ -18,7 +18,8 @@ async fn cutover(name: &str, offset: i64) -> CutoverReport {
         seqsync: env!("CARGO_BIN_EXE_seqsync").to_string(),
         dir,
         writers: 4,
-        offset,
+        offset: OffsetChoice::Fixed(offset),
+        guard: Guard::Sync,
         warm_up: Duration::from_millis(600),
         after_sync: Duration::from_millis(400),
         inserts_after_switch: 100,

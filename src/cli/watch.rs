@@ -85,17 +85,19 @@ pub async fn run(cli: &Global, args: &WatchArgs) -> Result<Done, Error> {
     let (stop_sender, mut stop) = tokio::sync::watch::channel(false);
     let cancel = Arc::new(AtomicBool::new(false));
     let on_signal = cancel.clone();
+    // Registered before the first round, so a signal is never the default (killing) one.
+    let signal = |kind| {
+        tokio::signal::unix::signal(kind)
+            .map_err(|e| Error::failed(format!("cannot listen for signals: {e}")))
+    };
+    let mut interrupt = signal(tokio::signal::unix::SignalKind::interrupt())?;
+    let mut terminate = signal(tokio::signal::unix::SignalKind::terminate())?;
     let signals = tokio::spawn(async move {
-        let Ok(mut term) =
-            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
-        else {
-            return;
-        };
         let mut asked = 0;
         loop {
             tokio::select! {
-                _ = tokio::signal::ctrl_c() => {}
-                _ = term.recv() => {}
+                _ = interrupt.recv() => {}
+                _ = terminate.recv() => {}
             }
             asked += 1;
             if asked == 1 {

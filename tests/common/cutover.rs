@@ -3,6 +3,8 @@
 //! replicated by real logical replication; writers insert into the source while `seqsync sync`
 //! runs; then the writers stop, replication catches up, and writers insert into the destination.
 //! Every duplicate-key error after the switch is counted, and so are the ids the offset skipped.
+//! The guard is one `seqsync sync`, or a `seqsync watch` that runs from then until after the
+//! switch while the destination's sequences are sampled against the source's.
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
@@ -26,6 +28,23 @@ CREATE SEQUENCE c_descending_id_seq INCREMENT -1 START -1 MAXVALUE -1 OWNED BY c
 ALTER TABLE c_descending ALTER id SET DEFAULT nextval('c_descending_id_seq');
 "#;
 
+/// What keeps the destination's sequences ahead.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Guard {
+    /// One `seqsync sync` while the writers write.
+    Sync,
+    /// `seqsync watch` with this interval, from the same moment until after the switch.
+    Watch { interval: Duration },
+}
+
+/// The offset: a number, or enough for this many seconds of one table's writes at the rate
+/// measured during the warm-up (so a test means the same on a fast and a slow machine).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum OffsetChoice {
+    Fixed(i64),
+    SecondsOfWrites(f64),
+}
+
 pub struct Cutover {
     /// Admin URLs of the source and destination clusters.
     pub source_admin: String,
@@ -35,7 +54,8 @@ pub struct Cutover {
     /// Where seqsync journals and logs.
     pub dir: std::path::PathBuf,
     pub writers: usize,
-    pub offset: i64,
+    pub offset: OffsetChoice,
+    pub guard: Guard,
     /// How long writers run before the sync (the baseline rate is measured here).
     pub warm_up: Duration,
     /// How long writers keep writing to the source after the sync, before the switch.
@@ -66,6 +86,58 @@ pub struct CutoverReport {
     pub other_errors: Vec<String>,
     /// Per table: ids between the source's last one and the destination's first new one.
     pub wasted_ids: Vec<(String, i64)>,
+    /// Watch: rounds reported, rounds that applied, and the samples taken while writers wrote
+    /// to the source, with those where a destination sequence was not ahead of its source.
+    pub rounds: u64,
+    pub applying_rounds: u64,
+    pub samples: u64,
+    pub not_ahead: Vec<String>,
+}
+
+/// The sequences of `TABLES`, in their order.
+fn sequence_of(table: &str) -> String {
+    format!("{table}_id_seq")
+}
+
+/// Each table's sequence next value in the destination and last value in the source, read in
+/// that order: since both only grow in their direction, a destination found ahead of a source
+/// read later was ahead at the destination's reading too.
+async fn behind_sequences(source: &Client, destination: &Client) -> Vec<String> {
+    let mut next = vec![];
+    for (table, ascending) in TABLES {
+        let row = destination
+            .query_one(
+                &format!("SELECT last_value, is_called FROM {}", sequence_of(table)),
+                &[],
+            )
+            .await
+            .unwrap();
+        let (last, called): (i64, bool) = (row.get(0), row.get(1));
+        let step = if ascending { 1 } else { -1 };
+        next.push(if called { last + step } else { last });
+    }
+    let mut behind = vec![];
+    for ((table, ascending), next) in TABLES.iter().zip(next) {
+        let source_value: i64 = source
+            .query_one(
+                &format!("SELECT last_value FROM {}", sequence_of(table)),
+                &[],
+            )
+            .await
+            .unwrap()
+            .get(0);
+        let ahead = if *ascending {
+            next > source_value
+        } else {
+            next < source_value
+        };
+        if !ahead {
+            behind.push(format!(
+                "{table}: destination next {next}, source {source_value}"
+            ));
+        }
+    }
+    behind
 }
 
 pub async fn connect(url: &str) -> Client {
@@ -227,32 +299,77 @@ impl Cutover {
         let baseline_rate = (inserted.load(Ordering::Relaxed) - warm_from) as f64
             / warm_started.elapsed().as_secs_f64().max(f64::EPSILON);
 
+        let offset = match self.offset {
+            OffsetChoice::Fixed(n) => n,
+            OffsetChoice::SecondsOfWrites(seconds) => (baseline_rate / TABLES.len() as f64
+                * seconds)
+                .ceil()
+                .max(10.0) as i64,
+        };
         let before_sync = inserted.load(Ordering::Relaxed);
         let started = Instant::now();
-        let output = tokio::process::Command::new(&self.seqsync)
-            .args([
-                "sync",
-                "--source",
-                &source_url,
-                "--destination",
-                &destination_url,
-                "--offset",
-                &self.offset.to_string(),
-                "--yes",
-                "--format",
-                "json",
-            ])
+        let mut command = tokio::process::Command::new(&self.seqsync);
+        command
+            .arg(match self.guard {
+                Guard::Sync => "sync",
+                Guard::Watch { .. } => "watch",
+            })
+            .args(["--source", &source_url, "--destination", &destination_url])
+            .args(["--offset", &offset.to_string(), "--yes", "--format", "json"])
             .env("SEQSYNC_JOURNAL", self.dir.join("journal.jsonl"))
             .env("SEQSYNC_LOG", self.dir.join("seqsync.log"))
             .env("HOME", &self.dir)
             .env_remove("SEQSYNC_CONFIG")
-            .stdin(std::process::Stdio::null())
-            .output()
-            .await
-            .unwrap();
+            .stdin(std::process::Stdio::null());
+        let rounds = Arc::new(AtomicU64::new(0));
+        let applying_rounds = Arc::new(AtomicU64::new(0));
+        let mut watch = None;
+        let mut sync_output = None;
+        match self.guard {
+            Guard::Sync => {
+                sync_output = Some(command.output().await.unwrap());
+            }
+            Guard::Watch { interval } => {
+                command
+                    .args(["--interval", &format!("{}ms", interval.as_millis())])
+                    .stdout(std::process::Stdio::piped())
+                    .stderr(std::process::Stdio::piped());
+                let mut child = command.spawn().unwrap();
+                let stdout = child.stdout.take().unwrap();
+                let (counted, applying) = (rounds.clone(), applying_rounds.clone());
+                let reader = tokio::spawn(async move {
+                    use tokio::io::AsyncBufReadExt;
+                    let mut lines = tokio::io::BufReader::new(stdout).lines();
+                    while let Ok(Some(line)) = lines.next_line().await {
+                        let event: serde_json::Value = serde_json::from_str(&line).unwrap();
+                        if event["event"] == "round" {
+                            counted.fetch_add(1, Ordering::SeqCst);
+                            if event["applied"].as_u64() > Some(0) {
+                                applying.fetch_add(1, Ordering::SeqCst);
+                            }
+                        }
+                    }
+                });
+                let deadline = Instant::now() + Duration::from_secs(30);
+                while rounds.load(Ordering::SeqCst) == 0 {
+                    assert!(Instant::now() < deadline, "no watch round within 30 s");
+                    tokio::time::sleep(Duration::from_millis(10)).await;
+                }
+                watch = Some((child, reader));
+            }
+        }
         let sync = started.elapsed();
         let after_sync = inserted.load(Ordering::Relaxed);
-        tokio::time::sleep(self.after_sync).await;
+        let mut samples = 0;
+        let mut not_ahead = vec![];
+        let sampling_until = Instant::now() + self.after_sync;
+        while Instant::now() < sampling_until {
+            if watch.is_some() {
+                samples += 1;
+                not_ahead.extend(behind_sequences(&source, &destination).await);
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
         stop.store(true, Ordering::Relaxed);
         for w in writers {
             w.await.unwrap();
@@ -366,21 +483,43 @@ impl Cutover {
             })
             .collect();
         let other_errors = errors.lock().unwrap().clone();
+        let (sync_exit, sync_stderr) = match (sync_output, watch) {
+            (Some(output), _) => (
+                output.status.code().unwrap_or(-1),
+                String::from_utf8_lossy(&output.stderr).into_owned(),
+            ),
+            (None, Some((child, reader))) => {
+                // Stopped like an operator would: Ctrl-C, after the round under way.
+                let pid = child.id().expect("still running") as i32;
+                assert_eq!(unsafe { libc::kill(pid, libc::SIGINT) }, 0);
+                let output = child.wait_with_output().await.unwrap();
+                reader.await.unwrap();
+                (
+                    output.status.code().unwrap_or(-1),
+                    String::from_utf8_lossy(&output.stderr).into_owned(),
+                )
+            }
+            (None, None) => unreachable!("a guard ran"),
+        };
         CutoverReport {
             writers: self.writers,
-            offset: self.offset,
+            offset,
             baseline_rate,
             rate_during_sync: (after_sync - before_sync) as f64 / sync.as_secs_f64(),
             inserts_during_sync: after_sync - before_sync,
             sync,
-            sync_exit: output.status.code().unwrap_or(-1),
-            sync_stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+            sync_exit,
+            sync_stderr,
             writes_after_sync: at_switch - after_sync,
             check_exit: check.status.code().unwrap_or(-1),
             inserts_after_switch: switched.load(Ordering::Relaxed),
             duplicate_keys: duplicate_keys.load(Ordering::Relaxed),
             other_errors,
             wasted_ids,
+            rounds: rounds.load(Ordering::SeqCst),
+            applying_rounds: applying_rounds.load(Ordering::SeqCst),
+            samples,
+            not_ahead,
         }
     }
 }

@@ -1,0 +1,479 @@
+//! Keep Sequences Ahead (`seqsync watch`) against real clusters: under load with real logical
+//! replication (and the one-shot sync as the control), on a quiet database (rounds that write
+//! nothing, seen in the sequences' own pages), following a subscription that is paused and then
+//! dropped, and stopped or killed in the middle of a round.
+
+mod common;
+use common::cutover::{Cutover, CutoverReport, Guard, OffsetChoice};
+use common::Pair;
+use std::io::BufRead;
+use std::process::{Child, Stdio};
+use std::sync::mpsc::{Receiver, RecvTimeoutError};
+use std::time::{Duration, Instant};
+
+async fn cutover(name: &str, guard: Guard, after_sync: Duration) -> CutoverReport {
+    let (source_admin, destination_admin) = common::cluster_urls();
+    let dir = std::env::temp_dir().join(format!("seqsync-it-{name}-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let report = Cutover {
+        source_admin,
+        destination_admin,
+        database: format!("t_{name}"),
+        seqsync: env!("CARGO_BIN_EXE_seqsync").to_string(),
+        dir,
+        writers: 4,
+        // 2.5 seconds of one table's writes: more than a round takes on a busy 2-core machine,
+        // far less than what arrives before the switch.
+        offset: OffsetChoice::SecondsOfWrites(2.5),
+        guard,
+        warm_up: Duration::from_millis(800),
+        after_sync,
+        inserts_after_switch: 100,
+        extra_sequences: 0,
+    }
+    .run()
+    .await;
+    eprintln!(
+        "{name}: offset {} rounds {} applying {} samples {} writes after {} duplicates {} not ahead {:?}",
+        report.offset,
+        report.rounds,
+        report.applying_rounds,
+        report.samples,
+        report.writes_after_sync,
+        report.duplicate_keys,
+        report.not_ahead.iter().take(3).collect::<Vec<_>>()
+    );
+    eprintln!("{name}: seqsync's stderr: {}", report.sync_stderr);
+    report
+}
+
+/// A switch moment between 7.5 and 9 s after the guard starts, different in every trial.
+fn random_moment(trial: u32) -> Duration {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .subsec_nanos();
+    let spread = (nanos ^ trial.wrapping_mul(2_654_435_761)) % 1_500;
+    Duration::from_millis(7_500 + spread as u64)
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_watch_keeps_every_key_ahead_where_one_sync_with_the_same_offset_does_not() {
+    for trial in 0..3 {
+        let report = cutover(
+            "watch_load",
+            Guard::Watch {
+                interval: Duration::from_millis(100),
+            },
+            random_moment(trial),
+        )
+        .await;
+        assert_eq!(
+            report.sync_exit, 0,
+            "Ctrl-C ends a watch with 0: {}",
+            report.sync_stderr
+        );
+        assert!(
+            report.sync_stderr.contains("watch stopped after"),
+            "{}",
+            report.sync_stderr
+        );
+        let per_table = report.writes_after_sync / common::cutover::TABLES.len() as u64;
+        assert!(
+            per_table > report.offset as u64,
+            "trial {trial}: the writes after the start ({per_table} per table) outrun the offset {}",
+            report.offset
+        );
+        assert!(
+            report.rounds >= 5 && report.applying_rounds >= 3,
+            "{report:?}"
+        );
+        assert!(report.samples >= 10);
+        assert!(
+            report.not_ahead.is_empty(),
+            "trial {trial}: every sample has each destination sequence ahead: {:?}",
+            report.not_ahead
+        );
+        assert_eq!(report.duplicate_keys, 0, "trial {trial}");
+        assert!(report.other_errors.is_empty(), "{:?}", report.other_errors);
+        assert_eq!(report.inserts_after_switch, 400);
+    }
+    // The control: the same offset, set once.
+    let control = cutover("watch_control", Guard::Sync, Duration::from_millis(7_000)).await;
+    assert_eq!(control.sync_exit, 0, "{}", control.sync_stderr);
+    assert!(
+        control.duplicate_keys > 0,
+        "one sync with that offset is overrun by the writes after it: {control:?}"
+    );
+}
+
+/// `seqsync watch … --format json` running, its JSON lines arriving on a channel.
+struct Watching {
+    child: Child,
+    lines: Receiver<serde_json::Value>,
+}
+
+impl Watching {
+    fn start(pair: &Pair, args: &[&str], env: &[(&str, &str)]) -> Watching {
+        let mut command = pair.command(&["watch"]);
+        command
+            .args(args)
+            .args(["--yes", "--format", "json"])
+            .envs(env.iter().copied())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        let mut child = command.spawn().unwrap();
+        let stdout = child.stdout.take().unwrap();
+        let (sender, lines) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            for line in std::io::BufReader::new(stdout).lines() {
+                let line = line.unwrap();
+                let value = serde_json::from_str(&line)
+                    .unwrap_or_else(|e| panic!("not a JSON line ({e}): {line}"));
+                if sender.send(value).is_err() {
+                    break;
+                }
+            }
+        });
+        Watching { child, lines }
+    }
+
+    /// The next round's report (troubles are skipped but must not be all there is).
+    fn next_round(&self) -> serde_json::Value {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match self.lines.recv_timeout(left) {
+                Ok(v) if v["event"] == "round" => return v,
+                Ok(_) => {}
+                Err(RecvTimeoutError::Timeout) => panic!("no round within 30 s"),
+                Err(RecvTimeoutError::Disconnected) => panic!("the watch ended"),
+            }
+        }
+    }
+
+    fn signal(&self, signal: i32) {
+        assert_eq!(unsafe { libc::kill(self.child.id() as i32, signal) }, 0);
+    }
+
+    /// Waits for the end: exit code and stderr.
+    fn finish(mut self) -> (i32, String) {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                let mut stderr = String::new();
+                std::io::Read::read_to_string(self.child.stderr.as_mut().unwrap(), &mut stderr)
+                    .unwrap();
+                return (status.code().unwrap_or(-1), stderr);
+            }
+            assert!(
+                Instant::now() < deadline,
+                "the watch did not end within 60 s"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+/// The journal's complete lines (a line being written while we poll is not one yet).
+fn journal_lines(pair: &Pair) -> Vec<serde_json::Value> {
+    let text = std::fs::read_to_string(pair.journal()).unwrap_or_default();
+    let complete = &text[..text.rfind('\n').map_or(0, |end| end + 1)];
+    complete
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+}
+
+/// Each destination sequence's page LSN: any `setval`, even to the value it already has,
+/// writes the page and moves it.
+async fn page_lsns(pair: &Pair) -> Vec<(String, String)> {
+    let client = pair.destination().await;
+    client
+        .batch_execute("CREATE EXTENSION IF NOT EXISTS pageinspect")
+        .await
+        .unwrap();
+    client
+        .query(
+            "SELECT c.relname::text, (page_header(get_raw_page(c.oid::regclass::text, 0))).lsn::text \
+             FROM pg_class c WHERE c.relkind = 'S' ORDER BY 1",
+            &[],
+        )
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| (r.get(0), r.get(1)))
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn idle_rounds_write_nothing_and_a_moved_sequence_is_the_only_one_written() {
+    let pair = Pair::new("watch_quiet").await;
+    pair.both(
+        "CREATE TABLE t (id serial PRIMARY KEY); CREATE SEQUENCE down INCREMENT -1; \
+         CREATE SEQUENCE idle; CREATE SEQUENCE \"we\"\"ird name\";",
+    )
+    .await;
+    pair.source()
+        .await
+        .batch_execute("INSERT INTO t SELECT FROM generate_series(1, 40); SELECT nextval('down')")
+        .await
+        .unwrap();
+    let mut args = pair.ad_hoc("", "1000");
+    args.remove(0);
+    args.extend(["--interval", "100ms"]);
+    let watch = Watching::start(&pair, &args, &[]);
+    let first = watch.next_round();
+    assert_eq!(first["applied"], 4, "{first}");
+    let journal_after_first = journal_lines(&pair).len();
+    assert_eq!(
+        journal_after_first, 4,
+        "plan, apply-started, batch-locked, applied"
+    );
+    let lsns = page_lsns(&pair).await;
+    for _ in 0..8 {
+        let idle = watch.next_round();
+        assert_eq!(
+            (idle["changed"].as_u64(), idle["applied"].as_u64()),
+            (Some(0), Some(0))
+        );
+        assert!(idle["run_id"].is_null());
+    }
+    assert_eq!(
+        journal_lines(&pair).len(),
+        journal_after_first,
+        "idle rounds journal nothing"
+    );
+    assert_eq!(page_lsns(&pair).await, lsns, "idle rounds call no setval");
+
+    pair.source()
+        .await
+        .batch_execute("INSERT INTO t SELECT FROM generate_series(1, 5)")
+        .await
+        .unwrap();
+    let busy = loop {
+        let round = watch.next_round();
+        if round["applied"] != 0 {
+            break round;
+        }
+    };
+    assert_eq!(
+        (busy["changed"].as_u64(), busy["applied"].as_u64()),
+        (Some(1), Some(1))
+    );
+    let moved = &busy["sequences"][0];
+    assert_eq!(
+        (moved["name"].as_str(), moved["source_value"].as_i64()),
+        (Some("t_id_seq"), Some(45))
+    );
+    assert_eq!(moved["destination_next"], 1045);
+    let journal = journal_lines(&pair);
+    assert_eq!(journal.len(), journal_after_first + 4);
+    let applied = journal.last().unwrap();
+    assert_eq!(applied["event"], "applied");
+    assert_eq!(
+        applied["rows"].as_array().unwrap().len(),
+        1,
+        "a round journals what it changed"
+    );
+    let after = page_lsns(&pair).await;
+    let changed: Vec<&String> = after
+        .iter()
+        .zip(&lsns)
+        .filter(|(a, b)| a.1 != b.1)
+        .map(|(a, _)| &a.0)
+        .collect();
+    assert_eq!(changed, ["t_id_seq"]);
+    // An undo of that round puts back exactly what it set.
+    let run_id = applied["run_id"].as_str().unwrap().to_string();
+    watch.signal(libc::SIGTERM);
+    let (code, stderr) = watch.finish();
+    assert_eq!(code, 0, "{stderr}");
+    let undo = pair.run(&[
+        "undo",
+        &run_id,
+        "--destination",
+        &pair.destination_url,
+        "--yes",
+    ]);
+    assert_eq!(
+        undo.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&undo.stderr)
+    );
+    let next: i64 = pair
+        .destination()
+        .await
+        .query_one("SELECT nextval('t_id_seq')", &[])
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(next, 1040, "back to the first round's target");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_paused_subscription_is_watched_and_a_dropped_one_stops_the_watch_with_the_reason() {
+    let pair = Pair::new("watch_sub").await;
+    let sub = pair
+        .replicate("CREATE TABLE t (id serial PRIMARY KEY, v int)", "t")
+        .await;
+    let config = pair.write_config(&format!(
+        "[[instances]]\nid = \"w\"\nname = \"w\"\nkind = \"synchronization\"\nsubscription = \"{sub}\"\n\
+         source = {{ engine = \"postgresql\", url = \"{}\" }}\n\
+         destination = {{ engine = \"postgresql\", url = \"{}\" }}\n",
+        pair.source_url, pair.destination_url
+    ));
+    pair.wait_for("w", "running", "incremental").await;
+    let config = config.to_str().unwrap().to_string();
+    let watch = Watching::start(
+        &pair,
+        &[
+            "--config",
+            &config,
+            "--instance",
+            "w",
+            "--offset",
+            "100",
+            "--interval",
+            "100ms",
+        ],
+        &[],
+    );
+    let round = watch.next_round();
+    assert_eq!(
+        (round["status"].as_str(), round["phase"].as_str()),
+        (Some("running"), Some("incremental"))
+    );
+    let destination = pair.destination().await;
+    destination
+        .batch_execute(&format!("ALTER SUBSCRIPTION {sub} DISABLE"))
+        .await
+        .unwrap();
+    let paused = loop {
+        let r = watch.next_round();
+        if r["status"] == "paused" {
+            break r;
+        }
+    };
+    assert_eq!(
+        paused["phase"], "incremental",
+        "a paused task is still guarded"
+    );
+    destination
+        .batch_execute(&format!(
+            "ALTER SUBSCRIPTION {sub} SET (slot_name = NONE); DROP SUBSCRIPTION {sub}"
+        ))
+        .await
+        .unwrap();
+    let (code, stderr) = watch.finish();
+    assert_eq!(code, 2, "{stderr}");
+    assert!(
+        stderr.contains("Keep Sequences Ahead stopped for instance w")
+            && stderr.contains("the task is finished")
+            && stderr.contains(&format!("no subscription named {sub}")),
+        "{stderr}"
+    );
+    pair.stop_replication().await;
+}
+
+/// A round long enough to be interrupted: 2,000 source sequences moved, applied 50 at a time.
+async fn many_moved(pair: &Pair) -> Vec<String> {
+    pair.both("DO $$ BEGIN FOR i IN 1..2000 LOOP EXECUTE format('CREATE SEQUENCE s%s', i); END LOOP; END $$")
+        .await;
+    pair.source()
+        .await
+        .batch_execute("DO $$ BEGIN FOR i IN 1..2000 LOOP PERFORM setval(format('s%s', i), i); END LOOP; END $$")
+        .await
+        .unwrap();
+    let mut args = pair.ad_hoc("", "100");
+    args.remove(0);
+    args.extend(["--interval", "100ms"]);
+    args.into_iter().map(String::from).collect()
+}
+
+async fn all_at_target(pair: &Pair) -> bool {
+    pair.destination_states()
+        .await
+        .iter()
+        .all(|(name, last, called)| {
+            let i: i64 = name.trim_start_matches("public.s").parse().unwrap();
+            *called && *last == i + 100 - 1
+        })
+}
+
+fn wait_for_journal(pair: &Pair, event: &str) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !journal_lines(pair).iter().any(|e| e["event"] == event) {
+        assert!(
+            Instant::now() < deadline,
+            "no {event} journaled within 30 s"
+        );
+        std::thread::sleep(Duration::from_millis(2));
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn sigint_in_the_middle_of_a_round_ends_after_that_round() {
+    let pair = Pair::new("watch_sigint").await;
+    let args = many_moved(&pair).await;
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let watch = Watching::start(&pair, &args, &[("SEQSYNC_APPLY_BATCH", "50")]);
+    wait_for_journal(&pair, "batch-locked");
+    watch.signal(libc::SIGINT);
+    let (code, stderr) = watch.finish();
+    assert_eq!(code, 0, "{stderr}");
+    assert!(
+        stderr.contains("watch stopped after 1 round(s)"),
+        "{stderr}"
+    );
+    let events: Vec<String> = journal_lines(&pair)
+        .iter()
+        .map(|e| e["event"].as_str().unwrap().to_string())
+        .filter(|e| e != "batch-locked")
+        .collect();
+    assert_eq!(
+        events,
+        ["plan", "apply-started", "applied"],
+        "the round was finished, not rolled back"
+    );
+    assert!(all_at_target(&pair).await);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_watch_killed_mid_apply_is_settled_by_the_next_start() {
+    let pair = Pair::new("watch_sigkill").await;
+    let args = many_moved(&pair).await;
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let mut watch = Watching::start(&pair, &args, &[("SEQSYNC_APPLY_BATCH", "50")]);
+    wait_for_journal(&pair, "batch-locked");
+    watch.child.kill().unwrap();
+    watch.child.wait().unwrap();
+    let killed_run = journal_lines(&pair)[0]["run_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(!journal_lines(&pair).iter().any(|e| e["event"] == "applied"));
+
+    let again = Watching::start(&pair, &args, &[]);
+    let round = again.next_round();
+    again.signal(libc::SIGINT);
+    let (code, stderr) = again.finish();
+    assert_eq!(code, 0, "{stderr}");
+    assert!(
+        stderr.contains(&killed_run),
+        "the start says what it settled: {stderr}"
+    );
+    let journal = journal_lines(&pair);
+    assert!(
+        journal
+            .iter()
+            .any(|e| e["run_id"] == killed_run.as_str() && e["event"] == "recovered"),
+        "the killed round is journaled as settled"
+    );
+    assert!(round["applied"].as_u64().is_some());
+    assert!(
+        all_at_target(&pair).await,
+        "and the next round brought every sequence to its target"
+    );
+}
