@@ -175,12 +175,13 @@ fn clock(at: std::time::SystemTime) -> String {
 /// raised its offset above the floor this round.
 fn round_lines(round: &Round, floor: i64) -> String {
     let mut out = format!(
-        "{} round {}: read {}, moved {}, applied {}",
+        "{} round {}: read {}, moved {}, applied {} in {} ms",
         clock(round.at),
         round.number,
         round.read,
         round.changed,
-        round.applied
+        round.applied,
+        round.took.as_millis()
     );
     if let Some(h) = round.smallest_headroom() {
         out += &format!(
@@ -256,6 +257,7 @@ fn round_json(round: &Round) -> serde_json::Value {
         "read": round.read,
         "changed": round.changed,
         "applied": round.applied,
+        "took_ms": round.took.as_secs_f64() * 1000.0,
         "run_id": round.run_id,
         "status": round.observed.as_ref().map(|o| o.status.to_string()),
         "phase": round.observed.as_ref().map(|o| o.phase.to_string()),

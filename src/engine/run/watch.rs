@@ -61,6 +61,8 @@ pub struct Watched {
 pub struct Round {
     pub number: u64,
     pub at: SystemTime,
+    /// How long the round took, from the status check to the read-back.
+    pub took: Duration,
     /// Source sequences read.
     pub read: usize,
     /// Source sequences that moved since the previous round.
@@ -200,6 +202,7 @@ async fn round(
     notify: Notify<'_>,
     cancel: &AtomicBool,
 ) -> Result<Round, Stop> {
+    let started = Instant::now();
     let observed = match &target.instance {
         None => None,
         Some(instance) => {
@@ -325,6 +328,7 @@ async fn round(
     Ok(Round {
         number,
         at,
+        took: started.elapsed(),
         read: source.len(),
         changed,
         applied,
