@@ -6,8 +6,9 @@ use crate::app::msg::{Effect, ExportFormat, Response};
 use crate::engine::dts::{DtsSettings, Overlay};
 use crate::engine::journal::RunContext;
 use crate::engine::plan::PlanOptions;
-use crate::engine::run::{self, Context, Notice, Prepared};
+use crate::engine::run::{self, Context, Event, Notice, Prepared, WatchOptions};
 use crate::engine::saga::{ApplyOptions, ApplyProgress};
+use crate::engine::watch::suggested_offset;
 use crate::report::{render_csv, render_json};
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -29,6 +30,8 @@ pub struct WorkerConfig {
 struct Shared {
     plans: Mutex<HashMap<u64, Prepared>>,
     cancels: Mutex<HashMap<u64, Arc<AtomicBool>>>,
+    /// Running watches: setting one stops it after its round under way.
+    watches: Mutex<HashMap<u64, tokio::sync::watch::Sender<bool>>>,
 }
 
 impl Shared {
@@ -218,6 +221,77 @@ pub fn spawn(config: WorkerConfig) -> (UnboundedSender<Effect>, UnboundedReceive
                     tokio::task::spawn_blocking(move || {
                         let result = run::history(&ctx, &instance_id).map_err(|e| e.message);
                         let _ = out.send(Response::History { index, result });
+                    });
+                }
+                Effect::Watch {
+                    request,
+                    instance,
+                    offset,
+                    interval,
+                } => {
+                    let (stop_sender, mut stop) = tokio::sync::watch::channel(false);
+                    shared
+                        .watches
+                        .lock()
+                        .expect("watches")
+                        .insert(request, stop_sender);
+                    tokio::spawn(async move {
+                        let notices = Collected::default();
+                        let notify = |n| notices.notify(n);
+                        let options = WatchOptions {
+                            plan: PlanOptions {
+                                offset,
+                                allow_lower: false,
+                                scan_unindexed: false,
+                            },
+                            horizon: None,
+                            interval,
+                            give_up_after: run::DEFAULT_GIVE_UP,
+                            batch_size: ctx.batch_size,
+                        };
+                        let report = |event| {
+                            let _ = out.send(match event {
+                                Event::Round(round) => Response::WatchRound { request, round },
+                                Event::Trouble { error, .. } => {
+                                    Response::WatchTrouble { request, error }
+                                }
+                            });
+                        };
+                        let never = AtomicBool::new(false);
+                        let result = match run::resolve(&instance, &notify) {
+                            Ok(target) => {
+                                run::watch(
+                                    &ctx, &target, options, &notify, &report, &mut stop, &never,
+                                )
+                                .await
+                            }
+                            Err(e) => Err(e),
+                        };
+                        shared.watches.lock().expect("watches").remove(&request);
+                        let result = result.map_err(|e| with_notices(notices.take(), e.message));
+                        let _ = out.send(Response::WatchEnded { request, result });
+                    });
+                }
+                Effect::StopWatch { request } => {
+                    if let Some(stop) = shared.watches.lock().expect("watches").get(&request) {
+                        let _ = stop.send(true);
+                    }
+                }
+                Effect::Rates { request, instance } => {
+                    tokio::spawn(async move {
+                        let result = match run::resolve(&instance, &|_| {}) {
+                            Ok(target) => run::rates(
+                                &target.source,
+                                run::DEFAULT_SAMPLE,
+                                run::DEFAULT_HORIZON,
+                                &ctx.timeouts,
+                            )
+                            .await
+                            .map(|advice| suggested_offset(&advice)),
+                            Err(e) => Err(e),
+                        };
+                        let result = result.map_err(|e| e.message);
+                        let _ = out.send(Response::Rated { request, result });
                     });
                 }
                 Effect::Export {

@@ -345,7 +345,7 @@ fn the_happy_path_from_list_to_results_and_back() {
         .any(|e| matches!(e, Effect::Observe { index: 0, .. })));
     press(&mut state, &[chr('s')]);
     match &state.dialog {
-        Dialog::Offset { input, error } => {
+        Dialog::Offset { input, error, .. } => {
             assert_eq!(input.value(), "10000", "prefilled from the config");
             assert!(error.is_none());
         }
@@ -431,7 +431,7 @@ fn a_stale_plan_never_overwrites_a_newer_one() {
     assert_eq!(effects, vec![Effect::Discard { request: first }]);
     let effects = press(&mut state, &[chr('s'), key(KeyCode::Enter)]);
     let second = match &effects[..] {
-        [Effect::Plan { request, .. }] => *request,
+        [Effect::Rates { .. }, Effect::Plan { request, .. }] => *request,
         other => panic!("{other:?}"),
     };
     assert_ne!(first, second);
@@ -987,4 +987,240 @@ fn hostile_names_in_the_preview_leave_the_frame_whole() {
         assert!(frame.contains("server says \\x1b]0;owned\\x07"), "{frame}");
     }
     snap("preview_hostile", &state);
+}
+
+// ---- Keep Sequences Ahead ----
+
+/// A round as the worker reports it: two sequences, one moved this round.
+fn watch_round(number: u64, applied: usize) -> Box<seqsync::engine::run::Round> {
+    use seqsync::engine::run::{Round, Watched};
+    use seqsync::engine::watch::Headroom;
+    let watched = |name: &str, source: i64, next: i64, rate: Option<f64>, moved: Option<u64>| {
+        let minutes = rate
+            .filter(|r| *r > 0.0)
+            .map(|r| (next - source) as f64 / r / 60.0);
+        Watched {
+            row: PlanRow {
+                schema: "public".into(),
+                name: name.into(),
+                source_value: Some(source),
+                destination_before: Some(next),
+                target: Some(next),
+                destination_after: None,
+                status: RowStatus::Unchanged,
+                message: String::new(),
+                destination_oid: None,
+                source_name: None,
+            },
+            offset: 10_000,
+            rate,
+            headroom: Some(Headroom {
+                schema: "public".into(),
+                name: name.into(),
+                ids: next - source,
+                minutes,
+            }),
+            changed_in: moved,
+        }
+    };
+    let mut behind = watched("legacy_id_seq", 900, 500, None, None);
+    behind.row.status = RowStatus::BehindData;
+    behind.headroom = None;
+    behind.row.message = "public.legacy.id already holds 12000".into();
+    Box::new(Round {
+        number,
+        at: std::time::UNIX_EPOCH + std::time::Duration::from_secs(1_795_000_000),
+        took: std::time::Duration::from_millis(42),
+        read: 3,
+        changed: 1,
+        applied,
+        run_id: (applied > 0).then(|| "20261126T030000000Z-7".to_string()),
+        sequences: vec![
+            watched("orders_id_seq", 52_000, 62_000, Some(20.0), Some(number)),
+            watched("lookup_id_seq", 12, 10_012, Some(0.0), None),
+            behind.clone(),
+        ],
+        refusals: if number == 1 {
+            vec![behind.row]
+        } else {
+            vec![]
+        },
+        observed: None,
+    })
+}
+
+#[test]
+fn keep_ahead_takes_the_suggested_offset_runs_rounds_and_stops_after_the_round() {
+    use seqsync::app::state::{OffsetPurpose, Suggestion};
+    let mut state = task_scene();
+    let effects = press(&mut state, &[chr('w')]);
+    let rates = match &effects[..] {
+        [Effect::Rates { request, instance }] if instance.id == "orders" => *request,
+        other => panic!("{other:?}"),
+    };
+    assert!(matches!(
+        &state.dialog,
+        Dialog::Offset {
+            purpose: OffsetPurpose::Watch,
+            suggestion: Suggestion::Measuring { .. },
+            ..
+        }
+    ));
+    // Typing goes on while the rates are measured; a stale answer is dropped.
+    press(&mut state, &[key(KeyCode::Backspace), chr('5')]);
+    update(
+        &mut state,
+        Msg::Worker(Response::Rated {
+            request: rates + 100,
+            result: Ok(Some(1)),
+        }),
+    );
+    assert!(matches!(
+        &state.dialog,
+        Dialog::Offset {
+            suggestion: Suggestion::Measuring { .. },
+            ..
+        }
+    ));
+    update(
+        &mut state,
+        Msg::Worker(Response::Rated {
+            request: rates,
+            result: Ok(Some(18_000)),
+        }),
+    );
+    match &state.dialog {
+        Dialog::Offset {
+            input, suggestion, ..
+        } => {
+            assert_eq!(input.value(), "10005", "the operator's typing is kept");
+            assert_eq!(*suggestion, Suggestion::Ready(18_000));
+        }
+        other => panic!("{other:?}"),
+    }
+    snap("offset_suggestion", &state);
+    press(&mut state, &[key(KeyCode::Tab)]);
+    let effects = press(&mut state, &[key(KeyCode::Enter)]);
+    let request = match &effects[..] {
+        [Effect::Watch {
+            request,
+            offset,
+            interval,
+            instance,
+        }] if offset.get() == 18_000 && instance.id == "orders" => {
+            assert_eq!(
+                *interval,
+                std::time::Duration::from_secs(30),
+                "the default interval"
+            );
+            *request
+        }
+        other => panic!("{other:?}"),
+    };
+    assert_eq!(state.screen, Screen::Watch);
+    update(
+        &mut state,
+        Msg::Worker(Response::WatchRound {
+            request,
+            round: watch_round(1, 2),
+        }),
+    );
+    update(
+        &mut state,
+        Msg::Worker(Response::WatchTrouble {
+            request: request + 1,
+            error: "x".into(),
+        }),
+    );
+    let watch = state.watch.as_ref().unwrap();
+    assert_eq!((watch.applied, watch.applying_rounds), (2, 1));
+    assert!(
+        watch.trouble.is_none(),
+        "another watch's trouble is not this one's"
+    );
+    assert!(
+        watch.refusals[0].contains("legacy_id_seq: behind-data"),
+        "{:?}",
+        watch.refusals
+    );
+    update(
+        &mut state,
+        Msg::Worker(Response::WatchRound {
+            request,
+            round: watch_round(2, 0),
+        }),
+    );
+    snap("watch", &state);
+    let frame = render(&state, 80, 24);
+    assert!(
+        frame.contains("behind-data"),
+        "a refused row says so in words:\n{frame}"
+    );
+
+    let effects = press(&mut state, &[key(KeyCode::Esc)]);
+    assert_eq!(effects, vec![Effect::StopWatch { request }]);
+    assert!(
+        press(&mut state, &[key(KeyCode::Esc)]).is_empty(),
+        "asked once"
+    );
+    assert_eq!(
+        state.screen,
+        Screen::Watch,
+        "the round under way finishes first"
+    );
+    update(
+        &mut state,
+        Msg::Worker(Response::WatchEnded {
+            request,
+            result: Ok(2),
+        }),
+    );
+    assert_eq!(state.screen, Screen::Task);
+    let message = state.message.as_ref().unwrap();
+    assert!(
+        !message.error && message.text.contains("stopped after 2 round(s)"),
+        "{}",
+        message.text
+    );
+    assert!(!state.quit);
+}
+
+#[test]
+fn keep_ahead_is_refused_like_synchronize_and_a_watch_that_stops_itself_says_why() {
+    let mut copying = scene();
+    copying.selected = 2;
+    press(&mut copying, &[key(KeyCode::Enter)]);
+    assert!(press(&mut copying, &[chr('w')]).is_empty());
+    assert!(matches!(copying.dialog, Dialog::None));
+    assert!(copying
+        .message
+        .as_ref()
+        .unwrap()
+        .text
+        .contains("Keep Sequences Ahead is unavailable"));
+
+    let mut state = task_scene();
+    press(&mut state, &[chr('w')]);
+    let effects = press(&mut state, &[key(KeyCode::Enter)]);
+    let request = match &effects[..] {
+        [Effect::Watch { request, .. }] => *request,
+        other => panic!("{other:?}"),
+    };
+    // q stops first (never in the middle of a round), then quits.
+    assert_eq!(
+        press(&mut state, &[chr('q')]),
+        vec![Effect::StopWatch { request }]
+    );
+    assert!(!state.quit);
+    update(
+        &mut state,
+        Msg::Worker(Response::WatchEnded {
+            request,
+            result: Err(
+                "Keep Sequences Ahead stopped for instance orders: the task is finished".into(),
+            ),
+        }),
+    );
+    assert!(state.message.as_ref().unwrap().error);
+    assert!(state.quit);
 }

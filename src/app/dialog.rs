@@ -3,17 +3,33 @@
 
 use super::keys::{edit, navigate};
 use super::msg::Effect;
-use super::state::{Dialog, State};
+use super::state::{Dialog, OffsetPurpose, State, Suggestion};
+use super::watching::start_watch;
 use crate::engine::model::RowStatus;
 use crate::engine::offset::Offset;
 use crossterm::event::{KeyCode, KeyEvent};
+use tui_input::Input;
 
 pub fn on_dialog_key(state: &mut State, key: KeyEvent) -> Vec<Effect> {
     match &mut state.dialog {
-        Dialog::Offset { input, error: e } => match key.code {
+        Dialog::Offset {
+            input,
+            error: e,
+            purpose,
+            suggestion,
+        } => match key.code {
             KeyCode::Esc => state.dialog = Dialog::None,
+            KeyCode::Tab => {
+                if let Suggestion::Ready(offset) = suggestion {
+                    *input = Input::new(offset.to_string());
+                    *e = None;
+                }
+            }
             KeyCode::Enter => match input.value().parse::<Offset>() {
                 Err(why) => *e = Some(why),
+                Ok(offset) if *purpose == OffsetPurpose::Watch => {
+                    return start_watch(state, offset);
+                }
                 Ok(offset) => {
                     let request = state.take_request_id();
                     let instance = Box::new(state.current().expect("a task").instance.clone());

@@ -40,9 +40,13 @@ pub const TASK: &[KeyHelp] = &[
         "select a step (Incremental Write has the tabs)",
     ),
     k("Tab / ← →", "tab", "Basic Information / History"),
-    k("s", "Synchronize Sequence", "Synchronize Sequence"),
+    k("s", "Synchronize", "Synchronize Sequence"),
+    k(
+        "w",
+        "Keep Ahead",
+        "Keep Sequences Ahead: sync again every round while the task runs",
+    ),
     k("R / F5", "refresh", "read status and counts again"),
-    k("Esc", "back", "back to the instance list"),
 ];
 
 pub const OFFSET: &[KeyHelp] = &[
@@ -51,8 +55,31 @@ pub const OFFSET: &[KeyHelp] = &[
         "offset",
         "type the Sequence Offset (checked as you type)",
     ),
-    k("Enter", "plan", "read both sides and show the plan"),
+    k(
+        "Enter",
+        "go",
+        "show the plan (Synchronize) or start the rounds (Keep Ahead)",
+    ),
+    k(
+        "Tab",
+        "suggestion",
+        "use the offset the measured write rates suggest",
+    ),
     k("Esc", "cancel", "cancel"),
+];
+
+pub const WATCH: &[KeyHelp] = &[
+    k("↑↓ PgUp PgDn", "scroll", "scroll the sequences"),
+    k(
+        "Esc",
+        "stop",
+        "stop after the round under way (never in the middle of one)",
+    ),
+    k(
+        "q",
+        "stop and quit",
+        "stop after the round under way, then quit",
+    ),
 ];
 
 pub const TASK_HISTORY: &[KeyHelp] = &[
@@ -114,6 +141,7 @@ pub fn current(state: &State) -> &'static [KeyHelp] {
             Screen::Task if on_history => TASK_HISTORY,
             Screen::Task => TASK,
             Screen::Results => RESULTS,
+            Screen::Watch => WATCH,
         },
     }
 }

@@ -7,3 +7,4 @@ mod keys;
 pub mod msg;
 pub mod state;
 pub mod update;
+mod watching;

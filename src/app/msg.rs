@@ -5,7 +5,7 @@ use crate::engine::instance::{Instance, Observed};
 use crate::engine::journal::JournalEntry;
 use crate::engine::model::PlanRow;
 use crate::engine::offset::Offset;
-use crate::engine::run::Notice;
+use crate::engine::run::{Notice, Round};
 use crossterm::event::KeyEvent;
 use std::path::PathBuf;
 
@@ -43,6 +43,22 @@ pub enum Effect {
     },
     Apply {
         request: u64,
+    },
+    /// Keep Sequences Ahead until `StopWatch`, each round answered by `WatchRound`.
+    Watch {
+        request: u64,
+        instance: Box<Instance>,
+        offset: Offset,
+        interval: std::time::Duration,
+    },
+    /// Stop the watch after the round under way (answered by `WatchEnded`).
+    StopWatch {
+        request: u64,
+    },
+    /// Measure the source's write rates for the offset dialog's suggestion.
+    Rates {
+        request: u64,
+        instance: Box<Instance>,
     },
     /// Stop an apply: what was set is rolled back.
     Cancel {
@@ -107,6 +123,25 @@ pub enum Response {
         outcome: String,
         error: Option<String>,
         rows: Vec<PlanRow>,
+    },
+    WatchRound {
+        request: u64,
+        round: Box<Round>,
+    },
+    /// A round failed and changed nothing; the watch retries.
+    WatchTrouble {
+        request: u64,
+        error: String,
+    },
+    /// The watch ended: the rounds it ran, or why it stopped by itself.
+    WatchEnded {
+        request: u64,
+        result: Result<u64, String>,
+    },
+    /// The offset covering the horizon at the rates measured (None: nothing to measure).
+    Rated {
+        request: u64,
+        result: Result<Option<i64>, String>,
     },
     /// The apply could not start (the journal refused the intent): nothing changed.
     ApplyRefused {

@@ -4,6 +4,7 @@ use crate::engine::instance::{prerequisites, refusal, Instance, Observed, Prereq
 use crate::engine::journal::JournalEntry;
 use crate::engine::model::{PlanRow, RowStatus};
 use crate::engine::offset::Offset;
+use crate::engine::run::Round;
 use tui_input::Input;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -11,6 +12,8 @@ pub enum Screen {
     Instances,
     Task,
     Results,
+    /// Keep Sequences Ahead, live.
+    Watch,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -59,12 +62,31 @@ pub struct TaskView {
     pub history_selected: usize,
 }
 
+/// What the offset dialog leads to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OffsetPurpose {
+    /// Synchronize Sequence: a plan, its preview, then the apply.
+    Sync,
+    /// Keep Sequences Ahead: rounds until stopped.
+    Watch,
+}
+
+/// The offset the source's measured write rates advise, measured while the dialog is open.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Suggestion {
+    Measuring { request: u64 },
+    Ready(i64),
+    Unavailable(String),
+}
+
 #[derive(Debug, Clone)]
 pub enum Dialog {
     None,
     Offset {
         input: Input,
         error: Option<String>,
+        purpose: OffsetPurpose,
+        suggestion: Suggestion,
     },
     Planning {
         request: u64,
@@ -181,6 +203,49 @@ impl Results {
     }
 }
 
+/// The Keep Sequences Ahead screen: what the rounds so far have shown.
+#[derive(Debug, Clone)]
+pub struct WatchView {
+    pub request: u64,
+    /// Index into `State::instances`.
+    pub index: usize,
+    pub offset: Offset,
+    pub interval: std::time::Duration,
+    /// The latest round, with every sequence.
+    pub last: Option<Box<Round>>,
+    /// Rounds that applied something, and sequences set over all rounds.
+    pub applying_rounds: u64,
+    pub applied: usize,
+    /// The latest failed round's message, until a round succeeds.
+    pub trouble: Option<String>,
+    /// Refusals reported so far, newest first (each once, and again when it changes).
+    pub refusals: Vec<String>,
+    /// Esc was pressed: the worker stops after the round under way.
+    pub stopping: bool,
+    /// `q` was pressed: quit once stopped.
+    pub quit_when_stopped: bool,
+    pub scroll: usize,
+}
+
+impl WatchView {
+    pub fn new(request: u64, index: usize, offset: Offset, interval: std::time::Duration) -> Self {
+        WatchView {
+            request,
+            index,
+            offset,
+            interval,
+            last: None,
+            applying_rounds: 0,
+            applied: 0,
+            trouble: None,
+            refusals: vec![],
+            stopping: false,
+            quit_when_stopped: false,
+            scroll: 0,
+        }
+    }
+}
+
 #[derive(Debug, Clone)]
 pub struct Message {
     pub text: String,
@@ -201,6 +266,9 @@ pub struct State {
     pub task: Option<TaskView>,
     pub dialog: Dialog,
     pub results: Option<Results>,
+    pub watch: Option<WatchView>,
+    /// Time between Keep Sequences Ahead rounds.
+    pub watch_interval: std::time::Duration,
     pub help: bool,
     pub message: Option<Message>,
     pub default_offset: Option<Offset>,
@@ -247,6 +315,8 @@ impl State {
             task: None,
             dialog: Dialog::None,
             results: None,
+            watch: None,
+            watch_interval: crate::engine::run::DEFAULT_INTERVAL,
             help: false,
             message: None,
             default_offset,

@@ -4,14 +4,14 @@ use super::dialog::on_dialog_key;
 use super::keys::{ctrl, edit, navigate};
 use super::msg::{Effect, ExportFormat, Msg, Response};
 use super::state::{
-    Dialog, InstanceRow, Message, Results, Screen, State, TaskTab, TaskView, INCREMENTAL_WRITE,
-    STEPS,
+    Dialog, InstanceRow, Message, OffsetPurpose, Results, Screen, State, TaskTab, TaskView,
+    INCREMENTAL_WRITE, STEPS,
 };
+use super::watching::{on_watch_key, on_watch_response, open_offset};
 use crate::engine::instance::TaskKind;
 use crate::engine::model::RowStatus;
 use crate::engine::run::Level;
 use crossterm::event::{KeyCode, KeyEvent, KeyEventKind};
-use tui_input::Input;
 
 /// Ticks between live refreshes of the instances' status (ticks are 250 ms).
 pub const REFRESH_TICKS: u64 = 40;
@@ -50,7 +50,9 @@ pub fn update(state: &mut State, msg: Msg) -> Vec<Effect> {
         Msg::Key(key) => on_key(state, key),
         Msg::Tick => {
             state.ticks += 1;
-            let idle = matches!(state.dialog, Dialog::None) && state.screen != Screen::Results;
+            // A watch reads its task's status every round; the results screen holds still.
+            let idle = matches!(state.dialog, Dialog::None)
+                && !matches!(state.screen, Screen::Results | Screen::Watch);
             if idle && state.ticks % REFRESH_TICKS == 0 {
                 observe_all(state)
             } else {
@@ -181,6 +183,10 @@ fn on_response(state: &mut State, response: Response) -> Vec<Effect> {
             Ok(path) => state.inform(format!("exported to {}", path.display())),
             Err(e) => state.alert(format!("export failed: {e}")),
         },
+        watching @ (Response::WatchRound { .. }
+        | Response::WatchTrouble { .. }
+        | Response::WatchEnded { .. }
+        | Response::Rated { .. }) => on_watch_response(state, watching),
     }
     vec![]
 }
@@ -205,7 +211,7 @@ fn on_key(state: &mut State, key: KeyEvent) -> Vec<Effect> {
     let typing = match state.screen {
         Screen::Instances => state.filtering,
         Screen::Results => state.results.as_ref().is_some_and(|r| r.filtering),
-        Screen::Task => false,
+        Screen::Task | Screen::Watch => false,
     };
     if typing {
         on_filter_key(state, key);
@@ -216,13 +222,14 @@ fn on_key(state: &mut State, key: KeyEvent) -> Vec<Effect> {
             state.help = true;
             return vec![];
         }
-        KeyCode::Char('q') => {
+        KeyCode::Char('q') if state.screen != Screen::Watch => {
             state.quit = true;
             return vec![];
         }
         _ => {}
     }
     match state.screen {
+        Screen::Watch => on_watch_key(state, key),
         Screen::Instances => on_instances_key(state, key),
         Screen::Task => on_task_key(state, key),
         Screen::Results => on_results_key(state, key),
@@ -388,32 +395,8 @@ fn on_task_key(state: &mut State, key: KeyEvent) -> Vec<Effect> {
             }
         }
         KeyCode::Char('R') | KeyCode::F(5) => return refresh_task(state),
-        KeyCode::Char('s') => {
-            if task.step != INCREMENTAL_WRITE {
-                state.alert(
-                    "Synchronize Sequence is on the Incremental Write step: select it first"
-                        .to_string(),
-                );
-                return vec![];
-            }
-            let row: &InstanceRow = &state.instances[task.index];
-            match row.refusal() {
-                Some(reason) => {
-                    state.alert(format!("Synchronize Sequence is unavailable: {reason}"))
-                }
-                None => {
-                    let prefill = state
-                        .default_offset
-                        .map(|o| o.to_string())
-                        .unwrap_or_default();
-                    state.dialog = Dialog::Offset {
-                        input: Input::new(prefill),
-                        error: None,
-                    };
-                    state.message = None;
-                }
-            }
-        }
+        KeyCode::Char('s') => return open_offset(state, OffsetPurpose::Sync),
+        KeyCode::Char('w') => return open_offset(state, OffsetPurpose::Watch),
         _ => {}
     }
     vec![]

@@ -29,6 +29,7 @@ pub async fn run(cli: &Global) -> Result<Done, Error> {
     let mut state =
         crate::app::state::State::new(settings.instances.clone(), settings.offset, config_note);
     state.discovers = settings.dts.is_some();
+    state.watch_interval = settings.watch_interval;
     let worker = crate::worker::WorkerConfig {
         context,
         concurrency: CONCURRENCY,

@@ -24,9 +24,9 @@ pub struct WatchArgs {
     /// The smallest offset any sequence gets; default from the config
     #[arg(long, allow_hyphen_values = true)]
     pub offset: Option<Offset>,
-    /// Time between rounds
-    #[arg(long, value_name = "DURATION", default_value = "30s", value_parser = positive_duration)]
-    pub interval: Duration,
+    /// Time between rounds (default: [defaults] watch_interval, else 30s)
+    #[arg(long, value_name = "DURATION", value_parser = positive_duration)]
+    pub interval: Option<Duration>,
     /// Give each sequence the offset its peak write rate needs over this long, when larger than --offset
     #[arg(long, value_name = "DURATION", value_parser = positive_duration)]
     pub horizon: Option<Duration>,
@@ -78,7 +78,7 @@ pub async fn run(cli: &Global, args: &WatchArgs) -> Result<Done, Error> {
     let options = WatchOptions {
         plan,
         horizon: args.horizon,
-        interval: args.interval,
+        interval: args.interval.unwrap_or(settings.watch_interval),
         give_up_after: args.give_up_after,
         batch_size: ctx.batch_size,
     };

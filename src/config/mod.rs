@@ -37,6 +37,8 @@ struct RawDefaults {
     connect_timeout: Option<String>,
     statement_timeout: Option<String>,
     lock_timeout: Option<String>,
+    /// Time between Keep Sequences Ahead rounds.
+    watch_interval: Option<String>,
     journal: Option<PathBuf>,
 }
 
@@ -78,6 +80,8 @@ pub struct Settings {
     pub file: Option<PathBuf>,
     pub offset: Option<Offset>,
     pub timeouts: Timeouts,
+    /// Time between Keep Sequences Ahead rounds (`seqsync watch`, the TUI's `w`).
+    pub watch_interval: Duration,
     pub journal: Option<PathBuf>,
     pub instances: Vec<Instance>,
     /// Alibaba Cloud DTS as a source of instances, when `[dts]` is configured.
@@ -225,6 +229,12 @@ fn validate(raw: RawConfig, file: Option<PathBuf>) -> Result<Settings, String> {
         lock: parse_duration(&raw.defaults.lock_timeout, "lock_timeout", defaults.lock)
             .map_err(in_file)?,
     };
+    let watch_interval = parse_duration(
+        &raw.defaults.watch_interval,
+        "watch_interval",
+        crate::engine::run::DEFAULT_INTERVAL,
+    )
+    .map_err(in_file)?;
     let offset = raw
         .defaults
         .offset
@@ -341,6 +351,7 @@ fn validate(raw: RawConfig, file: Option<PathBuf>) -> Result<Settings, String> {
         file,
         offset,
         timeouts,
+        watch_interval,
         journal: raw.defaults.journal,
         instances,
         dts,

@@ -2,7 +2,7 @@
 
 use super::sequences;
 use super::widgets::{centered, scroll_start, Theme};
-use crate::app::state::{Dialog, State};
+use crate::app::state::{Dialog, OffsetPurpose, State, Suggestion};
 use crate::engine::model::{summarize, RowStatus};
 use crate::engine::text::shown;
 use ratatui::layout::{Constraint, Layout, Rect};
@@ -15,21 +15,56 @@ const SPINNER: [&str; 4] = ["|", "/", "-", "\\"];
 pub fn draw(frame: &mut Frame, area: Rect, state: &State, theme: Theme) {
     match &state.dialog {
         Dialog::None => {}
-        Dialog::Offset { input, error } => {
-            let popup = centered(area, 56, 8);
+        Dialog::Offset {
+            input,
+            error,
+            purpose,
+            suggestion,
+        } => {
+            let popup = centered(area, 56, 10);
             frame.render_widget(Clear, popup);
-            let block = Block::default()
-                .borders(Borders::ALL)
-                .title(" Synchronize Sequence ");
+            let (title, enter) = match purpose {
+                OffsetPurpose::Sync => (" Synchronize Sequence ", "Enter: preview the plan"),
+                OffsetPurpose::Watch => (
+                    " Keep Sequences Ahead ",
+                    "Enter: start (applies every round)",
+                ),
+            };
+            let block = Block::default().borders(Borders::ALL).title(title);
             let inner = block.inner(popup);
             frame.render_widget(block, popup);
-            let [label, field, check, hint] = Layout::vertical([
+            let [label, field, check, advice, hint] = Layout::vertical([
                 Constraint::Length(2),
                 Constraint::Length(1),
+                Constraint::Length(2),
                 Constraint::Length(2),
                 Constraint::Length(1),
             ])
             .areas(inner);
+            let horizon = humantime::format_duration(crate::engine::run::DEFAULT_HORIZON);
+            let advice_line = match suggestion {
+                Suggestion::Measuring { .. } => Line::styled(
+                    format!(
+                        "{} measuring the source's write rates ({})…",
+                        SPINNER[(state.ticks % 4) as usize],
+                        humantime::format_duration(crate::engine::run::DEFAULT_SAMPLE)
+                    ),
+                    theme.dim(),
+                ),
+                Suggestion::Ready(n) => Line::from(vec![
+                    Span::raw(format!(
+                        "suggested {n}: {horizon} of writes at the measured rates "
+                    )),
+                    Span::styled("Tab uses it", theme.title()),
+                ]),
+                Suggestion::Unavailable(why) => {
+                    Line::styled(format!("no suggestion: {}", shown(why)), theme.dim())
+                }
+            };
+            frame.render_widget(
+                Paragraph::new(advice_line).wrap(ratatui::widgets::Wrap { trim: true }),
+                advice,
+            );
             frame.render_widget(
                 Paragraph::new("Sequence Offset: added to each source value (subtracted for descending sequences)")
                     .wrap(ratatui::widgets::Wrap { trim: true }),
@@ -59,7 +94,7 @@ pub fn draw(frame: &mut Frame, area: Rect, state: &State, theme: Theme) {
                 check,
             );
             frame.render_widget(
-                Paragraph::new("Enter: preview the plan   Esc: cancel").style(theme.dim()),
+                Paragraph::new(format!("{enter}   Esc: cancel")).style(theme.dim()),
                 hint,
             );
         }

@@ -7,6 +7,7 @@ mod instances;
 mod results;
 mod sequences;
 mod task;
+mod watch;
 mod widgets;
 
 use widgets::centered;
@@ -44,6 +45,7 @@ pub fn view(frame: &mut Frame, state: &State, theme: Theme) {
         Screen::Instances => instances::draw(frame, body, state, theme),
         Screen::Task => task::draw(frame, body, state, theme),
         Screen::Results => results::draw(frame, body, state, theme),
+        Screen::Watch => watch::draw(frame, body, state, theme),
     }
     dialogs::draw(frame, body, state, theme);
     if let Some(m) = &state.message {
@@ -79,6 +81,10 @@ fn draw_header(frame: &mut Frame, area: Rect, state: &State, theme: Theme) {
         (Screen::Instances, _) => "Instances".to_string(),
         (Screen::Task, Some(row)) => format!(
             "Instances › {} › Task Management",
+            text::shown(&row.instance.id)
+        ),
+        (Screen::Watch, Some(row)) => format!(
+            "Instances › {} › Keep Sequences Ahead",
             text::shown(&row.instance.id)
         ),
         (Screen::Results, Some(row)) => {

@@ -152,12 +152,19 @@ fn draw_basic(frame: &mut Frame, area: Rect, state: &State, theme: Theme, block:
     }
     lines.push(Line::raw(""));
     match row.refusal() {
-        None => lines.push(Line::styled(
-            "[ Synchronize Sequence (s) ]",
-            theme.title().patch(theme.good()),
-        )),
+        None => {
+            for action in [
+                "[ Synchronize Sequence (s) ]",
+                "[ Keep Sequences Ahead (w) ]",
+            ] {
+                lines.push(Line::styled(action, theme.title().patch(theme.good())));
+            }
+        }
         Some(reason) => lines.push(Line::from(vec![
-            Span::styled("[ Synchronize Sequence ] unavailable: ", theme.dim()),
+            Span::styled(
+                "[ Synchronize Sequence ] [ Keep Sequences Ahead ] unavailable: ",
+                theme.dim(),
+            ),
             Span::raw(shown(&reason).into_owned()),
         ])),
     }

@@ -7,6 +7,11 @@ use crate::engine::watch::{Advice, Tracker};
 use crate::engine::{Error, Timeouts};
 use std::time::{Duration, Instant};
 
+/// Time between the two readings, unless asked otherwise.
+pub const DEFAULT_SAMPLE: Duration = Duration::from_secs(10);
+/// How long an advised offset should last at the measured rate, unless asked otherwise.
+pub const DEFAULT_HORIZON: Duration = Duration::from_secs(15 * 60);
+
 /// Each source sequence's rate over `sample` and the offset covering `horizon`, in the source's
 /// order.
 pub async fn rates(

@@ -28,6 +28,12 @@ use std::sync::atomic::AtomicBool;
 use std::time::{Duration, Instant, SystemTime};
 use tokio::sync::watch::Receiver;
 
+/// Time between rounds unless the config or the command line says otherwise.
+pub const DEFAULT_INTERVAL: Duration = Duration::from_secs(30);
+
+/// How long rounds may keep failing before a watch gives up, unless asked otherwise.
+pub const DEFAULT_GIVE_UP: Duration = Duration::from_secs(600);
+
 /// How a watch runs.
 #[derive(Debug, Clone, Copy)]
 pub struct WatchOptions {
