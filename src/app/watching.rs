@@ -96,6 +96,10 @@ pub fn on_watch_response(state: &mut State, response: Response) {
             if let Dialog::Offset { suggestion, .. } = &mut state.dialog {
                 if *suggestion == (Suggestion::Measuring { request }) {
                     *suggestion = match result {
+                        Ok(Some(0)) => Suggestion::Unavailable(format!(
+                            "no source sequence moved in {}",
+                            humantime::format_duration(crate::engine::run::DEFAULT_SAMPLE)
+                        )),
                         Ok(Some(offset)) => Suggestion::Ready(offset),
                         Ok(None) => Suggestion::Unavailable("no source sequence".to_string()),
                         Err(e) => Suggestion::Unavailable(e),
