@@ -4,27 +4,17 @@
 //! something.
 
 mod common;
-use common::cutover::{Cutover, CutoverReport, Guard, OffsetChoice};
+use common::cutover::{CutoverReport, Guard, OffsetChoice};
 use std::time::Duration;
 
 async fn cutover(name: &str, offset: i64) -> CutoverReport {
-    let (source_admin, destination_admin) = common::cluster_urls();
-    let dir = std::env::temp_dir().join(format!("seqsync-it-{name}-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let report = Cutover {
-        source_admin,
-        destination_admin,
-        database: format!("t_{name}"),
-        seqsync: env!("CARGO_BIN_EXE_seqsync").to_string(),
-        dir,
-        writers: 4,
-        offset: OffsetChoice::Fixed(offset),
-        guard: Guard::Sync,
-        warm_up: Duration::from_millis(600),
-        after_sync: Duration::from_millis(400),
-        inserts_after_switch: 100,
-        extra_sequences: 0,
-    }
+    let report = common::cutover_on_test_clusters(
+        name,
+        OffsetChoice::Fixed(offset),
+        Guard::Sync,
+        Duration::from_millis(600),
+        Duration::from_millis(400),
+    )
     .run()
     .await;
     eprintln!("{report:#?}");

@@ -4,7 +4,7 @@
 //! dropped, and stopped or killed in the middle of a round.
 
 mod common;
-use common::cutover::{Cutover, CutoverReport, Guard, OffsetChoice};
+use common::cutover::{CutoverReport, Guard, OffsetChoice};
 use common::Pair;
 use std::io::BufRead;
 use std::process::{Child, Stdio};
@@ -12,25 +12,15 @@ use std::sync::mpsc::{Receiver, RecvTimeoutError};
 use std::time::{Duration, Instant};
 
 async fn cutover(name: &str, guard: Guard, after_sync: Duration) -> CutoverReport {
-    let (source_admin, destination_admin) = common::cluster_urls();
-    let dir = std::env::temp_dir().join(format!("seqsync-it-{name}-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let report = Cutover {
-        source_admin,
-        destination_admin,
-        database: format!("t_{name}"),
-        seqsync: env!("CARGO_BIN_EXE_seqsync").to_string(),
-        dir,
-        writers: 4,
+    let report = common::cutover_on_test_clusters(
+        name,
         // 2.5 seconds of one table's writes: more than a round takes on a busy 2-core machine,
         // far less than what arrives before the switch.
-        offset: OffsetChoice::SecondsOfWrites(2.5),
+        OffsetChoice::SecondsOfWrites(2.5),
         guard,
-        warm_up: Duration::from_millis(800),
+        Duration::from_millis(800),
         after_sync,
-        inserts_after_switch: 100,
-        extra_sequences: 0,
-    }
+    )
     .run()
     .await;
     eprintln!(

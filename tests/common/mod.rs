@@ -19,6 +19,34 @@ pub fn cluster_urls() -> (String, String) {
     (get("SEQSYNC_TEST_SOURCE"), get("SEQSYNC_TEST_DESTINATION"))
 }
 
+/// A live cutover on the test clusters, in database `t_<name>`: four writers, 100 inserts each
+/// after the switch, seqsync journaling into a folder of its own.
+pub fn cutover_on_test_clusters(
+    name: &str,
+    offset: cutover::OffsetChoice,
+    guard: cutover::Guard,
+    warm_up: Duration,
+    after_sync: Duration,
+) -> cutover::Cutover {
+    let (source_admin, destination_admin) = cluster_urls();
+    let dir = std::env::temp_dir().join(format!("seqsync-it-{name}-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    cutover::Cutover {
+        source_admin,
+        destination_admin,
+        database: format!("t_{name}"),
+        seqsync: env!("CARGO_BIN_EXE_seqsync").to_string(),
+        dir,
+        writers: 4,
+        offset,
+        guard,
+        warm_up,
+        after_sync,
+        inserts_after_switch: 100,
+        extra_sequences: 0,
+    }
+}
+
 /// A third cluster that tests may restart (never shared with tests that run beside them), and
 /// its data directory.
 pub fn restartable() -> (String, PathBuf) {
