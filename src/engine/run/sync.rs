@@ -70,13 +70,7 @@ pub async fn plan(
         gate(instance, &ctx.timeouts).await?;
     }
     let prepared = prepare(target, options, &ctx.timeouts).await?;
-    ctx.journal
-        .append(
-            &prepared
-                .context
-                .entry(JournalEvent::Plan, &prepared.rows, ""),
-        )
-        .map_err(|e| Error::failed(format!("{e}; nothing was changed")))?;
+    prepared.journal_plan(&ctx.journal, "")?;
     Ok(prepared)
 }
 
@@ -204,6 +198,13 @@ impl Prepared {
             session: Some(session),
             timeouts: *timeouts,
         }
+    }
+
+    /// Journals the plan (with `note` as its message) before anything changes.
+    pub(super) fn journal_plan(&self, journal: &Journal, note: &str) -> Result<(), Error> {
+        journal
+            .append(&self.context.entry(JournalEvent::Plan, &self.rows, note))
+            .map_err(|e| Error::failed(format!("{e}; nothing was changed")))
     }
 
     /// Rows the apply would change.

@@ -18,7 +18,6 @@ use super::status::observe;
 use super::sync::{flag_behind, read_both, run_context, Outcome, Prepared, Read};
 use super::target::Target;
 use crate::engine::instance::{prerequisites, refusal, Observed, Status};
-use crate::engine::journal::JournalEvent;
 use crate::engine::model::{PlanRow, RowStatus};
 use crate::engine::plan::{plan_with_offsets, PlanOptions};
 use crate::engine::saga::ApplyOptions;
@@ -215,8 +214,14 @@ async fn round(
             let observed = observe(instance, &ctx.timeouts).await;
             if let Some(reason) = refusal(&prerequisites(instance, &observed)) {
                 // A status that cannot be read is a lost connection, not a finished task.
+                // Refused before any round ran is "not available", as for a sync.
+                let what = if number == 1 {
+                    "is not available"
+                } else {
+                    "stopped"
+                };
                 let error = Error::refused(format!(
-                    "Keep Sequences Ahead stopped for instance {}: {reason}",
+                    "Keep Sequences Ahead {what} for instance {}: {reason}",
                     instance.id
                 ));
                 return Err(if observed.status == Status::Unknown {
@@ -273,13 +278,9 @@ async fn round(
             session,
             &ctx.timeouts,
         );
-        ctx.journal
-            .append(&prepared.context.entry(
-                JournalEvent::Plan,
-                &prepared.rows,
-                &format!("watch round {number}"),
-            ))
-            .map_err(|e| Stop::Retry(Error::failed(format!("{e}; nothing was changed"))))?;
+        prepared
+            .journal_plan(&ctx.journal, &format!("watch round {number}"))
+            .map_err(Stop::Retry)?;
         let apply_options = ApplyOptions {
             batch_size: options.batch_size,
             ..ApplyOptions::default()
