@@ -66,6 +66,8 @@ fn rows(n: i64) -> Vec<PlanRow> {
             message: String::new(),
             destination_oid: Some(i as u32),
             source_name: None,
+            matched: Default::default(),
+            source_key: None,
         })
         .collect()
 }

@@ -320,6 +320,8 @@ mod tests {
             message: String::new(),
             destination_oid: None,
             source_name: None,
+            matched: Default::default(),
+            source_key: None,
         }];
         let text = render_csv(&rows);
         let mut reader = csv::Reader::from_reader(text.as_bytes());

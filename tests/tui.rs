@@ -131,6 +131,8 @@ fn rows() -> Vec<PlanRow> {
         message: String::new(),
         destination_oid: None,
         source_name: None,
+        matched: Default::default(),
+        source_key: None,
     };
     vec![
         row(
@@ -897,6 +899,8 @@ fn results_render_only_the_visible_rows_of_a_huge_run() {
             message: String::new(),
             destination_oid: None,
             source_name: None,
+            matched: Default::default(),
+            source_key: None,
         })
         .collect();
     update(
@@ -953,6 +957,8 @@ fn hostile_names_in_the_preview_leave_the_frame_whole() {
             message: "moved \u{1b}[1Aup".into(),
             destination_oid: None,
             source_name: None,
+            matched: Default::default(),
+            source_key: None,
         })
         .collect();
     update(
@@ -1011,6 +1017,8 @@ fn watch_round(number: u64, applied: usize) -> Box<seqsync::engine::run::Round> 
                 message: String::new(),
                 destination_oid: None,
                 source_name: None,
+                matched: Default::default(),
+                source_key: None,
             },
             offset: 10_000,
             rate,

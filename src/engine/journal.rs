@@ -387,6 +387,8 @@ mod tests {
             message: String::new(),
             destination_oid: None,
             source_name: None,
+            matched: Default::default(),
+            source_key: None,
         }];
         journal
             .append(&context.entry(JournalEvent::ApplyStarted, &rows, ""))

@@ -1,11 +1,13 @@
 //! Everything that talks to databases or decides what to change. No front end is imported here
 //! (tests/architecture.rs checks it); the front ends come in through `run`, the use cases.
 
+pub mod behind;
 pub mod detect;
 pub mod dts;
 mod error;
 pub mod instance;
 pub mod journal;
+pub mod matching;
 pub mod model;
 pub mod offset;
 pub mod oracle;
@@ -14,6 +16,7 @@ pub mod postgres;
 pub mod run;
 pub mod saga;
 pub mod secret;
+pub mod select;
 pub mod text;
 pub mod tls;
 pub mod watch;

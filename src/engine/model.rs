@@ -144,6 +144,8 @@ pub struct Sequence {
     /// helps).
     pub schema_usable: bool,
     pub owned_by: Option<OwnedBy>,
+    /// Other columns whose DEFAULT calls `nextval()` on it (a sequence may feed many tables).
+    pub default_for: Vec<OwnedBy>,
     /// The source's own name when it differs from the one matched (Oracle's `OWNER.NAME`).
     pub origin: Option<String>,
     /// An unlogged sequence (PostgreSQL 15+): physical replication does not carry it, and a
@@ -152,6 +154,9 @@ pub struct Sequence {
     /// Why its value cannot be read here although the role may read it (an unlogged sequence
     /// on a standby).
     pub unavailable: Option<String>,
+    /// Something the operator should know about the value read (an Oracle CYCLE sequence
+    /// read past its MAXVALUE, taken as wrapped).
+    pub note: Option<String>,
 }
 
 /// What the next `nextval()` would do.
@@ -198,6 +203,12 @@ impl Sequence {
 
     pub fn qualified_name(&self) -> String {
         display_name(&self.schema, &self.name)
+    }
+
+    /// Every column it feeds: the owning column (serial, identity) first, then the columns
+    /// whose DEFAULT calls it.
+    pub fn fed_columns(&self) -> impl Iterator<Item = &OwnedBy> {
+        self.owned_by.iter().chain(&self.default_for)
     }
 
     /// The GRANT that would let `role` do `privileges` on this sequence.
@@ -267,6 +278,12 @@ pub enum RowStatus {
     /// The target is at or below (descending: above) the data already in the owning column:
     /// setting it would produce duplicate keys.
     BehindData,
+    /// Matched through columns to more than one sequence on the other side: refused together.
+    Ambiguous,
+    /// The source sequence has no value that means "next key" (Oracle scalable or session).
+    Unsupported,
+    /// Left out by the operator (`--exclude`, `--include`, the config, the preview).
+    Excluded,
 }
 
 impl RowStatus {
@@ -282,6 +299,9 @@ impl RowStatus {
             RowStatus::NoPrivilege => "no-privilege",
             RowStatus::Unavailable => "unavailable",
             RowStatus::BehindData => "behind-data",
+            RowStatus::Ambiguous => "ambiguous",
+            RowStatus::Unsupported => "unsupported",
+            RowStatus::Excluded => "excluded",
         }
     }
 
@@ -295,6 +315,8 @@ impl RowStatus {
                 | RowStatus::NoPrivilege
                 | RowStatus::Unavailable
                 | RowStatus::BehindData
+                | RowStatus::Ambiguous
+                | RowStatus::Unsupported
         )
     }
 }
@@ -324,9 +346,28 @@ pub struct PlanRow {
     /// and refuses if it was dropped or renamed since.
     #[serde(skip)]
     pub destination_oid: Option<u32>,
-    /// The source sequence's own name, when it is not the destination's (Oracle).
+    /// The source sequence's own name, when it is not the destination's (Oracle, or matched
+    /// through a column).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub source_name: Option<String>,
+    /// Which rule paired the two sequences.
+    #[serde(default)]
+    pub matched: Matched,
+    /// The source sequence's (schema, name) as planned (after any name mapping), to join the
+    /// row with what was read of the source.
+    #[serde(skip)]
+    pub source_key: Option<(String, String)>,
+}
+
+/// How a source sequence was paired with a destination sequence.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case", tag = "by", content = "column")]
+pub enum Matched {
+    /// Same schema and name (after the Oracle name mapping), or not paired at all.
+    #[default]
+    Name,
+    /// Both feed this destination column (owning column, identity, or DEFAULT nextval()).
+    Column(String),
 }
 
 impl PlanRow {
@@ -431,9 +472,11 @@ impl Sequence {
             can_update: true,
             schema_usable: true,
             owned_by: None,
+            default_for: vec![],
             origin: None,
             unlogged: false,
             unavailable: None,
+            note: None,
         }
     }
 }

@@ -295,6 +295,8 @@ pub fn to_sequence(row: &OracleRow) -> Result<Sequence, String> {
         },
         unlogged: false,
         unavailable: None,
+        note: None,
+        default_for: vec![],
     })
 }
 

@@ -1,8 +1,8 @@
 //! The planner: pure, no I/O. (source sequences, destination sequences, offset) → plan rows.
 
-use super::model::{DataEdge, NextValue, PlanRow, RowStatus, Sequence};
+use super::matching::{pair, source_label, Pairing};
+use super::model::{Matched, NextValue, PlanRow, RowStatus, Sequence};
 use super::offset::Offset;
-use std::collections::{BTreeMap, HashMap};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct PlanOptions {
@@ -13,128 +13,110 @@ pub struct PlanOptions {
     pub scan_unindexed: bool,
 }
 
-/// Matches sequences by schema and name and decides, for each, what the apply would do.
-/// Rows come out sorted by schema and name.
+/// Pairs sequences (see [`super::matching`]) and decides, for each pair, what the apply would
+/// do. Rows come out sorted by schema and name.
 pub fn plan(source: &[Sequence], destination: &[Sequence], options: PlanOptions) -> Vec<PlanRow> {
-    plan_with_offsets(source, destination, options, &|_, _| options.offset)
+    plan_with_offsets(source, destination, options, &|_| options.offset)
 }
 
-/// [`plan`], with each sequence's offset chosen by `offset_for(schema, name)` (a watch sizes
+/// [`plan`], with each pair's offset chosen by `offset_for(source sequence)` (a watch sizes
 /// busy sequences' offsets by their write rate); `options.offset` is then unused.
 pub fn plan_with_offsets(
     source: &[Sequence],
     destination: &[Sequence],
     options: PlanOptions,
-    offset_for: &dyn Fn(&str, &str) -> Offset,
+    offset_for: &dyn Fn(&Sequence) -> Offset,
 ) -> Vec<PlanRow> {
-    type Sides<'a> = (Option<&'a Sequence>, Option<&'a Sequence>);
-    let mut pairs: BTreeMap<(&str, &str), Sides> = BTreeMap::new();
-    for s in source {
-        pairs.entry((&s.schema, &s.name)).or_default().0 = Some(s);
-    }
-    for d in destination {
-        pairs.entry((&d.schema, &d.name)).or_default().1 = Some(d);
-    }
-    pairs
+    let mut rows: Vec<PlanRow> = pair(source, destination)
         .into_iter()
-        .map(|((schema, name), (s, d))| {
-            let offset = offset_for(schema, name);
-            let mut row = plan_row(schema, name, s, d, offset, options.allow_lower);
-            let unlogged: Vec<&str> = [("source", s), ("destination", d)]
-                .into_iter()
-                .filter(|(_, seq)| seq.is_some_and(|q| q.unlogged))
-                .map(|(side, _)| side)
-                .collect();
-            if !unlogged.is_empty() {
-                let note = format!(
-                    "unlogged in the {}: physical replication does not carry it and a crash resets it to its start",
-                    unlogged.join(" and the ")
-                );
-                row.message = if row.message.is_empty() {
-                    note
-                } else {
-                    format!("{}; {note}", row.message)
-                };
-            }
-            row
-        })
-        .collect()
+        .map(|pairing| row_for(pairing, options, offset_for))
+        .collect();
+    rows.sort_by(|a, b| (&a.schema, &a.name).cmp(&(&b.schema, &b.name)));
+    rows
 }
 
-/// Flags rows whose destination would hand out ids its own data already holds: after this plan
-/// the next value (the target, or the current value where it stays) is at or below the owning
-/// column's largest value (above its smallest, descending). `edges` is keyed by destination OID.
-/// Such rows are not applied: the offset is too small for the data the destination has.
-pub fn flag_behind_data(
-    rows: &mut [PlanRow],
-    destination: &[Sequence],
-    edges: &HashMap<u32, DataEdge>,
-) {
-    let by_oid: HashMap<u32, &Sequence> = destination.iter().map(|d| (d.oid, d)).collect();
-    for row in rows.iter_mut() {
-        let Some(oid) = row.destination_oid else {
-            continue;
-        };
-        let (Some(seq), Some(edge)) = (by_oid.get(&oid), edges.get(&oid)) else {
-            continue;
-        };
-        let owner = seq
-            .owned_by
-            .as_ref()
-            .expect("edges exist for owned sequences");
-        let column = owner.qualified_column();
-        let next = match row.status {
-            RowStatus::Update | RowStatus::Unchanged => row.target,
-            RowStatus::Ahead => row.destination_before,
-            _ => None,
-        };
-        let note = match (edge, next) {
-            (DataEdge::Value(Some(edge)), Some(next)) => {
-                if ids_taken(seq.ascending(), next, *edge).is_none() {
-                    continue;
-                }
-                let needed = row
-                    .source_value
-                    .map(|source| {
-                        if seq.ascending() {
-                            *edge as i128 - source as i128 + 1
-                        } else {
-                            source as i128 - *edge as i128 + 1
-                        }
-                    })
-                    .filter(|n| *n > 0);
-                row.status = RowStatus::BehindData;
-                format!(
-                    "{column} already holds {edge}, so next value {next} would repeat ids{}",
-                    needed.map_or(String::new(), |n| format!(
-                        "; an offset of at least {n} clears it"
-                    ))
-                )
+fn row_for(
+    pairing: Pairing,
+    options: PlanOptions,
+    offset_for: &dyn Fn(&Sequence) -> Offset,
+) -> PlanRow {
+    let (s, d) = match &pairing {
+        Pairing::Pair {
+            source,
+            destination,
+            ..
+        } => (Some(*source), Some(*destination)),
+        Pairing::SourceOnly { source, .. } => (Some(*source), None),
+        Pairing::DestinationOnly { destination, .. } => (None, Some(*destination)),
+        Pairing::Ambiguous { destination, .. } => (None, Some(*destination)),
+    };
+    let named = d.or(s).expect("a pairing has a side");
+    let offset = s.map_or(options.offset, offset_for);
+    let mut row = plan_row(
+        &named.schema,
+        &named.name,
+        s,
+        d,
+        offset,
+        options.allow_lower,
+    );
+    match pairing {
+        Pairing::Pair {
+            source, matched, ..
+        } => {
+            if (&source.schema, &source.name) != (&named.schema, &named.name) {
+                row.source_name = Some(source_label(source));
             }
-            (DataEdge::Value(_), _) => continue,
-            (DataEdge::Unindexed, _) => {
-                format!("data not checked: no index leads {column} (--scan-unindexed reads it)")
+            row.matched = matched;
+        }
+        Pairing::SourceOnly {
+            name_taken_by: Some(other),
+            ..
+        } => {
+            row.message = format!(
+                "the destination sequence of that name is set from the source's {other} (they \
+                 feed the same column), and no other destination sequence feeds this one's columns"
+            );
+        }
+        Pairing::DestinationOnly {
+            name_taken_by: Some(other),
+            ..
+        } => {
+            row.message = format!(
+                "the source sequence of that name sets {other} (they feed the same column); \
+                 nothing in the source is left for this one"
+            );
+        }
+        Pairing::Ambiguous { sources, why, .. } => {
+            let labels: Vec<String> = sources.iter().map(|s| source_label(s)).collect();
+            row.source_name = Some(labels.join(", "));
+            if let [only] = sources.as_slice() {
+                row.source_value = only.last_value;
             }
-            (DataEdge::Unreadable(why), _) => format!("data not checked: {why}"),
-        };
+            row = with(row, RowStatus::Ambiguous, why);
+        }
+        _ => {}
+    }
+    let unlogged: Vec<&str> = [("source", s), ("destination", d)]
+        .into_iter()
+        .filter(|(_, seq)| seq.is_some_and(|q| q.unlogged))
+        .map(|(side, _)| side)
+        .collect();
+    let mut notes: Vec<String> = s.and_then(|s| s.note.clone()).into_iter().collect();
+    if !unlogged.is_empty() {
+        notes.push(format!(
+            "unlogged in the {}: physical replication does not carry it and a crash resets it to its start",
+            unlogged.join(" and the ")
+        ));
+    }
+    for note in notes {
         row.message = if row.message.is_empty() {
             note
         } else {
             format!("{}; {note}", row.message)
         };
     }
-}
-
-/// How many of the ids a sequence hands out from `next` on its column already holds, where
-/// `edge` is the column's largest value (smallest for a descending sequence); None when the
-/// next insert is clear of the data.
-pub fn ids_taken(ascending: bool, next: i64, edge: i64) -> Option<i128> {
-    let gap = if ascending {
-        edge as i128 - next as i128
-    } else {
-        next as i128 - edge as i128
-    };
-    (gap >= 0).then_some(gap + 1)
+    row
 }
 
 fn plan_row(
@@ -158,6 +140,8 @@ fn plan_row(
         message: String::new(),
         destination_oid: destination.map(|d| d.oid),
         source_name: source.and_then(|s| s.origin.clone()),
+        matched: Matched::Name,
+        source_key: source.map(|s| (s.schema.clone(), s.name.clone())),
     };
     let (src, dst) = match (source, destination) {
         (Some(s), Some(d)) => (s, d),

@@ -107,6 +107,12 @@ impl Tracker {
         self.sequences.get(&(schema.to_string(), name.to_string()))
     }
 
+    /// What was observed of the source sequence a row was planned from.
+    pub fn source_of(&self, row: &PlanRow) -> Option<&Tracked> {
+        let (schema, name) = row.source_key.as_ref()?;
+        self.get(schema, name)
+    }
+
     /// The offset a sequence gets: the floor, or what its peak rate writes over the horizon
     /// when that is larger.
     pub fn offset_for(
@@ -172,7 +178,7 @@ impl Tracker {
                     _ => None,
                 }?;
                 let source = row.source_value?;
-                let tracked = self.get(&row.schema, &row.name);
+                let tracked = self.source_of(row);
                 let ids = if !tracked.is_some_and(|t| t.descending) {
                     next as i128 - source as i128
                 } else {
@@ -255,6 +261,8 @@ mod tests {
             message: String::new(),
             destination_oid: None,
             source_name: None,
+            matched: Default::default(),
+            source_key: Some(("public".into(), name.into())),
         }
     }
 

@@ -574,6 +574,8 @@ pub fn journal_killed_run(pair: &Pair, instance: &str, names: &[&str], set: &str
             message: String::new(),
             destination_oid: None,
             source_name: None,
+            matched: Default::default(),
+            source_key: None,
         })
         .collect();
     let journal = Journal::new(pair.journal());

@@ -171,6 +171,8 @@ impl PgSession {
                     origin: None,
                     unlogged,
                     unavailable,
+                    note: None,
+                    default_for: vec![],
                     owned_by: owner_table.map(|table| OwnedBy {
                         schema: r.get("owner_schema"),
                         table,
@@ -182,6 +184,7 @@ impl PgSession {
                 }
             })
             .collect();
+        self.attach_defaults(&mut sequences).await?;
         if self.reads_sequence_data() {
             // The catalogue query read every value already.
             for seq in sequences.iter_mut() {
@@ -476,9 +479,11 @@ impl PgSession {
                 can_update: true,
                 schema_usable: true,
                 owned_by: None,
+                default_for: vec![],
                 origin: None,
                 unlogged: false,
                 unavailable: None,
+                note: None,
             })
             .collect())
     }

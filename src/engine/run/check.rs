@@ -1,13 +1,14 @@
-//! `check`: every serial or identity sequence of a destination whose next value its own column
-//! already holds. Reads only.
+//! `check`: every sequence of a destination whose next value a column it feeds (serial,
+//! identity, DEFAULT nextval()) already holds. Reads only.
 
 use super::context::Context;
+use crate::engine::behind::{ids_taken, ColumnEdge};
 use crate::engine::model::{DataEdge, Sequence};
-use crate::engine::plan::ids_taken;
 use crate::engine::postgres::PgEndpoint;
 use crate::engine::Error;
 
-/// One destination sequence as `check` reports it.
+/// One column a destination sequence feeds, as `check` reports it (a sequence that feeds
+/// several columns has a line for each).
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct Checked {
     pub sequence: String,
@@ -34,17 +35,19 @@ pub async fn check(
 ) -> Result<Vec<Checked>, Error> {
     let session = destination.connect(&ctx.timeouts).await?;
     let sequences = session.read_sequences().await?;
-    let owned: Vec<&Sequence> = sequences.iter().filter(|s| s.owned_by.is_some()).collect();
-    let edges = session.data_edges(&owned, scan_unindexed).await;
-    Ok(owned
+    let feeding: Vec<&Sequence> = sequences
+        .iter()
+        .filter(|s| s.fed_columns().next().is_some())
+        .collect();
+    let edges = session.data_edges(&feeding, scan_unindexed).await;
+    Ok(feeding
         .iter()
         .zip(edges)
-        .map(|(seq, edge)| classify(seq, edge.expect("owned sequences have an edge")))
+        .flat_map(|(seq, columns)| columns.into_iter().map(|c| classify(seq, c)))
         .collect())
 }
 
-fn classify(seq: &Sequence, edge: DataEdge) -> Checked {
-    let owner = seq.owned_by.as_ref().expect("owned");
+fn classify(seq: &Sequence, ColumnEdge { column, edge }: ColumnEdge) -> Checked {
     let next_value = seq.next_display().filter(|_| seq.can_read);
     let (data_edge, status, note) = match (&edge, next_value) {
         (DataEdge::Value(Some(v)), Some(next)) => match ids_taken(seq.ascending(), next, *v) {
@@ -66,7 +69,7 @@ fn classify(seq: &Sequence, edge: DataEdge) -> Checked {
     };
     Checked {
         sequence: seq.qualified_name(),
-        column: owner.qualified_column(),
+        column,
         next_value,
         data_edge,
         status,

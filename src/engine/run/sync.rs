@@ -7,9 +7,10 @@ use super::context::{Context, Notify};
 use super::recover::settle;
 use super::status::gate;
 use super::target::Target;
+use crate::engine::behind::flag_behind_data;
 use crate::engine::journal::{new_run_id, Journal, JournalEvent, RunContext};
 use crate::engine::model::{summarize, PlanRow, RowStatus, Sequence};
-use crate::engine::plan::{flag_behind_data, plan as plan_rows, PlanOptions};
+use crate::engine::plan::{plan as plan_rows, PlanOptions};
 use crate::engine::postgres::{self, run_of, Holder, PgEndpoint, PgSession};
 use crate::engine::saga::{ApplyFailure, ApplyOptions, ApplyProgress};
 use crate::engine::{Error, Timeouts};
@@ -144,19 +145,15 @@ pub(super) async fn flag_behind(
         .filter(|r| which(r))
         .filter_map(|r| r.destination_oid)
         .collect();
-    let owned: Vec<&Sequence> = destination
+    let feeding: Vec<&Sequence> = destination
         .iter()
-        .filter(|d| d.owned_by.is_some() && chosen.contains(&d.oid))
+        .filter(|d| d.fed_columns().next().is_some() && chosen.contains(&d.oid))
         .collect();
-    if owned.is_empty() {
+    if feeding.is_empty() {
         return;
     }
-    let edges = session.data_edges(&owned, options.scan_unindexed).await;
-    let edges = owned
-        .iter()
-        .zip(edges)
-        .filter_map(|(d, e)| Some((d.oid, e?)))
-        .collect();
+    let edges = session.data_edges(&feeding, options.scan_unindexed).await;
+    let edges = feeding.iter().map(|d| d.oid).zip(edges).collect();
     flag_behind_data(rows, destination, &edges);
 }
 

@@ -138,6 +138,8 @@ async fn prepare_undo(
             message: String::new(),
             destination_oid: Some(seq.oid),
             source_name: None,
+            matched: Default::default(),
+            source_key: None,
         });
     }
     if !refused.is_empty() {

@@ -247,12 +247,15 @@ async fn round(
         allow_lower: false,
         ..options.plan
     };
-    let offsets =
-        |schema: &str, name: &str| tracker.offset_for(schema, name, floor, options.horizon);
-    let mut rows = plan_with_offsets(&source, &destination, plan_options, &offsets);
+    let offset_of = |(schema, name): &(String, String)| {
+        tracker.offset_for(schema, name, floor, options.horizon)
+    };
+    let mut rows = plan_with_offsets(&source, &destination, plan_options, &|s| {
+        offset_of(&(s.schema.clone(), s.name.clone()))
+    });
     let offsets: Vec<i64> = rows
         .iter()
-        .map(|r| offsets(&r.schema, &r.name).get())
+        .map(|r| r.source_key.as_ref().map_or(floor, offset_of).get())
         .collect();
     flag_behind(&session, &mut rows, &destination, plan_options, |r| {
         r.status == RowStatus::Update
@@ -321,7 +324,7 @@ async fn round(
         .into_iter()
         .zip(offsets)
         .map(|(row, offset)| {
-            let tracked = tracker.get(&row.schema, &row.name);
+            let tracked = tracker.source_of(&row);
             let own = headroom.next_if(|h| h.schema == row.schema && h.name == row.name);
             Watched {
                 rate: tracked.and_then(|t| t.peak_rate),
