@@ -8,6 +8,7 @@ use crate::engine::journal::RunContext;
 use crate::engine::plan::PlanOptions;
 use crate::engine::run::{self, Context, Event, Notice, Prepared, WatchOptions};
 use crate::engine::saga::{ApplyOptions, ApplyProgress};
+use crate::engine::select::Choice;
 use crate::engine::watch::suggested_offset;
 use crate::report::{render_csv, render_json};
 use std::collections::HashMap;
@@ -125,13 +126,16 @@ pub fn spawn(config: WorkerConfig) -> (UnboundedSender<Effect>, UnboundedReceive
                         };
                         let result = planned
                             .map(|prepared| {
-                                let rows = prepared.rows.clone();
+                                let choice = Choice::new(
+                                    prepared.planned().to_vec(),
+                                    prepared.context.selection.clone(),
+                                );
                                 shared
                                     .plans
                                     .lock()
                                     .expect("plans")
                                     .insert(request, prepared);
-                                rows
+                                choice
                             })
                             .map_err(|e| e.message);
                         let notices = notices.take();
@@ -142,7 +146,7 @@ pub fn spawn(config: WorkerConfig) -> (UnboundedSender<Effect>, UnboundedReceive
                         });
                     });
                 }
-                Effect::Apply { request } => {
+                Effect::Apply { request, selection } => {
                     let prepared = shared.plans.lock().expect("plans").remove(&request);
                     let cancel = shared.cancellable(request);
                     tokio::spawn(async move {
@@ -151,7 +155,8 @@ pub fn spawn(config: WorkerConfig) -> (UnboundedSender<Effect>, UnboundedReceive
                                 request,
                                 error: "the plan is gone; plan again".to_string(),
                             },
-                            Some(prepared) => {
+                            Some(mut prepared) => {
+                                prepared.choose(selection);
                                 let options = ApplyOptions {
                                     batch_size: ctx.batch_size,
                                     ..ApplyOptions::default()
@@ -314,6 +319,7 @@ pub fn spawn(config: WorkerConfig) -> (UnboundedSender<Effect>, UnboundedReceive
                                     allow_lower: false,
                                     undo_of: None,
                                     backend: None,
+                                    selection: Default::default(),
                                 };
                                 render_json(&context, &rows, "exported", None)
                             }

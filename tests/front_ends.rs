@@ -187,7 +187,15 @@ async fn sync_and_the_tui_journal_the_same_entries_for_a_run() {
         Response::Planned { result: Ok(_), .. } => {}
         other => panic!("{other:?}"),
     }
-    match ask(&mut tui, Effect::Apply { request: 1 }).await {
+    match ask(
+        &mut tui,
+        Effect::Apply {
+            request: 1,
+            selection: Default::default(),
+        },
+    )
+    .await
+    {
         Response::Applied { outcome, .. } => assert_eq!(outcome, "applied"),
         other => panic!("{other:?}"),
     }
@@ -247,7 +255,7 @@ async fn the_tui_settles_an_interrupted_run_before_a_new_plan_on_that_destinatio
         "{notices:?}"
     );
     // a is back where the killed run found it, so the new plan starts from there.
-    let a = rows.iter().find(|r| r.name == "a").unwrap();
+    let a = rows.rows().iter().find(|r| r.name == "a").unwrap();
     assert_eq!((a.destination_before, a.target), (Some(1), Some(6)));
     assert_eq!(
         pair.destination_states().await,

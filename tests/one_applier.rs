@@ -150,7 +150,12 @@ async fn a_second_run_is_refused_naming_the_first_and_recovery_never_restores_un
         Response::Planned { result: Ok(_), .. } => {}
         other => panic!("{other:?}"),
     }
-    requests.send(Effect::Apply { request: 1 }).unwrap();
+    requests
+        .send(Effect::Apply {
+            request: 1,
+            selection: Default::default(),
+        })
+        .unwrap();
     let refused = loop {
         match responses.recv().await.unwrap() {
             Response::Progress { .. } => continue,

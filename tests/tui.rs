@@ -13,6 +13,7 @@ use seqsync::engine::instance::{
 use seqsync::engine::journal::{JournalEntry, JournalEvent};
 use seqsync::engine::model::{Engine, PlanRow, RowStatus};
 use seqsync::engine::offset::Offset;
+use seqsync::engine::select::Choice;
 
 fn offset(value: i64) -> Offset {
     Offset::new(value).unwrap()
@@ -51,6 +52,7 @@ fn instance(id: &str, kind: TaskKind, status: Status, phase: Phase) -> Instance 
             "postgresql://dba@dst.example:5432/orders",
         ),
         dts: None,
+        selection: Default::default(),
     }
 }
 
@@ -268,6 +270,7 @@ fn journal_entry(run_id: &str, event: JournalEvent, updated: usize) -> JournalEn
         summary: Default::default(),
         rows,
         locked: vec![],
+        selection: Default::default(),
     }
 }
 
@@ -366,12 +369,18 @@ fn the_happy_path_from_list_to_results_and_back() {
         Msg::Worker(Response::Planned {
             request,
             notices: vec![],
-            result: Ok(rows()),
+            result: Ok(Choice::new(rows(), Default::default())),
         }),
     );
     assert!(matches!(state.dialog, Dialog::Preview { .. }));
     let effects = press(&mut state, &[chr('y')]);
-    assert_eq!(effects, vec![Effect::Apply { request }]);
+    assert_eq!(
+        effects,
+        vec![Effect::Apply {
+            request,
+            selection: Default::default()
+        }]
+    );
     match state.dialog {
         Dialog::Applying { total, .. } => assert_eq!(total, 2, "two update rows"),
         ref other => panic!("{other:?}"),
@@ -442,7 +451,7 @@ fn a_stale_plan_never_overwrites_a_newer_one() {
         Msg::Worker(Response::Planned {
             request: first,
             notices: vec![],
-            result: Ok(vec![]),
+            result: Ok(Choice::new(vec![], Default::default())),
         }),
     );
     assert!(matches!(state.dialog, Dialog::Planning { request, .. } if request == second));
@@ -451,7 +460,7 @@ fn a_stale_plan_never_overwrites_a_newer_one() {
         Msg::Worker(Response::Planned {
             request: second,
             notices: vec![],
-            result: Ok(rows()),
+            result: Ok(Choice::new(rows(), Default::default())),
         }),
     );
     assert!(matches!(state.dialog, Dialog::Preview { request, .. } if request == second));
@@ -484,7 +493,7 @@ fn cancelling_an_apply_asks_the_worker_to_roll_back() {
         Msg::Worker(Response::Planned {
             request,
             notices: vec![],
-            result: Ok(rows()),
+            result: Ok(Choice::new(rows(), Default::default())),
         }),
     );
     press(&mut state, &[key(KeyCode::Enter)]);
@@ -523,7 +532,7 @@ fn backing_out_of_the_preview_changes_nothing() {
         Msg::Worker(Response::Planned {
             request,
             notices: vec![],
-            result: Ok(rows()),
+            result: Ok(Choice::new(rows(), Default::default())),
         }),
     );
     let effects = press(&mut state, &[chr('n')]);
@@ -793,6 +802,7 @@ fn snapshots_of_every_screen() {
         .into(),
         rows: vec![],
         locked: vec![],
+        selection: Default::default(),
     };
     update(
         &mut history,
@@ -826,7 +836,7 @@ fn snapshots_of_every_screen() {
         Msg::Worker(Response::Planned {
             request,
             notices: vec![],
-            result: Ok(rows()),
+            result: Ok(Choice::new(rows(), Default::default())),
         }),
     );
     snap("preview", &preview);
@@ -883,7 +893,7 @@ fn results_render_only_the_visible_rows_of_a_huge_run() {
         Msg::Worker(Response::Planned {
             request,
             notices: vec![],
-            result: Ok(vec![]),
+            result: Ok(Choice::new(vec![], Default::default())),
         }),
     );
     press(&mut state, &[key(KeyCode::Enter)]);
@@ -966,7 +976,7 @@ fn hostile_names_in_the_preview_leave_the_frame_whole() {
         Msg::Worker(Response::Planned {
             request,
             notices: vec![],
-            result: Ok(rows),
+            result: Ok(Choice::new(rows, Default::default())),
         }),
     );
     state.message = Some(seqsync::app::state::Message {

@@ -5,7 +5,6 @@ use super::keys::{edit, navigate};
 use super::msg::Effect;
 use super::state::{Dialog, OffsetPurpose, State, Suggestion};
 use super::watching::start_watch;
-use crate::engine::model::RowStatus;
 use crate::engine::offset::Offset;
 use crossterm::event::{KeyCode, KeyEvent};
 use tui_input::Input;
@@ -62,27 +61,27 @@ pub fn on_dialog_key(state: &mut State, key: KeyEvent) -> Vec<Effect> {
         }
         Dialog::Preview {
             request,
-            rows,
+            choice,
             scroll,
             ..
         } => {
-            if navigate(scroll, rows.len(), &key, 10) {
+            if navigate(scroll, choice.rows().len(), &key, 10) {
                 return vec![];
             }
             match key.code {
+                KeyCode::Char(' ') => choice.toggle(*scroll),
+                KeyCode::Char('a') => choice.toggle_all(),
                 KeyCode::Enter | KeyCode::Char('y') => {
                     let request = *request;
-                    let total = rows
-                        .iter()
-                        .filter(|r| r.status == RowStatus::Update)
-                        .count();
+                    let total = choice.changes();
+                    let selection = choice.selection().clone();
                     state.dialog = Dialog::Applying {
                         request,
                         done: 0,
                         total,
                         cancelling: false,
                     };
-                    return vec![Effect::Apply { request }];
+                    return vec![Effect::Apply { request, selection }];
                 }
                 KeyCode::Esc | KeyCode::Char('n') => {
                     let request = *request;

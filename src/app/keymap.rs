@@ -98,7 +98,13 @@ pub const CONFIRM_UNDO: &[KeyHelp] = &[
 pub const PLANNING: &[KeyHelp] = &[k("Esc", "stop", "stop waiting; nothing is changed")];
 
 pub const PREVIEW: &[KeyHelp] = &[
-    k("Enter / y", "apply", "apply the plan"),
+    k("Enter / y", "apply", "apply the plan as chosen"),
+    k(
+        "Space",
+        "in/out",
+        "put the row in, or leave it out (excluded)",
+    ),
+    k("a", "all", "leave every row out, or put every row back in"),
     k("↑↓ PgUp PgDn", "scroll", "scroll the rows"),
     k("Esc / n", "cancel", "cancel; nothing is changed"),
 ];

@@ -6,6 +6,7 @@ use crate::engine::journal::JournalEntry;
 use crate::engine::model::PlanRow;
 use crate::engine::offset::Offset;
 use crate::engine::run::{Notice, Round};
+use crate::engine::select::{Choice, Selection};
 use crossterm::event::KeyEvent;
 use std::path::PathBuf;
 
@@ -41,8 +42,10 @@ pub enum Effect {
         instance: Box<Instance>,
         offset: Offset,
     },
+    /// Apply the plan `request`, as the preview chose it.
     Apply {
         request: u64,
+        selection: Selection,
     },
     /// Keep Sequences Ahead until `StopWatch`, each round answered by `WatchRound`.
     Watch {
@@ -108,7 +111,7 @@ pub enum Response {
     },
     Planned {
         request: u64,
-        result: Result<Vec<PlanRow>, String>,
+        result: Result<Choice, String>,
         /// What the plan's way there said: endpoint warnings, interrupted runs settled.
         notices: Vec<Notice>,
     },

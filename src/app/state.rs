@@ -5,6 +5,7 @@ use crate::engine::journal::JournalEntry;
 use crate::engine::model::{PlanRow, RowStatus};
 use crate::engine::offset::Offset;
 use crate::engine::run::Round;
+use crate::engine::select::Choice;
 use tui_input::Input;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -92,9 +93,10 @@ pub enum Dialog {
         request: u64,
         offset: Offset,
     },
+    /// The plan, whose rows space and `a` put in or leave out before the apply.
     Preview {
         request: u64,
-        rows: Vec<PlanRow>,
+        choice: Choice,
         offset: Offset,
         scroll: usize,
     },

@@ -113,10 +113,10 @@ fn on_response(state: &mut State, response: Response) -> Vec<Effect> {
                     let trouble = notices.iter().any(|n| n.level == Level::Trouble);
                     let mut said: Vec<String> = notices.into_iter().map(|n| n.text).collect();
                     match result {
-                        Ok(rows) => {
+                        Ok(choice) => {
                             state.dialog = Dialog::Preview {
                                 request,
-                                rows,
+                                choice,
                                 offset,
                                 scroll: 0,
                             };

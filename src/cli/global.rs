@@ -10,6 +10,7 @@ use crate::engine::offset::Offset;
 use crate::engine::plan::PlanOptions;
 use crate::engine::run::{self, Context, Level, Notice, Target};
 use crate::engine::saga::DEFAULT_APPLY_BATCH;
+use crate::engine::select::Selection;
 use crate::engine::text::shown;
 use crate::engine::Error;
 use clap::{Args, ValueEnum};
@@ -47,11 +48,34 @@ pub struct PairArgs {
     pub destination_engine: Engine,
 }
 
+/// Which sequences a run sets, added to the instance's `include` / `exclude` in the config.
+#[derive(Debug, Args)]
+pub struct SelectArgs {
+    /// Set only sequences whose schema.name (destination's or source's) matches this glob (repeatable)
+    #[arg(long, value_name = "GLOB")]
+    pub include: Vec<String>,
+    /// Leave out sequences whose schema.name (destination's or source's) matches this glob (repeatable)
+    #[arg(long, value_name = "GLOB")]
+    pub exclude: Vec<String>,
+}
+
+impl SelectArgs {
+    /// The target with these patterns added to its selection; a malformed glob is a usage error.
+    pub fn narrow(&self, mut target: Target) -> Result<Target, Error> {
+        let given = Selection::new(self.include.clone(), self.exclude.clone())
+            .map_err(|e| Error::usage(format!("--{e}")))?;
+        target.selection = target.selection.and(&given);
+        Ok(target)
+    }
+}
+
 /// Where a plan's pair comes from, and how it is planned.
 #[derive(Debug, Args)]
 pub struct PlanArgs {
     #[command(flatten)]
     pub pair: PairArgs,
+    #[command(flatten)]
+    pub select: SelectArgs,
     /// Added to each source value (subtracted for descending sequences); default from the config
     #[arg(long, allow_hyphen_values = true)]
     pub offset: Option<Offset>,
@@ -161,7 +185,7 @@ impl PairArgs {
 
 impl PlanArgs {
     pub async fn target(&self, settings: &Settings) -> Result<Target, Error> {
-        self.pair.target(settings).await
+        self.select.narrow(self.pair.target(settings).await?)
     }
 
     pub fn options(&self, settings: &Settings) -> Result<PlanOptions, Error> {

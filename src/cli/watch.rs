@@ -3,7 +3,7 @@
 //! round back.
 
 use super::exit::Done;
-use super::global::{offset, print_notice, setup, Global, ListFormat, PairArgs};
+use super::global::{offset, print_notice, setup, Global, ListFormat, PairArgs, SelectArgs};
 use super::prompt::confirm;
 use crate::engine::offset::Offset;
 use crate::engine::plan::PlanOptions;
@@ -21,6 +21,8 @@ use std::time::Duration;
 pub struct WatchArgs {
     #[command(flatten)]
     pub pair: PairArgs,
+    #[command(flatten)]
+    pub select: SelectArgs,
     /// The smallest offset any sequence gets; default from the config
     #[arg(long, allow_hyphen_values = true)]
     pub offset: Option<Offset>,
@@ -58,7 +60,7 @@ pub fn positive_duration(text: &str) -> Result<Duration, String> {
 
 pub async fn run(cli: &Global, args: &WatchArgs) -> Result<Done, Error> {
     let (settings, ctx) = setup(cli, args.batch_size)?;
-    let target = args.pair.target(&settings).await?;
+    let target = args.select.narrow(args.pair.target(&settings).await?)?;
     let plan = PlanOptions {
         offset: offset(args.offset, &settings)?,
         allow_lower: false,

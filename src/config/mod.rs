@@ -5,6 +5,7 @@ use crate::engine::dts::{DtsSettings, EndpointOverlay, Overlay, DEFAULT_ENDPOINT
 use crate::engine::instance::{Endpoint, Instance, Phase, Status, Step, TaskKind, Topology};
 use crate::engine::model::{check_pair, Engine};
 use crate::engine::offset::Offset;
+use crate::engine::select::Selection;
 use crate::engine::Timeouts;
 use serde::Deserialize;
 use std::collections::{HashMap, HashSet};
@@ -55,6 +56,12 @@ struct RawInstance {
     status: Option<String>,
     phase: Option<String>,
     steps: Option<Vec<String>>,
+    /// Globs on `schema.name`: only matching sequences are set.
+    #[serde(default)]
+    include: Vec<String>,
+    /// Globs on `schema.name`: matching sequences are left out.
+    #[serde(default)]
+    exclude: Vec<String>,
     #[serde(default)]
     source: RawEndpoint,
     #[serde(default)]
@@ -268,6 +275,7 @@ fn validate(raw: RawConfig, file: Option<PathBuf>) -> Result<Settings, String> {
         let complete = [&inst.source, &inst.destination]
             .iter()
             .all(|e| e.engine.is_some() && e.url.is_some());
+        let selection = overlay.selection.clone();
         overlays.push(overlay);
         if dts.is_some() && !complete {
             // Only completes a DTS job with this id.
@@ -345,6 +353,7 @@ fn validate(raw: RawConfig, file: Option<PathBuf>) -> Result<Settings, String> {
             source,
             destination,
             dts: None,
+            selection,
         });
     }
     Ok(Settings {
@@ -410,6 +419,7 @@ fn overlay(inst: &RawInstance) -> Result<Overlay, String> {
         subscription: inst.subscription.clone(),
         source: side(&inst.source, "source")?,
         destination: side(&inst.destination, "destination")?,
+        selection: Selection::new(inst.include.clone(), inst.exclude.clone())?,
     })
 }
 

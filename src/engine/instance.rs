@@ -4,6 +4,7 @@
 use super::dts::settings::JobRef;
 use super::model::NameCase;
 use super::model::{check_pair, Engine};
+use super::select::Selection;
 use serde::Serialize;
 use std::fmt;
 
@@ -140,6 +141,8 @@ pub struct Instance {
     pub destination: Endpoint,
     /// A DTS job: status and phase come from DTS.
     pub dts: Option<JobRef>,
+    /// Which sequences runs on this instance set (the config's `include` / `exclude`).
+    pub selection: Selection,
 }
 
 /// What is known of an instance right now, and how it was learnt.
@@ -332,6 +335,7 @@ mod tests {
             source: endpoint(Engine::Postgresql),
             destination: endpoint(Engine::PolardbPg),
             dts: None,
+            selection: Selection::default(),
         }
     }
 

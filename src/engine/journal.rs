@@ -3,6 +3,7 @@
 //! killed can always be found and checked against the destination.
 
 use super::model::{summarize, Backend, Locked, PlanRow};
+use super::select::Selection;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::fs::{File, OpenOptions};
@@ -71,6 +72,10 @@ pub struct JournalEntry {
     pub rows: Vec<PlanRow>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub locked: Vec<Locked>,
+    /// What the operator chose to set (patterns and rows chosen by hand); rows left out are
+    /// in `rows` as `excluded`.
+    #[serde(default, skip_serializing_if = "Selection::is_everything")]
+    pub selection: Selection,
 }
 
 impl JournalEntry {
@@ -95,6 +100,7 @@ pub struct RunContext {
     pub allow_lower: bool,
     pub undo_of: Option<String>,
     pub backend: Option<Backend>,
+    pub selection: Selection,
 }
 
 impl RunContext {
@@ -109,6 +115,7 @@ impl RunContext {
             allow_lower: entry.allow_lower,
             undo_of: entry.undo_of.clone(),
             backend: entry.backend.clone(),
+            selection: entry.selection.clone(),
         }
     }
 
@@ -133,6 +140,7 @@ impl RunContext {
                 .collect(),
             rows: rows.to_vec(),
             locked: vec![],
+            selection: self.selection.clone(),
         }
     }
 }
@@ -375,6 +383,7 @@ mod tests {
             allow_lower: false,
             undo_of: None,
             backend: None,
+            selection: Default::default(),
         };
         let rows = vec![PlanRow {
             schema: "public".into(),

@@ -273,15 +273,14 @@ pub enum RowStatus {
     MissingInSource,
     OutOfRange,
     NoPrivilege,
-    /// The value cannot be read where seqsync reads it (an unlogged sequence on a standby).
+    /// The value cannot be read where seqsync reads it (an unlogged sequence on a standby), or
+    /// the source has no value that means "next key" (Oracle scalable and session sequences).
     Unavailable,
     /// The target is at or below (descending: above) the data already in the owning column:
     /// setting it would produce duplicate keys.
     BehindData,
     /// Matched through columns to more than one sequence on the other side: refused together.
     Ambiguous,
-    /// The source sequence has no value that means "next key" (Oracle scalable or session).
-    Unsupported,
     /// Left out by the operator (`--exclude`, `--include`, the config, the preview).
     Excluded,
 }
@@ -300,7 +299,6 @@ impl RowStatus {
             RowStatus::Unavailable => "unavailable",
             RowStatus::BehindData => "behind-data",
             RowStatus::Ambiguous => "ambiguous",
-            RowStatus::Unsupported => "unsupported",
             RowStatus::Excluded => "excluded",
         }
     }
@@ -316,7 +314,6 @@ impl RowStatus {
                 | RowStatus::Unavailable
                 | RowStatus::BehindData
                 | RowStatus::Ambiguous
-                | RowStatus::Unsupported
         )
     }
 }

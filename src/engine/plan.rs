@@ -66,6 +66,14 @@ fn row_for(
         } => {
             if (&source.schema, &source.name) != (&named.schema, &named.name) {
                 row.source_name = Some(source_label(source));
+                if let Matched::Column(column) = &matched {
+                    // Before any other note: it says why two different names are one row.
+                    row.message = if row.message.is_empty() {
+                        format!("matched through {column}")
+                    } else {
+                        format!("matched through {column}; {}", row.message)
+                    };
+                }
             }
             row.matched = matched;
         }

@@ -98,6 +98,62 @@ impl Selection {
     }
 }
 
+/// A plan's rows as planned, the choice over them, and the rows as chosen: what a preview shows
+/// and changes row by row.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Choice {
+    planned: Vec<PlanRow>,
+    selection: Selection,
+    rows: Vec<PlanRow>,
+}
+
+impl Choice {
+    pub fn new(planned: Vec<PlanRow>, selection: Selection) -> Choice {
+        let rows = selection.apply(&planned);
+        Choice {
+            planned,
+            selection,
+            rows,
+        }
+    }
+
+    /// The rows as chosen.
+    pub fn rows(&self) -> &[PlanRow] {
+        &self.rows
+    }
+
+    pub fn selection(&self) -> &Selection {
+        &self.selection
+    }
+
+    /// Puts the row at `index` in if it is left out, leaves it out otherwise.
+    pub fn toggle(&mut self, index: usize) {
+        let Some(row) = self.rows.get(index) else {
+            return;
+        };
+        let chosen = row.status == RowStatus::Excluded;
+        self.selection.choose(&self.planned[index], chosen);
+        self.rows = self.selection.apply(&self.planned);
+    }
+
+    /// Leaves every row out if any is in; puts every row in otherwise.
+    pub fn toggle_all(&mut self) {
+        let chosen = self.rows.iter().all(|r| r.status == RowStatus::Excluded);
+        for row in &self.planned {
+            self.selection.choose(row, chosen);
+        }
+        self.rows = self.selection.apply(&self.planned);
+    }
+
+    /// Rows the apply would change.
+    pub fn changes(&self) -> usize {
+        self.rows
+            .iter()
+            .filter(|r| r.status == RowStatus::Update)
+            .count()
+    }
+}
+
 /// The names a row is matched by: the destination's, and the source's where it differs.
 fn names_of(row: &PlanRow) -> Vec<String> {
     let mut names = vec![format!("{}.{}", row.schema, row.name)];

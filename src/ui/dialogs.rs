@@ -3,7 +3,7 @@
 use super::sequences;
 use super::widgets::{centered, scroll_start, Theme};
 use crate::app::state::{Dialog, OffsetPurpose, State, Suggestion};
-use crate::engine::model::{summarize, RowStatus};
+use crate::engine::model::summarize;
 use crate::engine::text::shown;
 use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::text::{Line, Span};
@@ -113,11 +113,12 @@ pub fn draw(frame: &mut Frame, area: Rect, state: &State, theme: Theme) {
             );
         }
         Dialog::Preview {
-            rows,
+            choice,
             offset,
             scroll,
             ..
         } => {
+            let rows = choice.rows();
             let popup = area;
             frame.render_widget(Clear, popup);
             let block = Block::default()
@@ -158,14 +159,14 @@ pub fn draw(frame: &mut Frame, area: Rect, state: &State, theme: Theme) {
                 Block::default(),
                 theme,
             );
-            let changes = rows
-                .iter()
-                .filter(|r| r.status == RowStatus::Update)
-                .count();
+            let changes = choice.changes();
             let prompt = if changes == 0 {
-                "Nothing to change.  Enter: record it   Esc: close".to_string()
+                "Nothing to change.  Space/a: choose rows   Enter: record it   Esc: close"
+                    .to_string()
             } else {
-                format!("Apply {changes} change(s)?  Enter/y: apply   Esc/n: cancel")
+                format!(
+                    "Apply {changes} change(s)?  Enter/y: apply   Space/a: choose rows   Esc/n: cancel"
+                )
             };
             frame.render_widget(Paragraph::new(Span::styled(prompt, theme.title())), confirm);
         }

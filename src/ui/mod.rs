@@ -104,15 +104,24 @@ fn draw_header(frame: &mut Frame, area: Rect, state: &State, theme: Theme) {
 }
 
 fn draw_hints(frame: &mut Frame, area: Rect, keys: &[KeyHelp], theme: Theme) {
+    const HELP: KeyHelp = KeyHelp {
+        keys: "?",
+        hint: "help",
+        action: "",
+    };
+    let width = |key: &KeyHelp| key.keys.chars().count() + key.hint.chars().count() + 3;
+    // Hints that do not fit whole are dropped, so "? help" (which lists them all) always shows.
+    let mut room = (area.width as usize).saturating_sub(width(&HELP));
     let mut spans = vec![];
-    for key in keys.iter().chain(
-        [KeyHelp {
-            keys: "?",
-            hint: "help",
-            action: "",
-        }]
-        .iter(),
-    ) {
+    for key in keys
+        .iter()
+        .take_while(|key| {
+            let fits = width(key) <= room;
+            room = room.saturating_sub(width(key));
+            fits
+        })
+        .chain([&HELP])
+    {
         spans.push(Span::styled(key.keys, theme.title()));
         spans.push(Span::raw(" "));
         spans.push(Span::styled(key.hint, theme.dim()));

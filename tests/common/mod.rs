@@ -560,6 +560,7 @@ pub fn journal_killed_run(pair: &Pair, instance: &str, names: &[&str], set: &str
         allow_lower: false,
         undo_of: None,
         backend: None,
+        selection: Default::default(),
     };
     let rows: Vec<PlanRow> = names
         .iter()

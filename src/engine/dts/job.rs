@@ -219,6 +219,7 @@ pub fn instance(job: &Job, kind: TaskKind, region: &str) -> (Instance, Observed)
         source: endpoint(&id, "source", job.source_endpoint.as_ref()),
         destination: endpoint(&id, "destination", job.destination_endpoint.as_ref()),
         dts: None,
+        selection: Default::default(),
         id,
     };
     (instance, observed(job))

@@ -27,6 +27,7 @@ pub struct Overlay {
     pub subscription: Option<String>,
     pub source: EndpointOverlay,
     pub destination: EndpointOverlay,
+    pub selection: crate::engine::select::Selection,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -91,6 +92,7 @@ pub fn merge(mut instance: Instance, overlays: &[Overlay]) -> Instance {
     instance.subscription = overlay.subscription.clone().or(instance.subscription);
     overlay.source.apply(&mut instance.source);
     overlay.destination.apply(&mut instance.destination);
+    instance.selection = overlay.selection.clone();
     instance
 }
 

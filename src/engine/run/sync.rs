@@ -13,13 +13,17 @@ use crate::engine::model::{summarize, PlanRow, RowStatus, Sequence};
 use crate::engine::plan::{plan as plan_rows, PlanOptions};
 use crate::engine::postgres::{self, run_of, Holder, PgEndpoint, PgSession};
 use crate::engine::saga::{ApplyFailure, ApplyOptions, ApplyProgress};
+use crate::engine::select::Selection;
 use crate::engine::{Error, Timeouts};
 use std::sync::atomic::AtomicBool;
 
 /// A plan, ready to be applied on the connection it was read on.
 pub struct Prepared {
     pub context: RunContext,
+    /// The plan as chosen (`context.selection` applied to `planned`): what the apply does.
     pub rows: Vec<PlanRow>,
+    /// Every row as planned, before the choice: a preview may choose again.
+    planned: Vec<PlanRow>,
     destination: PgEndpoint,
     session: Option<PgSession>,
     timeouts: Timeouts,
@@ -87,6 +91,7 @@ async fn prepare(
         destination,
     } = read_both(target, timeouts).await?;
     let mut rows = plan_rows(&source, &destination, options);
+    // Every row, chosen or not: the preview may put a left-out row back in.
     flag_behind(&session, &mut rows, &destination, options, |_| true).await;
     let context = run_context(target, options);
     crate::log::line(
@@ -98,7 +103,7 @@ async fn prepare(
             context.source,
             context.destination,
             context.offset,
-            summarize(&rows)
+            summarize(&context.selection.apply(&rows))
         ),
     );
     Ok(Prepared::new(
@@ -168,6 +173,7 @@ pub(super) fn run_context(target: &Target, options: PlanOptions) -> RunContext {
         allow_lower: options.allow_lower,
         undo_of: None,
         backend: None,
+        selection: target.selection.clone(),
     }
 }
 
@@ -181,16 +187,18 @@ async fn read(
 }
 
 impl Prepared {
+    /// A plan of `planned` rows, chosen by `context.selection`.
     pub(super) fn new(
         context: RunContext,
-        rows: Vec<PlanRow>,
+        planned: Vec<PlanRow>,
         destination: &PgEndpoint,
         session: PgSession,
         timeouts: &Timeouts,
     ) -> Prepared {
         Prepared {
+            rows: context.selection.apply(&planned),
+            planned,
             context,
-            rows,
             destination: destination.clone(),
             session: Some(session),
             timeouts: *timeouts,
@@ -202,6 +210,17 @@ impl Prepared {
         journal
             .append(&self.context.entry(JournalEvent::Plan, &self.rows, note))
             .map_err(|e| Error::failed(format!("{e}; nothing was changed")))
+    }
+
+    /// Every row as planned, before the choice.
+    pub fn planned(&self) -> &[PlanRow] {
+        &self.planned
+    }
+
+    /// Chooses again (the preview's rows put in or left out by hand); journaled with the apply.
+    pub fn choose(&mut self, selection: Selection) {
+        self.rows = selection.apply(&self.planned);
+        self.context.selection = selection;
     }
 
     /// Rows the apply would change.

@@ -6,6 +6,7 @@ use crate::engine::instance::{Endpoint, Instance};
 use crate::engine::model::{check_pair, Engine, Sequence};
 use crate::engine::oracle::OracleEndpoint;
 use crate::engine::postgres::PgEndpoint;
+use crate::engine::select::Selection;
 use crate::engine::{Error, Timeouts};
 
 /// Both sides of a run.
@@ -17,6 +18,8 @@ pub struct Target {
     pub instance: Option<Instance>,
     pub source: SourceEndpoint,
     pub destination: PgEndpoint,
+    /// Which sequences to set: the instance's config, plus what the command line adds.
+    pub selection: Selection,
 }
 
 /// The id journaled for runs on a pair given by URLs.
@@ -43,6 +46,7 @@ pub fn resolve(instance: &Instance, notify: Notify<'_>) -> Result<Target, Error>
     let mut target = resolve_pair(&instance.source, &instance.destination, notify)?;
     target.id = instance.id.clone();
     target.instance = Some(instance.clone());
+    target.selection = instance.selection.clone();
     Ok(target)
 }
 
@@ -58,6 +62,7 @@ pub fn resolve_pair(
         instance: None,
         source: self::source(source, notify)?,
         destination: destination(destination_endpoint, notify)?,
+        selection: Selection::default(),
     })
 }
 

@@ -158,6 +158,7 @@ async fn prepare_undo(
         allow_lower: true,
         undo_of: Some(run_id.to_string()),
         backend: None,
+        selection: Default::default(),
     };
     crate::log::line(
         "INFO",

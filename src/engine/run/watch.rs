@@ -250,9 +250,10 @@ async fn round(
     let offset_of = |(schema, name): &(String, String)| {
         tracker.offset_for(schema, name, floor, options.horizon)
     };
-    let mut rows = plan_with_offsets(&source, &destination, plan_options, &|s| {
+    let planned = plan_with_offsets(&source, &destination, plan_options, &|s| {
         offset_of(&(s.schema.clone(), s.name.clone()))
     });
+    let mut rows = target.selection.apply(&planned);
     let offsets: Vec<i64> = rows
         .iter()
         .map(|r| r.source_key.as_ref().map_or(floor, offset_of).get())

@@ -1,134 +1,8 @@
-//! Oracle as a source, on the `oracle` crate (ODPI-C, which loads the Oracle client library at
-//! run time). The driver blocks, so every call runs on `spawn_blocking`, bounded by a call
-//! timeout. The SQL and the row mapping are plain functions, tested without a server.
+//! The Oracle catalogue, without a server: the query, its rows, and how each becomes a
+//! sequence named as the destination knows it.
 
-use super::model::{NameCase, OwnedBy, Sequence};
-use super::{Error, Timeouts};
+use crate::engine::model::{NameCase, OwnedBy, Sequence};
 use std::collections::HashMap;
-use std::sync::Arc;
-use std::time::Duration;
-
-/// An Oracle source: `//host:port/service` (or a TNS alias), a user, and its password.
-#[derive(Clone)]
-pub struct OracleEndpoint {
-    pub connect_string: String,
-    pub user: String,
-    password: String,
-    /// Owners whose sequences are read; empty: the connecting user's schema.
-    pub owners: Vec<String>,
-    pub case: NameCase,
-    /// Owner → destination schema, before the case rule (which then applies to names only).
-    pub schema_map: HashMap<String, String>,
-}
-
-impl std::fmt::Debug for OracleEndpoint {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&self.display())
-    }
-}
-
-impl OracleEndpoint {
-    pub fn new(connect_string: &str, user: &str, password: Option<String>) -> Self {
-        OracleEndpoint {
-            connect_string: connect_string.trim().to_string(),
-            user: user.to_string(),
-            password: password.unwrap_or_default(),
-            owners: vec![],
-            case: NameCase::Fold,
-            schema_map: HashMap::new(),
-        }
-    }
-
-    /// `oracle://user@//host:port/service`: never the password.
-    pub fn display(&self) -> String {
-        format!("oracle://{}@{}", self.user, self.connect_string)
-    }
-
-    /// Every sequence of the configured owners, named as the destination will know them.
-    pub async fn read_sequences(&self, timeouts: &Timeouts) -> Result<Vec<Sequence>, Error> {
-        let endpoint = self.clone();
-        let call_timeout = timeouts.statement;
-        let connect_timeout = timeouts.connect;
-        let display = self.display();
-        let fail = |e: String| {
-            Error::failed(format!(
-                "cannot read sequences from {display}: {}",
-                explain(&e, connect_timeout)
-            ))
-        };
-        let joined = |e: tokio::task::JoinError| {
-            Error::failed(format!("{display}: the Oracle reader failed: {e}"))
-        };
-        let connector = endpoint.clone();
-        let connection = tokio::task::spawn_blocking(move || connector.connect(call_timeout))
-            .await
-            .map_err(joined)?
-            .map_err(fail)?;
-        let query = {
-            let connection = connection.clone();
-            tokio::task::spawn_blocking(move || endpoint.read_rows(&connection))
-        };
-        // The call timeout should end a slow query; if the driver is still busy a little
-        // later, interrupt it from here (what rainfrog does) rather than leave a thread behind.
-        let rows = match tokio::time::timeout(call_timeout + Duration::from_secs(2), query).await {
-            Ok(result) => result.map_err(joined)?.map_err(fail)?,
-            Err(_) => {
-                let _ = tokio::task::spawn_blocking(move || connection.break_execution()).await;
-                return Err(fail(format!(
-                    "no answer within {}; the query was interrupted",
-                    humantime::format_duration(call_timeout)
-                )));
-            }
-        };
-        let sequences = rows
-            .iter()
-            .map(|row| to_sequence(row).map_err(|e| Error::failed(format!("{display}: {e}"))))
-            .collect::<Result<Vec<_>, _>>()?;
-        map_all(sequences, self.case, &self.schema_map)
-            .map_err(|e| Error::failed(format!("{display}: {e}")))
-    }
-
-    fn connect(&self, call_timeout: Duration) -> Result<Arc<oracle::Connection>, String> {
-        let connection =
-            oracle::Connection::connect(&self.user, &self.password, &self.connect_string)
-                .map_err(|e| e.to_string())?;
-        connection
-            .set_call_timeout(Some(call_timeout))
-            .map_err(|e| e.to_string())?;
-        Ok(Arc::new(connection))
-    }
-
-    fn read_rows(&self, connection: &oracle::Connection) -> Result<Vec<OracleRow>, String> {
-        let sql = sequences_sql(self.owners.len());
-        let params: Vec<&dyn oracle::sql_type::ToSql> = self
-            .owners
-            .iter()
-            .map(|o| o as &dyn oracle::sql_type::ToSql)
-            .collect();
-        let result = connection.query(&sql, &params).map_err(|e| e.to_string())?;
-        let mut rows = vec![];
-        for row in result {
-            let row = row.map_err(|e| e.to_string())?;
-            let text = |i: usize| {
-                row.get::<usize, Option<String>>(i)
-                    .map_err(|e| e.to_string())
-            };
-            rows.push(OracleRow {
-                owner: text(0)?.unwrap_or_default(),
-                name: text(1)?.unwrap_or_default(),
-                min_value: text(2)?.unwrap_or_default(),
-                max_value: text(3)?.unwrap_or_default(),
-                increment_by: text(4)?.unwrap_or_default(),
-                cycle_flag: text(5)?.unwrap_or_default(),
-                cache_size: text(6)?.unwrap_or_default(),
-                last_number: text(7)?.unwrap_or_default(),
-                table_name: text(8)?,
-                column_name: text(9)?,
-            });
-        }
-        Ok(rows)
-    }
-}
 
 /// An Oracle sequence named as the destination knows it: the owner through `schema_map` (or
 /// the case rule), the name and any identity column through the case rule.
@@ -180,23 +54,6 @@ pub fn map_all(
     Ok(mapped)
 }
 
-/// An operator's sentence for an Oracle error; above all, a missing client library.
-fn explain(error: &str, connect_timeout: std::time::Duration) -> String {
-    if error.contains("DPI-1047") {
-        "the Oracle client library (libclntsh.so) is not installed or not found: install Oracle \
-         Instant Client (Basic or Basic Light) and set LD_LIBRARY_PATH to its folder (or add it \
-         with ldconfig); PostgreSQL sources and destinations work without it"
-            .to_string()
-    } else if error.contains("DPI-1067") || error.contains("ORA-03156") {
-        format!(
-            "{error} (the call timeout was reached; the connect timeout is {})",
-            humantime::format_duration(connect_timeout)
-        )
-    } else {
-        error.to_string()
-    }
-}
-
 /// One row of the catalogue query, numbers as text: `NUMBER(28)` bounds do not fit 64 bits.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct OracleRow {
@@ -210,12 +67,30 @@ pub struct OracleRow {
     pub last_number: String,
     pub table_name: Option<String>,
     pub column_name: Option<String>,
+    /// `Y` for a scalable sequence (18c+; NULL where the server has no such column).
+    pub scale_flag: Option<String>,
+    pub extend_flag: Option<String>,
+    /// `Y` for a session sequence (18c+).
+    pub session_flag: Option<String>,
 }
 
+/// The flag columns of ALL_SEQUENCES this server has (none before 18c).
+pub const FLAG_COLUMNS_SQL: &str = "SELECT column_name FROM all_tab_columns \
+     WHERE owner = 'SYS' AND table_name = 'ALL_SEQUENCES' \
+     AND column_name IN ('SCALE_FLAG', 'EXTEND_FLAG', 'SESSION_FLAG')";
+
 /// One query for every sequence of the owners (bound as :1..:n), or of the current schema, with
-/// the identity column each one feeds. `LAST_NUMBER` is above every value handed out, cache
-/// included; `CURRVAL` is per session and useless here.
-pub fn sequences_sql(owners: usize) -> String {
+/// the identity column each one feeds and the flag columns `flags` names (those the server
+/// has; NULL for the others). `LAST_NUMBER` is above every value handed out, cache included;
+/// `CURRVAL` is per session and useless here.
+pub fn sequences_sql(owners: usize, flags: &[&str]) -> String {
+    let flag = |column: &str| {
+        if flags.iter().any(|f| f.eq_ignore_ascii_case(column)) {
+            format!("s.{}", column.to_ascii_lowercase())
+        } else {
+            "NULL".to_string()
+        }
+    };
     let filter = if owners == 0 {
         "s.sequence_owner = SYS_CONTEXT('USERENV', 'CURRENT_SCHEMA')".to_string()
     } else {
@@ -226,12 +101,15 @@ pub fn sequences_sql(owners: usize) -> String {
         "SELECT s.sequence_owner, s.sequence_name, \
          TO_CHAR(s.min_value), TO_CHAR(s.max_value), TO_CHAR(s.increment_by), \
          s.cycle_flag, TO_CHAR(s.cache_size), TO_CHAR(s.last_number), \
-         i.table_name, i.column_name \
+         i.table_name, i.column_name, {}, {}, {} \
          FROM all_sequences s \
          LEFT JOIN all_tab_identity_cols i \
            ON i.owner = s.sequence_owner AND i.sequence_name = s.sequence_name \
          WHERE {filter} \
-         ORDER BY s.sequence_owner, s.sequence_name"
+         ORDER BY s.sequence_owner, s.sequence_name",
+        flag("SCALE_FLAG"),
+        flag("EXTEND_FLAG"),
+        flag("SESSION_FLAG"),
     )
 }
 
@@ -263,6 +141,47 @@ pub fn to_sequence(row: &OracleRow) -> Result<Sequence, String> {
     }
     let min = number(&row.min_value, "MIN_VALUE")?;
     let max = number(&row.max_value, "MAX_VALUE")?;
+    let cycle = row.cycle_flag.trim() == "Y";
+    // Clamped too: a LAST_NUMBER past 64 bits makes any positive offset overflow, and the
+    // row is then refused as out-of-range rather than wrapped.
+    let last_number = number(&row.last_number, "LAST_NUMBER")?;
+    let yes = |flag: &Option<String>| flag.as_deref().map(str::trim) == Some("Y");
+    let unavailable = if yes(&row.scale_flag) {
+        Some(format!(
+            "it is a scalable sequence (SCALE{}): every value carries a 6-digit instance and \
+             session prefix, so LAST_NUMBER is not the last key handed out; set the destination \
+             by hand above its column's largest value",
+            if yes(&row.extend_flag) { " EXTEND" } else { "" }
+        ))
+    } else if yes(&row.session_flag) {
+        Some(
+            "it is a session sequence (SESSION): every session counts on its own from the start, \
+             so there is no value to carry over"
+                .to_string(),
+        )
+    } else {
+        None
+    };
+    // LAST_NUMBER is where the next cache starts: past the bound, a CYCLE sequence's next
+    // value is the other bound.
+    let wrapped_to = match cycle {
+        true if increment > 0 && last_number > max => Some(min),
+        true if increment < 0 && last_number < min => Some(max),
+        _ => None,
+    };
+    let note = wrapped_to.map(|next| {
+        format!(
+            "the source's LAST_NUMBER {} is past its {} {}: this CYCLE sequence has wrapped, \
+             so its next value {next} is taken as the source value",
+            row.last_number.trim(),
+            if increment > 0 {
+                "MAXVALUE"
+            } else {
+                "MINVALUE"
+            },
+            if increment > 0 { max } else { min },
+        )
+    });
     Ok(Sequence {
         oid: 0,
         schema: row.owner.clone(),
@@ -272,12 +191,14 @@ pub fn to_sequence(row: &OracleRow) -> Result<Sequence, String> {
         min,
         max,
         increment,
-        cycle: row.cycle_flag.trim() == "Y",
+        cycle,
         cache: number(&row.cache_size, "CACHE_SIZE")?,
-        // Clamped too: a LAST_NUMBER past 64 bits makes any positive offset overflow, and the
-        // row is then refused as out-of-range rather than wrapped.
-        last_value: Some(number(&row.last_number, "LAST_NUMBER")?),
-        is_called: true,
+        last_value: if unavailable.is_some() {
+            None
+        } else {
+            Some(wrapped_to.unwrap_or(last_number))
+        },
+        is_called: wrapped_to.is_none(),
         can_read: true,
         can_update: false,
         schema_usable: true,
@@ -294,8 +215,8 @@ pub fn to_sequence(row: &OracleRow) -> Result<Sequence, String> {
             _ => None,
         },
         unlogged: false,
-        unavailable: None,
-        note: None,
+        unavailable,
+        note,
         default_for: vec![],
     })
 }
@@ -316,16 +237,84 @@ mod tests {
             last_number: last.into(),
             table_name: None,
             column_name: None,
+            scale_flag: None,
+            extend_flag: None,
+            session_flag: None,
         }
     }
 
     #[test]
     fn the_query_binds_owners_or_uses_the_current_schema() {
-        let default = sequences_sql(0);
+        let default = sequences_sql(0, &[]);
         assert!(default.contains("SYS_CONTEXT('USERENV', 'CURRENT_SCHEMA')"));
         assert!(default.contains("TO_CHAR(s.last_number)") && !default.contains("CURRVAL"));
         assert!(default.contains("all_tab_identity_cols"));
-        assert!(sequences_sql(3).contains("s.sequence_owner IN (:1, :2, :3)"));
+        assert!(sequences_sql(3, &[]).contains("s.sequence_owner IN (:1, :2, :3)"));
+    }
+
+    #[test]
+    fn the_query_reads_only_the_flag_columns_the_server_has() {
+        let old = sequences_sql(0, &[]);
+        assert!(
+            old.contains("i.column_name, NULL, NULL, NULL FROM"),
+            "an 12c server has no flag columns: {old}"
+        );
+        let new = sequences_sql(0, &["SCALE_FLAG", "EXTEND_FLAG", "SESSION_FLAG"]);
+        assert!(
+            new.contains("i.column_name, s.scale_flag, s.extend_flag, s.session_flag FROM"),
+            "{new}"
+        );
+        let partial = sequences_sql(0, &["SCALE_FLAG"]);
+        assert!(partial.contains("s.scale_flag, NULL, NULL"), "{partial}");
+        assert!(FLAG_COLUMNS_SQL.contains("'ALL_SEQUENCES'"));
+    }
+
+    #[test]
+    fn scalable_and_session_sequences_have_no_value_and_say_why() {
+        let mut scalable = row(
+            "SCALED",
+            "1",
+            "9999999999999999999999999999",
+            "1",
+            "N",
+            "500",
+        );
+        scalable.scale_flag = Some("Y".into());
+        scalable.extend_flag = Some("Y".into());
+        let s = to_sequence(&scalable).unwrap();
+        assert_eq!(s.last_value, None);
+        let why = s.unavailable.unwrap();
+        assert!(why.contains("scalable sequence (SCALE EXTEND)"), "{why}");
+        let mut session = row("PER_SESSION", "1", "1000", "1", "N", "7");
+        session.session_flag = Some("Y".into());
+        session.scale_flag = Some("N".into());
+        let s = to_sequence(&session).unwrap();
+        assert!(s
+            .unavailable
+            .unwrap()
+            .contains("session sequence (SESSION)"));
+        let mut plain = row("PLAIN", "1", "1000", "1", "N", "7");
+        plain.scale_flag = Some("N".into());
+        plain.session_flag = Some("N".into());
+        let s = to_sequence(&plain).unwrap();
+        assert_eq!((s.last_value, s.unavailable), (Some(7), None));
+    }
+
+    #[test]
+    fn a_cycle_sequence_past_its_bound_is_taken_as_wrapped_and_says_so() {
+        let s = to_sequence(&row("RING", "1", "1000", "1", "Y", "1001")).unwrap();
+        assert_eq!((s.last_value, s.is_called), (Some(1), false));
+        let note = s.note.unwrap();
+        assert!(
+            note.contains("LAST_NUMBER 1001 is past its MAXVALUE 1000") && note.contains("wrapped"),
+            "{note}"
+        );
+        let s = to_sequence(&row("DOWN", "-1000", "-1", "-1", "Y", "-1001")).unwrap();
+        assert_eq!((s.last_value, s.is_called), (Some(-1), false));
+        assert!(s.note.unwrap().contains("MINVALUE -1000"));
+        // Without CYCLE, past the bound is exhausted, not wrapped.
+        let s = to_sequence(&row("FULL", "1", "1000", "1", "N", "1001")).unwrap();
+        assert_eq!((s.last_value, s.note), (Some(1001), None));
     }
 
     #[test]
@@ -384,20 +373,6 @@ mod tests {
         );
         assert!(to_sequence(&row("X", "1", "10", "0", "N", "1")).is_err());
     }
-
-    #[test]
-    fn a_missing_client_library_says_how_to_install_it() {
-        let e = explain(
-            "DPI-1047: Cannot locate a 64-bit Oracle Client library: \"libclntsh.so: cannot open shared object file\"",
-            std::time::Duration::from_secs(5),
-        );
-        assert!(
-            e.contains("libclntsh.so")
-                && e.contains("Instant Client")
-                && e.contains("LD_LIBRARY_PATH"),
-            "{e}"
-        );
-    }
 }
 
 #[cfg(test)]
@@ -425,6 +400,9 @@ mod mapping_properties {
                 last_number: "5".into(),
                 table_name: None,
                 column_name: None,
+                scale_flag: None,
+                extend_flag: None,
+                session_flag: None,
             }
         }
     }
