@@ -13,7 +13,7 @@ use seqsync::engine::instance::{
 use seqsync::engine::journal::{JournalEntry, JournalEvent};
 use seqsync::engine::model::{Engine, PlanRow, RowStatus};
 use seqsync::engine::offset::Offset;
-use seqsync::engine::select::Choice;
+use seqsync::engine::select::{Choice, Selection};
 
 fn offset(value: i64) -> Offset {
     Offset::new(value).unwrap()
@@ -1241,4 +1241,72 @@ fn keep_ahead_is_refused_like_synchronize_and_a_watch_that_stops_itself_says_why
     );
     assert!(state.message.as_ref().unwrap().error);
     assert!(state.quit);
+}
+
+/// The preview's rows chosen by keys: space leaves the row under the cursor out (and puts it
+/// back), `a` leaves every row out or puts them all back; the confirmation counts only what
+/// will change, and the apply carries the choice to the worker.
+#[test]
+fn the_preview_chooses_rows_by_keys_and_applies_only_the_chosen() {
+    let mut state = scene();
+    let request = plan_orders(&mut state);
+    let mut planned = rows();
+    planned[4].source_key = Some(("hr".into(), "LEGACY_SEQ".into()));
+    // The config left legacy_seq out already.
+    let config = Selection::new(vec![], vec!["public.legacy_*".into()]).unwrap();
+    update(
+        &mut state,
+        Msg::Worker(Response::Planned {
+            request,
+            notices: vec![],
+            result: Ok(Choice::new(planned, config)),
+        }),
+    );
+    let statuses = |state: &State| match &state.dialog {
+        Dialog::Preview { choice, .. } => choice
+            .rows()
+            .iter()
+            .map(|r| r.status.name())
+            .collect::<Vec<_>>(),
+        other => panic!("{other:?}"),
+    };
+    assert_eq!(
+        statuses(&state),
+        vec!["update", "unchanged", "update", "out-of-range", "excluded"]
+    );
+    // Leave orders_id_seq (row 0) out: one change left.
+    press(&mut state, &[chr(' ')]);
+    assert_eq!(statuses(&state)[0], "excluded");
+    assert!(render(&state, 100, 30).contains("Apply 1 change(s)?"));
+    snap("preview_chosen", &state);
+    // Down to legacy_seq and put it back in, against the config.
+    press(&mut state, &vec![key(KeyCode::Down); 4]);
+    press(&mut state, &[chr(' ')]);
+    assert_eq!(statuses(&state)[4], "missing-in-destination");
+    // Everything out, then everything back.
+    press(&mut state, &[chr('a')]);
+    assert!(statuses(&state).iter().all(|s| *s == "excluded"));
+    assert!(render(&state, 100, 30).contains("Nothing to change."));
+    press(&mut state, &[chr('a')]);
+    assert_eq!(
+        statuses(&state),
+        vec!["update", "unchanged", "update", "out-of-range", "missing-in-destination"]
+    );
+    // orders_id_seq out again, then apply: the worker gets that choice, the gauge one change.
+    press(&mut state, &[key(KeyCode::Home), chr(' ')]);
+    let effects = press(&mut state, &[key(KeyCode::Enter)]);
+    let [Effect::Apply {
+        request: applied,
+        selection,
+    }] = &effects[..]
+    else {
+        panic!("{effects:?}")
+    };
+    assert_eq!(*applied, request);
+    assert_eq!(selection.by_hand.get("public.orders_id_seq"), Some(&false));
+    assert_eq!(selection.exclude, vec!["public.legacy_*".to_string()]);
+    match state.dialog {
+        Dialog::Applying { total, .. } => assert_eq!(total, 1),
+        ref other => panic!("{other:?}"),
+    }
 }
