@@ -1290,7 +1290,13 @@ fn the_preview_chooses_rows_by_keys_and_applies_only_the_chosen() {
     press(&mut state, &[chr('a')]);
     assert_eq!(
         statuses(&state),
-        vec!["update", "unchanged", "update", "out-of-range", "missing-in-destination"]
+        vec![
+            "update",
+            "unchanged",
+            "update",
+            "out-of-range",
+            "missing-in-destination"
+        ]
     );
     // orders_id_seq out again, then apply: the worker gets that choice, the gauge one change.
     press(&mut state, &[key(KeyCode::Home), chr(' ')]);

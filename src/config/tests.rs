@@ -254,6 +254,27 @@ fn errors_name_the_file_the_instance_and_the_key() {
     assert!(e.contains("nmae"), "{e}");
     let e = load(Some(Path::new("/nonexistent/seqsync.toml"))).unwrap_err();
     assert!(e.contains("does not exist"), "{e}");
+    let bad_glob = GOOD.replace(
+        "name = \"orders cutover\"",
+        "name = \"orders cutover\"\nexclude = [\"public.[audit\"]",
+    );
+    let e = load(Some(&write("glob", &bad_glob))).unwrap_err();
+    assert!(
+        e.contains("'dts-orders'") && e.contains("exclude pattern 'public.[audit'"),
+        "{e}"
+    );
+}
+
+#[test]
+fn an_instance_keeps_its_include_and_exclude_lists() {
+    let chosen = GOOD.replace(
+        "name = \"orders cutover\"",
+        "name = \"orders cutover\"\ninclude = [\"public.*\"]\nexclude = [\"public.audit_*\", \"public.é?\"]",
+    );
+    let s = load(Some(&write("chosen", &chosen))).unwrap();
+    let selection = &s.instance("dts-orders").unwrap().selection;
+    assert_eq!(selection.include, vec!["public.*"]);
+    assert_eq!(selection.exclude, vec!["public.audit_*", "public.é?"]);
 }
 
 #[test]
