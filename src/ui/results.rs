@@ -51,9 +51,13 @@ pub fn draw(frame: &mut Frame, area: Rect, state: &State, theme: Theme) {
     } else {
         format!("/{}", results.filter.value())
     };
+    let excluded = match results.count(RowStatus::Excluded) {
+        0 => String::new(),
+        n => format!("{n} excluded · "),
+    };
     frame.render_widget(
         Paragraph::new(Line::from(vec![Span::raw(format!(
-            "{} updated · {} unchanged · {} not applied · {} shown · sort {} (o) · {filter}",
+            "{} updated · {} unchanged · {} not applied · {excluded}{} shown · sort {} (o) · {filter}",
             results.count(RowStatus::Updated),
             results.count(RowStatus::Unchanged),
             results
