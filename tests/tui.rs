@@ -11,7 +11,7 @@ use seqsync::engine::instance::{
     Endpoint, Instance, Observed, Phase, Status, Step, TaskKind, Topology,
 };
 use seqsync::engine::journal::{JournalEntry, JournalEvent};
-use seqsync::engine::model::{Engine, PlanRow, RowStatus};
+use seqsync::engine::model::{Engine, Matched, PlanRow, RowStatus};
 use seqsync::engine::offset::Offset;
 use seqsync::engine::select::{Choice, Selection};
 
@@ -1252,6 +1252,8 @@ fn the_preview_chooses_rows_by_keys_and_applies_only_the_chosen() {
     let request = plan_orders(&mut state);
     let mut planned = rows();
     planned[4].source_key = Some(("hr".into(), "LEGACY_SEQ".into()));
+    planned[2].matched = Matched::Column("public.refunds.id".into());
+    planned[2].source_name = Some("public.refund_seq".into());
     // The config left legacy_seq out already.
     let config = Selection::new(vec![], vec!["public.legacy_*".into()]).unwrap();
     update(
@@ -1279,8 +1281,17 @@ fn the_preview_chooses_rows_by_keys_and_applies_only_the_chosen() {
     assert_eq!(statuses(&state)[0], "excluded");
     assert!(render(&state, 100, 30).contains("Apply 1 change(s)?"));
     snap("preview_chosen", &state);
+    // The row under the cursor says how it was paired.
+    press(&mut state, &vec![key(KeyCode::Down); 2]);
+    let screen = render(&state, 100, 30);
+    assert!(
+        screen.contains(
+            "public.refund_no ← public.refund_seq: update — matched through public.refunds.id"
+        ),
+        "{screen}"
+    );
     // Down to legacy_seq and put it back in, against the config.
-    press(&mut state, &vec![key(KeyCode::Down); 4]);
+    press(&mut state, &vec![key(KeyCode::Down); 2]);
     press(&mut state, &[chr(' ')]);
     assert_eq!(statuses(&state)[4], "missing-in-destination");
     // Everything out, then everything back.

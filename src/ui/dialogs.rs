@@ -126,9 +126,10 @@ pub fn draw(frame: &mut Frame, area: Rect, state: &State, theme: Theme) {
                 .title(format!(" Plan — offset {offset} "));
             let inner = block.inner(popup);
             frame.render_widget(block, popup);
-            let [counts, table, confirm] = Layout::vertical([
+            let [counts, table, detail, confirm] = Layout::vertical([
                 Constraint::Length(2),
                 Constraint::Min(2),
+                Constraint::Length(2),
                 Constraint::Length(1),
             ])
             .areas(inner);
@@ -159,6 +160,7 @@ pub fn draw(frame: &mut Frame, area: Rect, state: &State, theme: Theme) {
                 Block::default(),
                 theme,
             );
+            sequences::draw_detail(frame, detail, rows.get(*scroll), theme);
             let changes = choice.changes();
             let prompt = if changes == 0 {
                 "Nothing to change.  Space/a: choose rows   Enter: record it   Esc: close"

@@ -13,10 +13,11 @@ pub fn draw(frame: &mut Frame, area: Rect, state: &State, theme: Theme) {
     let Some(results) = &state.results else {
         return;
     };
-    let [title, info, table] = Layout::vertical([
+    let [title, info, table, detail] = Layout::vertical([
         Constraint::Length(1),
         Constraint::Length(1),
         Constraint::Min(2),
+        Constraint::Length(2),
     ])
     .areas(area);
     let (headline, style) = match results.outcome.as_str() {
@@ -90,4 +91,9 @@ pub fn draw(frame: &mut Frame, area: Rect, state: &State, theme: Theme) {
         Block::default().borders(Borders::TOP),
         theme,
     );
+    let selected = results
+        .visible
+        .get(results.selected)
+        .map(|&i| &results.rows[i]);
+    sequences::draw_detail(frame, detail, selected, theme);
 }

@@ -3,10 +3,11 @@
 //! on screen built at all (a run may hold 100,000).
 
 use super::widgets::{content_widths, fit, number, Theme};
-use crate::engine::model::{PlanRow, RowStatus};
+use crate::engine::model::{Matched, PlanRow, RowStatus};
+use crate::engine::text::shown;
 use ratatui::layout::{Constraint, Rect};
 use ratatui::text::Text;
-use ratatui::widgets::{Block, Row, Table};
+use ratatui::widgets::{Block, Paragraph, Row, Table};
 use ratatui::Frame;
 
 pub struct Columns {
@@ -15,6 +16,29 @@ pub struct Columns {
     pub values: fn(&PlanRow) -> [Option<i64>; 3],
     /// A `>` before the selected row's name (the results list is navigated row by row).
     pub marker: bool,
+}
+
+/// The selected row's story, under the table: its names, status, and why (the reason it is
+/// refused or left out, or how the two sides were paired).
+pub fn draw_detail(frame: &mut Frame, area: Rect, row: Option<&PlanRow>, theme: Theme) {
+    let Some(row) = row else {
+        return;
+    };
+    let why = if row.message.is_empty() {
+        match &row.matched {
+            Matched::Column(column) => format!("matched through {column}"),
+            Matched::Name => "matched by schema and name".to_string(),
+        }
+    } else {
+        row.message.clone()
+    };
+    let text = shown(&format!("{}: {} — {why}", row.names(), row.status.name())).into_owned();
+    frame.render_widget(
+        Paragraph::new(text)
+            .style(theme.dim())
+            .wrap(ratatui::widgets::Wrap { trim: true }),
+        area,
+    );
 }
 
 /// Draws `visible` (rows, each with whether it is selected) into `area` under `block`.
