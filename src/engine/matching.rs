@@ -11,7 +11,7 @@
 //! A sequence paired (or refused) by rule 1 or 2 is not paired again by name.
 
 use super::model::{Matched, Sequence};
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, HashMap};
 
 /// One outcome of matching.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -42,23 +42,28 @@ pub enum Pairing<'a> {
     },
 }
 
-type Column = (String, String, String);
+type Column<'a> = (&'a str, &'a str, &'a str);
 
-fn columns(seq: &Sequence) -> BTreeSet<Column> {
-    seq.fed_columns()
-        .map(|c| (c.schema.clone(), c.table.clone(), c.column.clone()))
-        .collect()
+/// The columns a sequence feeds, sorted, each once.
+fn columns(seq: &Sequence) -> Vec<Column<'_>> {
+    let mut columns: Vec<Column> = seq
+        .fed_columns()
+        .map(|c| (c.schema.as_str(), c.table.as_str(), c.column.as_str()))
+        .collect();
+    columns.sort_unstable();
+    columns.dedup();
+    columns
 }
 
 fn column_text(column: &Column) -> String {
-    super::model::display_name(&column.0, &column.1) + "." + &super::model::display_ident(&column.2)
+    super::model::display_name(column.0, column.1) + "." + &super::model::display_ident(column.2)
 }
 
 /// Pairs every sequence of both sides (see the module's rules), in no particular order.
 pub fn pair<'a>(source: &'a [Sequence], destination: &'a [Sequence]) -> Vec<Pairing<'a>> {
     // Nodes: sources 0..n, destinations n..n+m, joined where they feed a common column.
     let n = source.len();
-    let mut by_column: BTreeMap<Column, (Vec<usize>, Vec<usize>)> = BTreeMap::new();
+    let mut by_column: HashMap<Column, (Vec<usize>, Vec<usize>)> = HashMap::new();
     for (i, s) in source.iter().enumerate() {
         for c in columns(s) {
             by_column.entry(c).or_default().0.push(i);
@@ -101,11 +106,15 @@ pub fn pair<'a>(source: &'a [Sequence], destination: &'a [Sequence]) -> Vec<Pair
         }
         if let ([i], [j]) = (sources.as_slice(), destinations.as_slice()) {
             let (s, d) = (&source[*i], &destination[*j]);
-            let shared = columns(s).intersection(&columns(d)).next().cloned();
+            let theirs = columns(d);
+            let shared = columns(s)
+                .into_iter()
+                .find(|c| theirs.binary_search(c).is_ok())
+                .expect("linked by a column");
             out.push(Pairing::Pair {
                 source: s,
                 destination: d,
-                matched: Matched::Column(column_text(&shared.expect("linked by a column"))),
+                matched: Matched::Column(column_text(&shared)),
             });
             continue;
         }
@@ -119,30 +128,26 @@ pub fn pair<'a>(source: &'a [Sequence], destination: &'a [Sequence]) -> Vec<Pair
         }
     }
     // Rule 3: by name, among what the columns left.
-    let key = |s: &Sequence| (s.schema.clone(), s.name.clone());
-    let column_partner: HashMap<(String, String), String> = out
+    fn key(s: &Sequence) -> (&str, &str) {
+        (&s.schema, &s.name)
+    }
+    let column_pairs: Vec<(&Sequence, &Sequence)> = out
         .iter()
         .filter_map(|p| match p {
             Pairing::Pair {
                 source,
                 destination,
                 ..
-            } => Some((key(source), destination.qualified_name())),
+            } => Some((*source, *destination)),
             _ => None,
         })
         .collect();
-    let destination_taken_by: HashMap<(String, String), String> = out
-        .iter()
-        .filter_map(|p| match p {
-            Pairing::Pair {
-                source,
-                destination,
-                ..
-            } => Some((key(destination), source_label(source))),
-            _ => None,
-        })
-        .collect();
-    let mut free_destinations: HashMap<(String, String), &Sequence> = destination
+    // By the source's name: the destination it took; by the destination's: the source.
+    let column_partner: HashMap<(&str, &str), &Sequence> =
+        column_pairs.iter().map(|(s, d)| (key(s), *d)).collect();
+    let destination_taken_by: HashMap<(&str, &str), &Sequence> =
+        column_pairs.iter().map(|(s, d)| (key(d), *s)).collect();
+    let mut free_destinations: HashMap<(&str, &str), &Sequence> = destination
         .iter()
         .enumerate()
         .filter(|(j, _)| !taken_destination[*j])
@@ -160,7 +165,7 @@ pub fn pair<'a>(source: &'a [Sequence], destination: &'a [Sequence]) -> Vec<Pair
             }),
             None => out.push(Pairing::SourceOnly {
                 source: s,
-                name_taken_by: destination_taken_by.get(&key(s)).cloned(),
+                name_taken_by: destination_taken_by.get(&key(s)).map(|t| source_label(t)),
             }),
         }
     }
@@ -169,7 +174,7 @@ pub fn pair<'a>(source: &'a [Sequence], destination: &'a [Sequence]) -> Vec<Pair
     for d in rest {
         out.push(Pairing::DestinationOnly {
             destination: d,
-            name_taken_by: column_partner.get(&key(d)).cloned(),
+            name_taken_by: column_partner.get(&key(d)).map(|t| t.qualified_name()),
         });
     }
     out
