@@ -5,10 +5,10 @@
 mod common;
 use common::Pair;
 use seqsync::engine::model::NameCase;
-use seqsync::engine::model::{Matched, RowStatus};
+use seqsync::engine::model::{Matched, PlanRow, RowStatus};
 use seqsync::engine::oracle::{map_all, map_names, to_sequence, OracleRow};
 use seqsync::engine::plan::{plan, PlanOptions};
-use seqsync::engine::postgres::{apply, ApplyHooks, PgEndpoint};
+use seqsync::engine::postgres::{apply, ApplyHooks, PgEndpoint, PgSession};
 use seqsync::engine::saga::ApplyOptions;
 use seqsync::engine::Timeouts;
 use std::collections::HashMap;
@@ -30,6 +30,24 @@ fn oracle_row(owner: &str, name: &str, last: &str) -> OracleRow {
         extend_flag: None,
         session_flag: None,
     }
+}
+
+/// Applies the planned rows to the destination the session is on, as a sync would.
+async fn apply_all(endpoint: &PgEndpoint, session: PgSession, rows: &mut [PlanRow]) {
+    apply(
+        endpoint,
+        &Timeouts::default(),
+        Some(session),
+        rows,
+        &ApplyOptions::default(),
+        &ApplyHooks {
+            progress: &|_| {},
+            record: &|_| Ok(()),
+            cancel: &AtomicBool::new(false),
+        },
+    )
+    .await
+    .unwrap();
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -98,20 +116,7 @@ async fn oracle_names_map_onto_real_postgresql_destinations() {
         ],
         "the preview shows the Oracle name beside the destination's when they differ"
     );
-    apply(
-        &endpoint,
-        &timeouts,
-        Some(session),
-        &mut rows,
-        &ApplyOptions::default(),
-        &ApplyHooks {
-            progress: &|_| {},
-            record: &|_| Ok(()),
-            cancel: &AtomicBool::new(false),
-        },
-    )
-    .await
-    .unwrap();
+    apply_all(&endpoint, session, &mut rows).await;
     let dst = pair.destination().await;
     for (sequence, expected) in [
         ("orders_seq", 1_500i64),
@@ -260,20 +265,7 @@ async fn oracle_identity_sequences_meet_the_destination_identity_through_the_col
     );
     assert!(ring.message.contains("has wrapped"), "{}", ring.message);
 
-    apply(
-        &endpoint,
-        &timeouts,
-        Some(session),
-        &mut rows,
-        &ApplyOptions::default(),
-        &ApplyHooks {
-            progress: &|_| {},
-            record: &|_| Ok(()),
-            cancel: &AtomicBool::new(false),
-        },
-    )
-    .await
-    .unwrap();
+    apply_all(&endpoint, session, &mut rows).await;
     let dst = pair.destination().await;
     let id: i64 = dst
         .query_one(

@@ -279,19 +279,7 @@ async fn idle_rounds_write_nothing_and_a_moved_sequence_is_the_only_one_written(
     watch.signal(libc::SIGTERM);
     let (code, stderr) = watch.finish();
     assert_eq!(code, 0, "{stderr}");
-    let undo = pair.run(&[
-        "undo",
-        &run_id,
-        "--destination",
-        &pair.destination_url,
-        "--yes",
-    ]);
-    assert_eq!(
-        undo.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&undo.stderr)
-    );
+    pair.undo(&run_id);
     let next: i64 = pair
         .destination()
         .await

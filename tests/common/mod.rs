@@ -300,6 +300,25 @@ impl Pair {
         (out.status.code().unwrap_or(-1), json, stderr)
     }
 
+    /// `seqsync undo RUN_ID --yes` on this pair's destination; panics unless it exits 0.
+    #[allow(dead_code)] // not every test undoes
+    pub fn undo(&self, run_id: &str) -> Output {
+        let out = self.run(&[
+            "undo",
+            run_id,
+            "--destination",
+            &self.destination_url,
+            "--yes",
+        ]);
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "undo {run_id}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        out
+    }
+
     /// Exact (last_value, is_called) of every user sequence in the destination, by name.
     pub async fn destination_states(&self) -> Vec<(String, i64, bool)> {
         states(&self.destination().await).await
