@@ -455,3 +455,53 @@ async fn a_watch_killed_mid_apply_is_settled_by_the_next_start() {
         "and the next round brought every sequence to its target"
     );
 }
+
+/// `--exclude` holds for every round: the left-out sequence is never written, however far its
+/// source moves, while the rest keeps following.
+#[tokio::test(flavor = "multi_thread")]
+async fn an_excluded_sequence_is_left_alone_round_after_round() {
+    let pair = Pair::new("watch_exclude").await;
+    pair.both("CREATE SEQUENCE kept; CREATE SEQUENCE managed_by_app;")
+        .await;
+    let dst = pair.destination().await;
+    dst.batch_execute("SELECT nextval('managed_by_app')")
+        .await
+        .unwrap();
+    let untouched = || async {
+        let r = dst
+            .query_one(
+                "SELECT format('%s/%s/%s', last_value, log_cnt, is_called) FROM managed_by_app",
+                &[],
+            )
+            .await
+            .unwrap();
+        r.get::<_, String>(0)
+    };
+    let before = untouched().await;
+    let mut args = pair.ad_hoc("", "1000");
+    args.remove(0);
+    args.extend(["--interval", "100ms", "--exclude", "public.managed_*"]);
+    let watch = Watching::start(&pair, &args, &[]);
+    let first = watch.next_round();
+    assert_eq!(first["applied"], 1, "only kept: {first}");
+    pair.source()
+        .await
+        .batch_execute("SELECT setval('kept', 50), setval('managed_by_app', 5000)")
+        .await
+        .unwrap();
+    let moved = loop {
+        let round = watch.next_round();
+        if round["changed"] != 0 {
+            break round;
+        }
+    };
+    assert_eq!(
+        (moved["changed"].as_u64(), moved["applied"].as_u64()),
+        (Some(2), Some(1)),
+        "both moved, one applied: {moved}"
+    );
+    watch.signal(libc::SIGINT);
+    let (code, stderr) = watch.finish();
+    assert_eq!(code, 0, "{stderr}");
+    assert_eq!(untouched().await, before, "byte for byte");
+}
