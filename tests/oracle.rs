@@ -5,7 +5,7 @@
 mod common;
 use common::Pair;
 use seqsync::engine::model::NameCase;
-use seqsync::engine::model::{Matched, PlanRow, RowStatus};
+use seqsync::engine::model::{Matched, PlanRow, RowStatus, Sequence};
 use seqsync::engine::oracle::{map_all, map_names, to_sequence, OracleRow};
 use seqsync::engine::plan::{plan, PlanOptions};
 use seqsync::engine::postgres::{apply, ApplyHooks, PgEndpoint, PgSession};
@@ -30,6 +30,25 @@ fn oracle_row(owner: &str, name: &str, last: &str) -> OracleRow {
         extend_flag: None,
         session_flag: None,
     }
+}
+
+/// The plan of `source` (Oracle rows, mapped) onto the pair's real destination, with the
+/// session it was read on.
+async fn plan_onto(
+    pair: &Pair,
+    source: &[Sequence],
+    offset: i64,
+) -> (PgEndpoint, PgSession, Vec<PlanRow>) {
+    let endpoint = PgEndpoint::new(&pair.destination_url, None).unwrap();
+    let session = endpoint.connect(&Timeouts::default()).await.unwrap();
+    let destination = session.read_sequences().await.unwrap();
+    let options = PlanOptions {
+        offset: seqsync::engine::offset::Offset::new(offset).unwrap(),
+        allow_lower: false,
+        scan_unindexed: false,
+    };
+    let rows = plan(source, &destination, options);
+    (endpoint, session, rows)
 }
 
 /// Applies the planned rows to the destination the session is on, as a sync would.
@@ -88,19 +107,7 @@ async fn oracle_names_map_onto_real_postgresql_destinations() {
         ]
     );
 
-    let endpoint = PgEndpoint::new(&pair.destination_url, None).unwrap();
-    let timeouts = Timeouts::default();
-    let session = endpoint.connect(&timeouts).await.unwrap();
-    let destination = session.read_sequences().await.unwrap();
-    let mut rows = plan(
-        &source,
-        &destination,
-        PlanOptions {
-            offset: seqsync::engine::offset::Offset::new(1_000).unwrap(),
-            allow_lower: false,
-            scan_unindexed: false,
-        },
-    );
+    let (endpoint, session, mut rows) = plan_onto(&pair, &source, 1_000).await;
     assert!(
         rows.iter().all(|r| r.status == RowStatus::Update),
         "every Oracle name found its destination: {rows:#?}"
@@ -216,19 +223,7 @@ async fn oracle_identity_sequences_meet_the_destination_identity_through_the_col
         &HashMap::new(),
     )
     .unwrap();
-    let endpoint = PgEndpoint::new(&pair.destination_url, None).unwrap();
-    let timeouts = Timeouts::default();
-    let session = endpoint.connect(&timeouts).await.unwrap();
-    let destination = session.read_sequences().await.unwrap();
-    let mut rows = plan(
-        &source,
-        &destination,
-        PlanOptions {
-            offset: seqsync::engine::offset::Offset::new(100).unwrap(),
-            allow_lower: false,
-            scan_unindexed: false,
-        },
-    );
+    let (endpoint, session, mut rows) = plan_onto(&pair, &source, 100).await;
     let by_name = |name: &str| rows.iter().find(|r| r.name == name).unwrap().clone();
     let employees = by_name("employees_id_seq");
     assert_eq!(
