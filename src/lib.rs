@@ -5,8 +5,10 @@
 //!   * `engine::run`: the use cases, the only entry points of the front ends (resolve, gate,
 //!     plan, apply, undo, recover, check, observe, count).
 //!   * `engine::model`, `engine::offset`: the shared vocabulary; `engine::plan`: the pure
-//!     planner; `engine::saga`: the apply saga's pure decisions; `engine::Error`: one error
-//!     type whose kind decides exit codes.
+//!     planner, with `engine::matching` (which sequence pairs with which), `engine::behind`
+//!     (the behind-data check) and `engine::select` (include/exclude); `engine::saga`: the
+//!     apply saga's pure decisions; `engine::Error`: one error type whose kind decides exit
+//!     codes.
 //!   * `engine::postgres` (a folder, one file per concern) and `engine::oracle`: the adapters;
 //!     `engine::detect`, `engine::instance`: replication status and the prerequisites;
 //!     `engine::journal`, `engine::secret`, `engine::tls`.
