@@ -85,9 +85,10 @@ pub fn spawn(config: WorkerConfig) -> (UnboundedSender<Effect>, UnboundedReceive
                             overlays: &overlays,
                         };
                         let listing = run::discover(sources, &ctx.timeouts).await;
+                        let problems = listing.said();
                         let _ = out.send(Response::Discovered {
                             found: listing.found,
-                            problems: listing.problems,
+                            problems,
                         });
                     });
                 }

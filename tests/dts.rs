@@ -305,6 +305,20 @@ async fn jobs_of_every_region_and_page_map_as_the_readme_says() {
     assert_eq!(out.status.code(), Some(2));
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("full-data phase"), "{stderr}");
+
+    // A completing entry whose id matches no job is said, not silently unused; one that
+    // matches is not.
+    let typo = pair.write_config(&fake.config(
+        "\n[[instances]]\nid = \"dtsj-runing\"\nsource = { user = \"reader\" }\n\
+         \n[[instances]]\nid = \"dtsj-running\"\nsource = { user = \"reader\" }\n",
+    ));
+    let (list, stderr) = listed(&pair, &typo, &KEYS);
+    assert_eq!(list.len(), 37);
+    assert!(
+        stderr.contains("config entry 'dtsj-runing' completes no DTS job")
+            && !stderr.contains("'dtsj-running'"),
+        "{stderr}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -80,6 +80,16 @@ impl EndpointOverlay {
     }
 }
 
+impl Overlay {
+    /// A complete `[[instances]]` entry (both engines and URLs): an instance of its own, not a
+    /// completion of a DTS job.
+    pub fn stands_alone(&self) -> bool {
+        [&self.source, &self.destination]
+            .iter()
+            .all(|side| side.engine.is_some() && side.url.is_some())
+    }
+}
+
 /// A DTS instance with the config's entry for it laid over.
 pub fn merge(mut instance: Instance, overlays: &[Overlay]) -> Instance {
     let Some(overlay) = overlays.iter().find(|o| o.id == instance.id) else {
@@ -101,6 +111,20 @@ pub fn merge(mut instance: Instance, overlays: &[Overlay]) -> Instance {
 pub struct Listing {
     pub found: Vec<(Instance, Observed)>,
     pub problems: Vec<String>,
+    /// Config entries meant to complete a job that no listed job has the id of (a typo).
+    pub unmatched: Vec<String>,
+}
+
+impl Listing {
+    /// Everything to tell the operator: the places DTS could not be asked, then the entries
+    /// that complete nothing.
+    pub fn said(&self) -> Vec<String> {
+        self.problems
+            .iter()
+            .chain(&self.unmatched)
+            .cloned()
+            .collect()
+    }
 }
 
 const KINDS: [TaskKind; 2] = [TaskKind::Synchronization, TaskKind::Migration];
@@ -118,6 +142,7 @@ pub async fn list(
             return Listing {
                 found: vec![],
                 problems: vec![format!("DTS: {e}")],
+                unmatched: vec![],
             }
         }
     };
@@ -146,6 +171,19 @@ pub async fn list(
                 "DTS {region} ({kind}): no answer within {}",
                 humantime::format_duration(deadline)
             )),
+        }
+    }
+    // Only when every region answered: a job in a region that failed may be the one.
+    if listing.problems.is_empty() {
+        for overlay in overlays.iter().filter(|o| !o.stands_alone()) {
+            if !listing.found.iter().any(|(i, _)| i.id == overlay.id) {
+                listing.unmatched.push(format!(
+                    "config entry '{}' completes no DTS job: no job has that id in region(s) {} \
+                     (check the id, or give it source and destination engine and url)",
+                    overlay.id,
+                    settings.regions.join(", ")
+                ));
+            }
         }
     }
     listing

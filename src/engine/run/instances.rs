@@ -42,8 +42,9 @@ pub async fn list(
         .zip(observed)
         .filter(|(i, _)| !from_dts(&i.id))
         .collect();
+    let said = listing.said();
     all.extend(listing.found);
-    (all, listing.problems)
+    (all, said)
 }
 
 /// The instance `id`: a DTS job (completed by its config entry) when `[dts]` is configured,
