@@ -1327,3 +1327,40 @@ fn the_preview_chooses_rows_by_keys_and_applies_only_the_chosen() {
         ref other => panic!("{other:?}"),
     }
 }
+
+/// The STATUS and PHASE columns are as wide as their longest word on screen.
+#[test]
+fn long_status_and_phase_words_are_never_cut() {
+    let instances = vec![
+        instance(
+            "orders",
+            TaskKind::Migration,
+            Status::NotStarted,
+            Phase::SchemaMigration,
+        ),
+        instance(
+            "audit",
+            TaskKind::Migration,
+            Status::Running,
+            Phase::Incremental,
+        ),
+    ];
+    let mut state = State::new(instances.clone(), None, String::new());
+    for (index, inst) in instances.iter().enumerate() {
+        update(
+            &mut state,
+            Msg::Worker(Response::Observed {
+                index,
+                observed: Observed::declared(inst),
+            }),
+        );
+    }
+    press(&mut state, &[key(KeyCode::Tab)]);
+    for width in [80, 100] {
+        let screen = render(&state, width, 24);
+        assert!(
+            screen.contains("not-started") && screen.contains("schema-migration"),
+            "{width} columns:\n{screen}"
+        );
+    }
+}

@@ -60,6 +60,30 @@ pub fn draw(frame: &mut Frame, area: Rect, state: &State, theme: Theme) {
     let height = list.height.saturating_sub(2) as usize;
     let start = scroll_start(state.selected, height);
     let pair_width = 28usize;
+    // As wide as the longest word on screen, so `not-started` or `schema-migration` is never cut.
+    let word_width = |words: Vec<String>, header: &str| {
+        words
+            .iter()
+            .map(|w| crate::engine::text::width(w))
+            .chain([crate::engine::text::width(header)])
+            .max()
+            .unwrap_or(0) as u16
+    };
+    let on_screen = || {
+        visible
+            .iter()
+            .skip(start)
+            .take(height)
+            .map(|&i| &state.instances[i])
+    };
+    let status_width = word_width(
+        on_screen().map(|r| r.observed.status.to_string()).collect(),
+        "reading…",
+    );
+    let phase_width = word_width(
+        on_screen().map(|r| r.observed.phase.to_string()).collect(),
+        "PHASE",
+    );
     let rows = visible
         .iter()
         .enumerate()
@@ -110,8 +134,8 @@ pub fn draw(frame: &mut Frame, area: Rect, state: &State, theme: Theme) {
             Constraint::Min(12),
             Constraint::Min(10),
             Constraint::Length(pair_width as u16),
-            Constraint::Length(9),
-            Constraint::Length(11),
+            Constraint::Length(status_width),
+            Constraint::Length(phase_width),
         ],
     )
     .header(
