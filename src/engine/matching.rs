@@ -209,7 +209,8 @@ fn ambiguity(
         .collect();
     format!(
         "matched through columns to more than one sequence: source {}; destination {}. \
-         Refused together: set them by hand, or --exclude all but one",
+         Refused together: set each by hand (setval), or --exclude them to leave them out of \
+         the run",
         s.join(" and "),
         d.join(" and ")
     )

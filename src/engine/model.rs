@@ -211,6 +211,10 @@ impl Sequence {
         self.owned_by.iter().chain(&self.default_for)
     }
 
+    pub fn feeds_a_column(&self) -> bool {
+        self.owned_by.is_some() || !self.default_for.is_empty()
+    }
+
     /// The GRANT that would let `role` do `privileges` on this sequence.
     pub fn grant_needed(&self, privileges: &str, role: &str) -> String {
         if self.schema_usable {

@@ -35,10 +35,7 @@ pub async fn check(
 ) -> Result<Vec<Checked>, Error> {
     let session = destination.connect(&ctx.timeouts).await?;
     let sequences = session.read_sequences().await?;
-    let feeding: Vec<&Sequence> = sequences
-        .iter()
-        .filter(|s| s.fed_columns().next().is_some())
-        .collect();
+    let feeding: Vec<&Sequence> = sequences.iter().filter(|s| s.feeds_a_column()).collect();
     let edges = session.data_edges(&feeding, scan_unindexed).await;
     Ok(feeding
         .iter()

@@ -93,7 +93,14 @@ async fn prepare(
     let mut rows = plan_rows(&source, &destination, options);
     // Every row, chosen or not: the preview may put a left-out row back in.
     flag_behind(&session, &mut rows, &destination, options, |_| true).await;
-    let context = run_context(target, options);
+    let prepared = Prepared::new(
+        run_context(target, options),
+        rows,
+        &target.destination,
+        session,
+        timeouts,
+    );
+    let context = &prepared.context;
     crate::log::line(
         "INFO",
         &format!(
@@ -103,16 +110,10 @@ async fn prepare(
             context.source,
             context.destination,
             context.offset,
-            summarize(&context.selection.apply(&rows))
+            summarize(&prepared.rows)
         ),
     );
-    Ok(Prepared::new(
-        context,
-        rows,
-        &target.destination,
-        session,
-        timeouts,
-    ))
+    Ok(prepared)
 }
 
 /// Both sides' sequences, and the destination session they were read on (the apply's).
@@ -152,7 +153,7 @@ pub(super) async fn flag_behind(
         .collect();
     let feeding: Vec<&Sequence> = destination
         .iter()
-        .filter(|d| d.fed_columns().next().is_some() && chosen.contains(&d.oid))
+        .filter(|d| d.feeds_a_column() && chosen.contains(&d.oid))
         .collect();
     if feeding.is_empty() {
         return;

@@ -247,16 +247,20 @@ async fn round(
         allow_lower: false,
         ..options.plan
     };
-    let offset_of = |(schema, name): &(String, String)| {
-        tracker.offset_for(schema, name, floor, options.horizon)
-    };
+    let offset_of =
+        |schema: &str, name: &str| tracker.offset_for(schema, name, floor, options.horizon);
     let planned = plan_with_offsets(&source, &destination, plan_options, &|s| {
-        offset_of(&(s.schema.clone(), s.name.clone()))
+        offset_of(&s.schema, &s.name)
     });
     let mut rows = target.selection.apply(&planned);
     let offsets: Vec<i64> = rows
         .iter()
-        .map(|r| r.source_key.as_ref().map_or(floor, offset_of).get())
+        .map(|r| {
+            r.source_key
+                .as_ref()
+                .map_or(floor, |(schema, name)| offset_of(schema, name))
+                .get()
+        })
         .collect();
     flag_behind(&session, &mut rows, &destination, plan_options, |r| {
         r.status == RowStatus::Update
