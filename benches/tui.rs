@@ -100,7 +100,7 @@ async fn main() {
             journal: seqsync::engine::journal::Journal::new(dir.join("journal.jsonl")),
             batch_size: 2_500,
         },
-        concurrency: 32,
+        observers: seqsync::engine::run::ObserveGate::default(),
         dts: None,
         overlays: vec![],
     });

@@ -11,7 +11,8 @@
 //!     codes.
 //!   * `engine::postgres` (a folder, one file per concern) and `engine::oracle`: the adapters;
 //!     `engine::detect`, `engine::instance`: replication status and the prerequisites;
-//!     `engine::journal`, `engine::secret`, `engine::tls`.
+//!     `engine::journal`, `engine::secret`, `engine::tls`; `engine::text` and
+//!     `engine::untrusted`: text and JSON from outside, shown escaped and bounded.
 //! * Front ends: [`cli`] (one file per subcommand, exit codes in `cli/exit.rs`) and the TUI:
 //!   [`tui`] (terminal and event loop) → [`app`] (pure state and `update`) → [`ui`] (pure
 //!   view), with [`worker`] carrying effects to `engine::run` and answers back.

@@ -18,7 +18,14 @@ fn main() -> ExitCode {
                 .take_while(|l| !l.trim().is_empty())
                 .map(str::trim)
                 .collect();
-            let text = first_paragraph.join(" ");
+            let mut text = first_paragraph.join(" ");
+            // clap quotes the offending value whole: a pasted 100 KB string is cut.
+            for arg in std::env::args_os().map(|a| a.to_string_lossy().into_owned()) {
+                if arg.len() > seqsync::engine::text::EXCERPT_CHARS {
+                    let cut = seqsync::engine::text::excerpt(&arg, 40);
+                    text = text.replace(&arg, &cut);
+                }
+            }
             let text = text.strip_prefix("error: ").unwrap_or(&text);
             eprintln!(
                 "seqsync: {} (see seqsync --help)",

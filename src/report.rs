@@ -42,11 +42,76 @@ pub fn print(text: &str) {
     let _ = stdout.flush();
 }
 
-/// Pretty JSON with a final newline.
+/// Pretty JSON with a final newline. The text is exact, and still safe on a terminal:
+/// serde_json escapes C0 controls, and this also writes DEL, C1 and the bidirectional controls
+/// as `\uXXXX`, which any JSON reader turns back into the same characters.
 pub fn json<T: serde::Serialize + ?Sized>(value: &T) -> String {
-    let mut text = serde_json::to_string_pretty(value).expect("plain data serializes");
-    text.push('\n');
-    text
+    let mut out = Vec::new();
+    write_json(&mut out, value).expect("plain data serializes");
+    String::from_utf8(out).expect("serde_json writes UTF-8")
+}
+
+/// [`json`] written straight to stdout: a long listing is never held twice in memory.
+pub fn print_json<T: serde::Serialize + ?Sized>(value: &T) {
+    let mut stdout = std::io::BufWriter::new(std::io::stdout().lock());
+    // A closed pipe is not an error worth a panic.
+    if write_json(&mut stdout, value).is_ok() {
+        let _ = stdout.flush();
+    }
+}
+
+fn write_json<W: Write, T: serde::Serialize + ?Sized>(
+    out: &mut W,
+    value: &T,
+) -> serde_json::Result<()> {
+    let mut serializer = serde_json::Serializer::with_formatter(
+        &mut *out,
+        TerminalSafe(serde_json::ser::PrettyFormatter::new()),
+    );
+    value.serialize(&mut serializer)?;
+    out.write_all(b"\n").map_err(serde_json::Error::io)
+}
+
+/// serde_json's pretty formatter, with every character `text::is_control` names escaped.
+struct TerminalSafe<'a>(serde_json::ser::PrettyFormatter<'a>);
+
+macro_rules! delegate {
+    ($($name:ident($($arg:ident: $ty:ty),*)),* $(,)?) => {
+        $(fn $name<W: ?Sized + Write>(&mut self, writer: &mut W $(, $arg: $ty)*) -> std::io::Result<()> {
+            self.0.$name(writer $(, $arg)*)
+        })*
+    };
+}
+
+impl serde_json::ser::Formatter for TerminalSafe<'_> {
+    delegate!(
+        begin_array(),
+        end_array(),
+        begin_array_value(first: bool),
+        end_array_value(),
+        begin_object(),
+        end_object(),
+        begin_object_key(first: bool),
+        begin_object_value(),
+        end_object_value(),
+    );
+
+    fn write_string_fragment<W: ?Sized + Write>(
+        &mut self,
+        writer: &mut W,
+        fragment: &str,
+    ) -> std::io::Result<()> {
+        let mut rest = fragment;
+        while let Some((at, c)) = rest.char_indices().find(|(_, c)| text::is_control(*c)) {
+            writer.write_all(&rest.as_bytes()[..at])?;
+            let mut units = [0u16; 2];
+            for unit in c.encode_utf16(&mut units) {
+                write!(writer, "\\u{unit:04x}")?;
+            }
+            rest = &rest[at + c.len_utf8()..];
+        }
+        writer.write_all(rest.as_bytes())
+    }
 }
 
 /// `seqsync check` as a table, with a closing line of counts.
@@ -147,34 +212,88 @@ impl Listed {
     }
 }
 
-pub fn render_instances(listed: &[Listed]) -> String {
-    let header = [
-        "ID",
-        "NAME",
-        "KIND",
-        "PAIR",
-        "STATUS",
-        "PHASE",
-        "SYNCHRONIZE SEQUENCE",
-    ];
-    let lines: Vec<[String; 7]> = listed
-        .iter()
-        .map(|l| {
-            [
-                l.id.clone(),
-                l.name.clone(),
-                l.kind.clone(),
-                format!("{} → {}", l.source.engine, l.destination.engine),
-                l.status.clone(),
-                l.phase.clone(),
-                match &l.reason {
-                    None => "available".to_string(),
-                    Some(r) => format!("no: {r}"),
-                },
-            ]
-        })
-        .collect();
-    columns(&header, &lines, &[false; 7])
+/// `seqsync instances --format json`: the instances, and every place they could not all be
+/// asked (empty when the list is whole).
+#[derive(serde::Serialize)]
+pub struct InstancesDocument<'a> {
+    pub instances: &'a [Listed],
+    pub unanswered: &'a [crate::engine::dts::Unanswered],
+}
+
+/// `seqsync instances` as a table printed row by row as instances answer (a long list is never
+/// silent). The columns are sized before anything is asked, from what is known then — the
+/// config's ids, names, kinds and pairs, and the longest status and phase words — and a name or
+/// pair longer than its column (a DTS job's, which arrives later) is cut with an ellipsis. Ids
+/// are never cut: they are what `--instance` takes.
+pub struct InstanceTable {
+    widths: [usize; 6],
+}
+
+const INSTANCE_HEADER: [&str; 7] = [
+    "ID",
+    "NAME",
+    "KIND",
+    "PAIR",
+    "STATUS",
+    "PHASE",
+    "SYNCHRONIZE SEQUENCE",
+];
+
+fn pair_of(source: &str, destination: &str) -> String {
+    format!("{source} → {destination}")
+}
+
+impl InstanceTable {
+    /// Room for a DTS job id (`dtsj` and 10 characters) and a short job name at least.
+    const MIN: [usize; 6] = [14, 16, 15, 24, 11, 16];
+    const MAX_NAME: usize = 32;
+    const MAX_PAIR: usize = 40;
+
+    pub fn new(known: &[Instance]) -> InstanceTable {
+        let mut widths = Self::MIN;
+        for (w, header) in widths.iter_mut().zip(INSTANCE_HEADER) {
+            *w = (*w).max(text::width(header));
+        }
+        for i in known {
+            widths[0] = widths[0].max(text::width(&i.id));
+            widths[1] = widths[1].max(text::width(&i.name)).min(Self::MAX_NAME);
+            widths[3] = widths[3]
+                .max(text::width(&pair_of(
+                    &i.source.engine_name(),
+                    &i.destination.engine_name(),
+                )))
+                .min(Self::MAX_PAIR);
+        }
+        InstanceTable { widths }
+    }
+
+    pub fn row(&self, l: &Listed) -> String {
+        let w = &self.widths;
+        let line = [
+            text::pad(&l.id, w[0], false),
+            text::fit_padded(&l.name, w[1]),
+            text::pad(&l.kind, w[2], false),
+            text::fit_padded(&pair_of(&l.source.engine, &l.destination.engine), w[3]),
+            text::pad(&l.status, w[4], false),
+            text::pad(&l.phase, w[5], false),
+            match &l.reason {
+                None => "available".to_string(),
+                Some(r) => format!("no: {}", text::shown(r)),
+            },
+        ]
+        .join("  ");
+        format!("{}\n", line.trim_end())
+    }
+
+    pub fn header(&self) -> String {
+        let mut line = String::new();
+        for (i, title) in INSTANCE_HEADER.iter().enumerate() {
+            let w = self.widths.get(i).copied().unwrap_or(0);
+            line.push_str(&text::pad(title, w, false));
+            line.push_str("  ");
+        }
+        format!("{}\n", line.trim_end())
+    }
 }
 
 pub fn summary_text(rows: &[PlanRow]) -> String {
@@ -306,6 +425,18 @@ pub fn render_csv(rows: &[PlanRow]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn json_is_exact_and_safe_on_a_terminal() {
+        let name = "a\u{1b}[2J\u{7f}\u{9b}\u{202e}b\n\"";
+        let text = json(&serde_json::json!({ "name": name }));
+        assert!(
+            !text.chars().any(|c| text::is_control(c) && c != '\n'),
+            "{text:?}"
+        );
+        let back: serde_json::Value = serde_json::from_str(&text).unwrap();
+        assert_eq!(back["name"], name);
+    }
 
     #[test]
     fn csv_quotes_hostile_names() {

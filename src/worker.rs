@@ -15,13 +15,12 @@ use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use tokio::sync::mpsc::{unbounded_channel, UnboundedReceiver, UnboundedSender};
-use tokio::sync::Semaphore;
 
 #[derive(Debug, Clone)]
 pub struct WorkerConfig {
     pub context: Context,
-    /// Instances observed at once.
-    pub concurrency: usize,
+    /// How many instances are observed at once, in all and per server.
+    pub observers: run::ObserveGate,
     /// `[dts]`, and what the config's entries add to its jobs.
     pub dts: Option<DtsSettings>,
     pub overlays: Vec<Overlay>,
@@ -70,7 +69,6 @@ pub fn spawn(config: WorkerConfig) -> (UnboundedSender<Effect>, UnboundedReceive
     let (outgoing, responses) = unbounded_channel::<Response>();
     tokio::spawn(async move {
         let shared = Arc::new(Shared::default());
-        let observers = Arc::new(Semaphore::new(config.concurrency.max(1)));
         while let Some(effect) = incoming.recv().await {
             let out = outgoing.clone();
             let ctx = config.context.clone();
@@ -93,10 +91,10 @@ pub fn spawn(config: WorkerConfig) -> (UnboundedSender<Effect>, UnboundedReceive
                     });
                 }
                 Effect::Observe { index, instance } => {
-                    let observers = observers.clone();
+                    let observers = config.observers.clone();
                     tokio::spawn(async move {
-                        let _permit = observers.acquire().await;
-                        let observed = run::observe(&instance, &ctx.timeouts).await;
+                        let observed =
+                            run::observe_through(&observers, &instance, &ctx.timeouts).await;
                         let _ = out.send(Response::Observed { index, observed });
                     });
                 }

@@ -41,7 +41,7 @@ fn worker_on(pair: &Pair) -> (UnboundedSender<Effect>, UnboundedReceiver<Respons
             journal: Journal::new(pair.journal()),
             batch_size: 2_500,
         },
-        concurrency: 4,
+        observers: seqsync::engine::run::ObserveGate::new(4, 4),
         dts: None,
         overlays: vec![],
     })

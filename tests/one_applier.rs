@@ -135,7 +135,7 @@ async fn a_second_run_is_refused_naming_the_first_and_recovery_never_restores_un
             journal: Journal::new(pair.journal()),
             batch_size: 2_500,
         },
-        concurrency: 1,
+        observers: seqsync::engine::run::ObserveGate::new(1, 1),
         dts: None,
         overlays: vec![],
     });

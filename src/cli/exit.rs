@@ -21,6 +21,9 @@ pub enum Done {
     Complete,
     /// Some rows were not applied, or (check) some sequences are behind their data.
     RowsLeftOut,
+    /// Listed, but some source of instances could not be asked (a DTS region and tab), or
+    /// part of its answer could not be read.
+    Unanswered,
 }
 
 impl Done {
@@ -45,7 +48,7 @@ pub fn code(kind: ErrorKind) -> u8 {
 pub fn finish(verb: &str, result: Result<Done, Error>) -> u8 {
     let code = match &result {
         Ok(Done::Complete) => OK,
-        Ok(Done::RowsLeftOut) => PARTIAL_ROWS,
+        Ok(Done::RowsLeftOut | Done::Unanswered) => PARTIAL_ROWS,
         Err(e) => code(e.kind),
     };
     match &result {
@@ -70,6 +73,7 @@ mod tests {
         assert_eq!(code(ErrorKind::RollbackIncomplete), 4);
         assert_eq!(finish("test", Ok(Done::RowsLeftOut)), 3);
         assert_eq!(finish("test", Ok(Done::Complete)), 0);
+        assert_eq!(finish("test", Ok(Done::Unanswered)), 3);
         assert_eq!(finish("test", Err(Error::refused("no"))), 2);
     }
 }

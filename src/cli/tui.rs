@@ -2,7 +2,6 @@
 
 use super::exit::Done;
 use super::global::{setup, Global};
-use super::instances::CONCURRENCY;
 use crate::config;
 use crate::engine::saga::DEFAULT_APPLY_BATCH;
 use crate::engine::Error;
@@ -32,7 +31,7 @@ pub async fn run(cli: &Global) -> Result<Done, Error> {
     state.watch_interval = settings.watch_interval;
     let worker = crate::worker::WorkerConfig {
         context,
-        concurrency: CONCURRENCY,
+        observers: crate::engine::run::ObserveGate::default(),
         dts: settings.dts.clone(),
         overlays: settings.overlays.clone(),
     };

@@ -5,8 +5,12 @@
 use super::instance::{Endpoint, Instance, Observed, Phase, Status};
 use super::postgres::{PgEndpoint, PgSession, SlotState};
 use super::{Error, Timeouts};
-use futures_util::{stream, StreamExt};
+use futures_util::stream::{FuturesUnordered, Stream};
+use futures_util::StreamExt;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
+use tokio::sync::Semaphore;
 
 async fn connect(endpoint: &Endpoint, timeouts: &Timeouts) -> Result<PgSession, Error> {
     PgEndpoint::new(&endpoint.url, endpoint.password())?
@@ -227,17 +231,132 @@ pub async fn observe_within(
     }
 }
 
-/// Observes many instances at once, `concurrency` at a time, each within `deadline`; one that
-/// does not answer in time is Unknown and does not slow the others down.
+/// Observations under way at once. Each holds at most two connections, so 256 stay well inside
+/// the usual 1,024 open files, and 5,000 silent hosts are 20 waves of one deadline, not 157.
+pub const OBSERVE_AT_ONCE: usize = 256;
+/// …and at most this many on one server: instances often share a cluster (one per database),
+/// and a burst past its `max_connections` would make them all unknown ("too many clients").
+pub const OBSERVE_PER_SERVER: usize = 16;
+
+/// Where observations wait their turn: a number at once in all, and per server.
+#[derive(Clone)]
+pub struct ObserveGate {
+    all: Arc<Semaphore>,
+    per_server: usize,
+    servers: Arc<Mutex<HashMap<String, Arc<Semaphore>>>>,
+}
+
+impl std::fmt::Debug for ObserveGate {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ObserveGate")
+            .field("available", &self.all.available_permits())
+            .field("per_server", &self.per_server)
+            .finish()
+    }
+}
+
+impl Default for ObserveGate {
+    fn default() -> Self {
+        ObserveGate::new(OBSERVE_AT_ONCE, OBSERVE_PER_SERVER)
+    }
+}
+
+impl ObserveGate {
+    pub fn new(at_once: usize, per_server: usize) -> ObserveGate {
+        ObserveGate {
+            all: Arc::new(Semaphore::new(at_once.max(1))),
+            per_server: per_server.max(1),
+            servers: Arc::default(),
+        }
+    }
+
+    fn server(&self, key: &str) -> Arc<Semaphore> {
+        let mut servers = self.servers.lock().expect("observe gate");
+        servers
+            .entry(key.to_string())
+            .or_insert_with(|| Arc::new(Semaphore::new(self.per_server)))
+            .clone()
+    }
+
+    /// One instance observed when its servers and the whole allow, within `deadline` from then.
+    pub async fn observe(
+        &self,
+        instance: &Instance,
+        timeouts: &Timeouts,
+        deadline: Duration,
+    ) -> Observed {
+        // Always taken in the same order (servers sorted, the whole last), so two instances
+        // that share servers never wait on each other.
+        let mut permits = Vec::new();
+        for key in servers_of(instance) {
+            permits.push(self.server(&key).acquire_owned().await);
+        }
+        let _all = self.all.acquire().await;
+        observe_within(instance, timeouts, deadline).await
+    }
+}
+
+/// The servers observing `instance` may connect to, as `host:port` lists, sorted.
+fn servers_of(instance: &Instance) -> Vec<String> {
+    if instance.dts.is_some() {
+        return vec![];
+    }
+    let mut keys: Vec<String> = [&instance.source, &instance.destination]
+        .into_iter()
+        .filter(|e| e.engine.speaks_postgres() && e.problem.is_none())
+        .map(|e| server_key(&e.url))
+        .collect();
+    keys.sort();
+    keys.dedup();
+    keys
+}
+
+/// `host:port,…` of a connection string; the string itself when it does not parse (it will
+/// fail on its own, alone).
+fn server_key(url: &str) -> String {
+    let Ok(config) = url.trim().parse::<tokio_postgres::Config>() else {
+        return url.to_string();
+    };
+    let ports = config.get_ports();
+    config
+        .get_hosts()
+        .iter()
+        .enumerate()
+        .map(|(i, host)| {
+            let port = ports.get(i).or(ports.first()).copied().unwrap_or(5432);
+            match host {
+                tokio_postgres::config::Host::Tcp(h) => format!("{h}:{port}"),
+                tokio_postgres::config::Host::Unix(p) => format!("{}:{port}", p.display()),
+            }
+        })
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
+/// Every instance observed through `gate`, each within `deadline`, yielded as it is known
+/// (its index and what was seen): a silent host holds up only its own row.
+pub fn observe_each<'a>(
+    instances: &'a [Instance],
+    timeouts: &'a Timeouts,
+    gate: &'a ObserveGate,
+    deadline: Duration,
+) -> impl Stream<Item = (usize, Observed)> + 'a {
+    instances
+        .iter()
+        .enumerate()
+        .map(|(i, instance)| async move { (i, gate.observe(instance, timeouts, deadline).await) })
+        .collect::<FuturesUnordered<_>>()
+}
+
+/// Observes many instances at once, each within `deadline`, in their order; one that does not
+/// answer in time is Unknown and does not slow the others down.
 pub async fn observe_all(
     instances: &[Instance],
     timeouts: &Timeouts,
-    concurrency: usize,
+    gate: &ObserveGate,
     deadline: Duration,
 ) -> Vec<Observed> {
-    let mut results: Vec<(usize, Observed)> = stream::iter(instances.iter().enumerate())
-        .map(|(i, instance)| async move { (i, observe_within(instance, timeouts, deadline).await) })
-        .buffer_unordered(concurrency.max(1))
+    let mut results: Vec<(usize, Observed)> = observe_each(instances, timeouts, gate, deadline)
         .collect()
         .await;
     results.sort_by_key(|(i, _)| *i);
@@ -257,6 +376,37 @@ mod tests {
             lag_bytes: Some(3 * 1024 * 1024),
             consumer: Some("debezium".into()),
         }
+    }
+
+    #[test]
+    fn a_server_is_its_hosts_and_ports_whatever_the_database() {
+        assert_eq!(
+            server_key("postgresql://u:pw@db.example:6432/one"),
+            server_key("host=db.example port=6432 dbname=two user=v")
+        );
+        assert_eq!(
+            server_key("postgresql://a,b:5433/x"),
+            "a:5432,b:5433".to_string()
+        );
+        assert_ne!(
+            server_key("postgresql://h:1/x"),
+            server_key("postgresql://h:2/x")
+        );
+        assert_eq!(server_key("not a url ="), "not a url =");
+    }
+
+    #[tokio::test]
+    async fn the_gate_holds_a_server_to_its_share() {
+        let gate = ObserveGate::new(10, 2);
+        let one = gate.server("h:1");
+        let _a = one.clone().acquire_owned().await.unwrap();
+        let _b = one.clone().acquire_owned().await.unwrap();
+        assert_eq!(gate.server("h:1").available_permits(), 0);
+        assert_eq!(
+            gate.server("h:2").available_permits(),
+            2,
+            "another server is free"
+        );
     }
 
     #[test]

@@ -19,6 +19,7 @@ pub mod secret;
 pub mod select;
 pub mod text;
 pub mod tls;
+pub mod untrusted;
 pub mod watch;
 
 pub use error::{Error, ErrorKind};

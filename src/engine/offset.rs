@@ -51,20 +51,21 @@ impl FromStr for Offset {
     type Err = String;
 
     fn from_str(text: &str) -> Result<Offset, String> {
+        let shown = crate::engine::text::excerpt(text, 40);
         let cleaned: String = text.trim().chars().filter(|c| *c != '_').collect();
         let digits = cleaned.strip_prefix('-').unwrap_or(&cleaned);
         if digits.is_empty() || !digits.chars().all(|c| c.is_ascii_digit()) {
             return Err(format!(
-                "the offset must be a non-negative whole number, such as 10000 (got '{text}')"
+                "the offset must be a non-negative whole number, such as 10000 (got '{shown}')"
             ));
         }
         if digits.len() != cleaned.len() {
-            return Err(format!("the offset must not be negative (got {text}); it is subtracted automatically for descending sequences"));
+            return Err(format!("the offset must not be negative (got {shown}); it is subtracted automatically for descending sequences"));
         }
         cleaned
             .parse::<i64>()
             .map(Offset)
-            .map_err(|_| format!("the offset {text} is too large: at most {}", i64::MAX))
+            .map_err(|_| format!("the offset {shown} is too large: at most {}", i64::MAX))
     }
 }
 

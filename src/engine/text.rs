@@ -75,6 +75,42 @@ pub fn fit(text: &str, columns: usize) -> String {
     out
 }
 
+/// `text` shown, cut to at most `columns` and padded to exactly `columns` (a table cell that
+/// may not grow).
+pub fn fit_padded(text: &str, columns: usize) -> String {
+    let cut = fit(text, columns);
+    let fill = " ".repeat(columns.saturating_sub(cut.width()));
+    format!("{cut}{fill}")
+}
+
+/// Most of a server's or a user's text that an error message quotes: enough to recognise it
+/// (an HTML error page's title, the start of a connection string), never a 100 KB echo.
+pub const EXCERPT_CHARS: usize = 200;
+
+/// At most `max` characters of `text`, cut on a character boundary, saying how much was left
+/// out. Not escaped: what displays it escapes it (escaping twice would double backslashes).
+pub fn excerpt(text: &str, max: usize) -> Cow<'_, str> {
+    match text.char_indices().nth(max) {
+        None => Cow::Borrowed(text),
+        Some((cut, _)) => Cow::Owned(format!(
+            "{}… ({} more bytes)",
+            &text[..cut],
+            text.len() - cut
+        )),
+    }
+}
+
+/// `text` cut to at most `max` characters with an ellipsis: for fields of untrusted answers
+/// (a DTS job's name) that are kept, so that memory and tables follow what is shown.
+pub fn clip(text: &mut String, max: usize) {
+    if let Some((cut, _)) = text.char_indices().nth(max.saturating_sub(1)) {
+        if text[cut..].chars().nth(1).is_some() {
+            text.truncate(cut);
+            text.push('…');
+        }
+    }
+}
+
 /// `text` shown and padded with spaces to `columns` terminal columns (left- or right-aligned).
 pub fn pad(text: &str, columns: usize, right: bool) -> String {
     let text = shown(text);
@@ -143,6 +179,24 @@ mod tests {
         assert_eq!(width(&fit("表表表", 5)), 5);
         assert_eq!(fit("abc", 3), "abc");
         assert_eq!(fit("a\nb", 3), "a\\…");
+        assert_eq!(fit_padded("表表表", 5), "表表…");
+        assert_eq!(fit_padded("a\\b", 6), "a\\\\b  ", "escaped once");
+    }
+
+    #[test]
+    fn excerpts_and_clips_are_bounded_on_character_boundaries() {
+        assert!(matches!(excerpt("short", 10), Cow::Borrowed("short")));
+        let long = "é".repeat(300);
+        let cut = excerpt(&long, 200);
+        assert!(cut.starts_with(&"é".repeat(200)), "{cut}");
+        assert!(cut.ends_with("… (200 more bytes)"), "{cut}");
+        let mut name = "x".repeat(10);
+        clip(&mut name, 10);
+        assert_eq!(name, "x".repeat(10), "at the bound: kept whole");
+        let mut name = "表".repeat(11);
+        clip(&mut name, 10);
+        assert_eq!(name, format!("{}…", "表".repeat(9)));
+        assert_eq!(name.chars().count(), 10);
     }
 
     proptest::proptest! {

@@ -2,6 +2,7 @@
 #![allow(dead_code)]
 
 pub mod cutover;
+pub mod dts;
 pub mod tmux;
 
 use std::path::PathBuf;
@@ -210,12 +211,18 @@ impl Pair {
         path
     }
 
-    /// `seqsync instances --format json`, parsed, with the exit code.
+    /// `seqsync instances --format json`: its `instances` list, with the exit code. Without
+    /// DTS nothing can go unanswered, so `unanswered` is checked to be empty.
     pub fn instances(&self) -> (i32, serde_json::Value, String) {
         let out = self.run(&["instances", "--format", "json"]);
         let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
-        let json = serde_json::from_slice(&out.stdout).unwrap_or(serde_json::Value::Null);
-        (out.status.code().unwrap_or(-1), json, stderr)
+        let json: serde_json::Value =
+            serde_json::from_slice(&out.stdout).unwrap_or(serde_json::Value::Null);
+        if json.is_object() {
+            assert_eq!(json["unanswered"], serde_json::json!([]), "{stderr}");
+        }
+        let code = out.status.code().unwrap_or(-1);
+        (code, json["instances"].clone(), stderr)
     }
 
     /// Polls `seqsync instances` until instance `id` shows `status` and `phase`.

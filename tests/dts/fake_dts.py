@@ -11,6 +11,11 @@ The scenario (keys, STS tokens, jobs per region and tab, throttling, silence) is
 re-read on every request, so a test can change a job's state between two commands. Each request
 is appended to the scenario's log as a JSON line.
 
+A scenario's "hostile" key makes it a misbehaving endpoint instead, answering every request
+without judging it: {"redirect": URL} (a 302 there), {"huge": BYTES, "declare_length": BOOL}
+(a body that long), {"endless": true} (every page 30 new jobs, TotalRecordCount 10,000,000),
+{"invalid_json": true}, {"html_500": true}.
+
 Usage: fake_dts.py serve SCENARIO PORT_FILE
        fake_dts.py sdk-call HOST:PORT ACCESS_KEY_ID ACCESS_KEY_SECRET REGION   (the SDK as client)
 """
@@ -72,6 +77,11 @@ class Handler(BaseHTTPRequestHandler):
         if scenario.get("silent"):
             time.sleep(60)
             return
+        if scenario.get("hostile"):
+            try:
+                return self.misbehave(scenario["hostile"], query)
+            except (BrokenPipeError, ConnectionResetError):
+                return  # the client hung up on a body it would not read: as it should
         self.server.calls += 1
         if self.server.calls <= scenario.get("throttle_first", 0):
             return self.refuse(400, "Throttling.User",
@@ -85,6 +95,51 @@ class Handler(BaseHTTPRequestHandler):
         if action == "DescribeDtsJobDetail":
             return self.detail(scenario, query)
         return self.refuse(404, "InvalidAction.NotFound", f"no action {action}")
+
+    def misbehave(self, hostile, query):
+        if "redirect" in hostile:
+            self.send_response(302)
+            self.send_header("location", hostile["redirect"])
+            self.send_header("content-length", "0")
+            self.end_headers()
+        elif "huge" in hostile:
+            size = int(hostile["huge"])
+            self.send_response(200)
+            self.send_header("content-type", "application/json")
+            if hostile.get("declare_length"):
+                self.send_header("content-length", str(size))
+            self.send_header("connection", "close")
+            self.close_connection = True
+            self.end_headers()
+            self.wfile.write(b'{"DtsJobList": [{"DtsJobId": "big", "DtsJobName": "')
+            chunk = b"x" * 65536
+            for _ in range(size // len(chunk)):
+                self.wfile.write(chunk)
+            self.wfile.write(b'"}]}')
+        elif hostile.get("endless"):
+            page = int(query.get("PageNumber", "1"))
+            jobs = [{"DtsJobId": f"dtsj-p{page}-{i}", "DtsJobName": f"page {page} job {i}",
+                     "Status": "Synchronizing"} for i in range(30)]
+            body = {"RequestId": "fake", "Success": True, "PageNumber": page,
+                    "PageRecordCount": 30, "TotalRecordCount": 10_000_000, "DtsJobList": jobs}
+            DescribeDtsJobsResponseBody().from_map(body).validate()
+            self.answer(200, body)
+        elif hostile.get("invalid_json"):
+            data = b'{"RequestId": "fake", "DtsJobList": [{"DtsJobId": "dtsj-cut",'
+            self.send_response(200)
+            self.send_header("content-type", "application/json;charset=utf-8")
+            self.send_header("content-length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+        elif hostile.get("html_500"):
+            data = ("<!DOCTYPE html>\n<html><head><title>500 Internal Server Error</title></head>\n"
+                    "<body>\x1b]0;owned\x07\x1b[2J<h1>Internal Server Error</h1>"
+                    + "padding " * 5000 + "</body></html>").encode()
+            self.send_response(500)
+            self.send_header("content-type", "text/html")
+            self.send_header("content-length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
 
     def check_signature(self, scenario, path, query, headers, body):
         auth = headers.get("authorization", "")

@@ -103,9 +103,9 @@ impl Credentials {
         let shown = path.display();
         let text =
             std::fs::read_to_string(path).map_err(|e| format!("cannot read {shown}: {e}"))?;
-        // serde_json's errors name a line and column, never the text: no secret can leak.
-        let config: CliConfig =
-            serde_json::from_str(&text).map_err(|e| format!("{shown} is not valid: {e}"))?;
+        // Where and what, never the value: a secret in the wrong place must not reach the screen.
+        let config: CliConfig = crate::engine::untrusted::from_str(&text)
+            .map_err(|misfit| format!("{shown} is not valid: {misfit}"))?;
         let wanted = profile
             .map(String::from)
             .or_else(|| env("ALIBABA_CLOUD_PROFILE"))
@@ -178,6 +178,19 @@ mod tests {
         let e = Credentials::from_profile_file(&path, Some("nope")).unwrap_err();
         assert!(
             e.contains("no profile 'nope' (profiles: default, work, role)"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn a_malformed_file_names_line_and_key_never_the_value() {
+        let path = file(
+            "{\"current\": \"work\", \"profiles\": [\n  {\"name\": \"work\", \"mode\": \"AK\",\n   \"access_key_id\": \"AK1\", \"access_key_secret\": [\"sk-leaked-4711\"]}\n]}",
+        );
+        let e = Credentials::from_profile_file(&path, None).unwrap_err();
+        assert!(!e.contains("sk-leaked-4711"), "{e}");
+        assert!(
+            e.contains("line 3") && e.contains("profiles[0].access_key_secret: expected a string"),
             "{e}"
         );
     }

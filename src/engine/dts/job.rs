@@ -25,6 +25,74 @@ pub struct Job {
     pub synchronization_direction: Option<String>,
     pub source_endpoint: Option<JobEndpoint>,
     pub destination_endpoint: Option<JobEndpoint>,
+    /// Why this job could not be read (a field of the wrong type): only its id and name are
+    /// then known, and it is listed as unknown, saying so.
+    #[serde(skip)]
+    pub unreadable: Option<String>,
+}
+
+/// Longest texts kept from an answer: DTS's own limits are far below (a job name is at most
+/// 128 characters in the console); a longer one is cut with an ellipsis, so that a hostile
+/// answer cannot make a table or the memory grow with it.
+const ID_CHARS: usize = 64;
+const NAME_CHARS: usize = 128;
+const WORD_CHARS: usize = 64;
+const HOST_CHARS: usize = 253;
+
+fn clip(field: &mut Option<String>, max: usize) {
+    if let Some(text) = field {
+        crate::engine::text::clip(text, max);
+    }
+}
+
+impl Job {
+    /// A job as an answer gives it, every text bounded; when a field does not fit the model,
+    /// only its id and name (when they are text) and which field, without its value.
+    pub fn from_answer(value: serde_json::Value) -> Job {
+        let text = |key: &str| value.get(key).and_then(|v| v.as_str()).map(String::from);
+        let (id, name) = (text("DtsJobId"), text("DtsJobName"));
+        let mut job = match crate::engine::untrusted::from_value::<Job>(value) {
+            Ok(job) => job,
+            Err(misfit) => Job {
+                dts_job_id: id,
+                dts_job_name: name,
+                unreadable: Some(format!("in an unexpected shape: {misfit}")),
+                ..Job::default()
+            },
+        };
+        job.clip();
+        job
+    }
+
+    fn clip(&mut self) {
+        clip(&mut self.dts_job_id, ID_CHARS);
+        clip(&mut self.dts_instance_id, ID_CHARS);
+        clip(&mut self.dts_job_name, NAME_CHARS);
+        clip(&mut self.status, WORD_CHARS);
+        clip(&mut self.dts_job_direction, WORD_CHARS);
+        clip(&mut self.synchronization_direction, WORD_CHARS);
+        for step in [
+            &mut self.structure_initialization_status,
+            &mut self.data_initialization_status,
+            &mut self.data_synchronization_status,
+        ]
+        .into_iter()
+        .flatten()
+        {
+            clip(&mut step.status, WORD_CHARS);
+        }
+        for end in [&mut self.source_endpoint, &mut self.destination_endpoint]
+            .into_iter()
+            .flatten()
+        {
+            clip(&mut end.engine_name, WORD_CHARS);
+            clip(&mut end.ip, HOST_CHARS);
+            clip(&mut end.database_name, NAME_CHARS);
+            clip(&mut end.instance_id, ID_CHARS);
+            clip(&mut end.instance_type, WORD_CHARS);
+            clip(&mut end.oracle_sid, NAME_CHARS);
+        }
+    }
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -176,6 +244,16 @@ fn endpoint(job_id: &str, side: &str, found: Option<&JobEndpoint>) -> Endpoint {
         ));
         return endpoint;
     }
+    // The host goes into a connection string: anything but an address or a host name could
+    // add keywords to it (`h?sslmode=disable`), so it is refused, not quoted.
+    if !is_host_name(&host) {
+        endpoint.problem = Some(format!(
+            "DTS gives the {side} a host that is not an address or a host name \
+             («{}»): set {side}.url in an [[instances]] entry with id = \"{job_id}\"",
+            crate::engine::text::excerpt(&host, 40)
+        ));
+        return endpoint;
+    }
     let host = if host.contains(':') {
         format!("[{host}]")
     } else {
@@ -184,6 +262,16 @@ fn endpoint(job_id: &str, side: &str, found: Option<&JobEndpoint>) -> Endpoint {
     endpoint.url = match mapped {
         Some(Engine::Oracle) => {
             let service = found.oracle_sid.clone().unwrap_or(database);
+            if !service
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '$' | '#' | '-'))
+            {
+                endpoint.problem = Some(format!(
+                    "DTS gives the {side} an Oracle service name seqsync cannot use as it \
+                     stands: set {side}.url in an [[instances]] entry with id = \"{job_id}\""
+                ));
+                return endpoint;
+            }
             format!("//{host}:{port}/{service}")
         }
         _ => format!(
@@ -192,6 +280,14 @@ fn endpoint(job_id: &str, side: &str, found: Option<&JobEndpoint>) -> Endpoint {
         ),
     };
     endpoint
+}
+
+/// An IPv4 or IPv6 address or a DNS name: letters, digits, `.`, `-`, `_` and (IPv6) `:`.
+fn is_host_name(host: &str) -> bool {
+    !host.is_empty()
+        && host
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_' | ':'))
 }
 
 /// The instance a job is, and what DTS says of it now.
@@ -227,6 +323,16 @@ pub fn instance(job: &Job, kind: TaskKind, region: &str) -> (Instance, Observed)
 
 /// Status and phase as DTS reports them.
 pub fn observed(job: &Job) -> Observed {
+    if let Some(why) = &job.unreadable {
+        return Observed {
+            status: Status::Unknown,
+            phase: Phase::Unknown,
+            two_way_detected: None,
+            two_way_evidence: None,
+            note: format!("DTS answered this job {why}"),
+            lag_bytes: None,
+        };
+    }
     let raw = job.status.clone().unwrap_or_default();
     let status = status(Some(&raw));
     let step = job
@@ -307,6 +413,42 @@ mod tests {
             serde_json::json!({"DtsJobDirection": "Forward"})
         )));
         assert!(!two_way(&job(serde_json::json!({"ReverseJob": {}}))));
+    }
+
+    #[test]
+    fn a_job_that_does_not_fit_keeps_its_id_and_says_which_field() {
+        let j = Job::from_answer(serde_json::json!({
+            "DtsJobId": "dtsj-bad", "DtsJobName": "bad one", "Status": 42
+        }));
+        assert_eq!(j.dts_job_id.as_deref(), Some("dtsj-bad"));
+        let o = observed(&j);
+        assert_eq!(o.status, Status::Unknown);
+        assert!(o.note.contains("Status: expected a string"), "{}", o.note);
+        assert!(!o.note.contains("42"), "{}", o.note);
+    }
+
+    #[test]
+    fn texts_are_bounded_and_a_host_cannot_add_keywords() {
+        let j = Job::from_answer(serde_json::json!({
+            "DtsJobId": "dtsj-long", "DtsJobName": "n".repeat(10_000),
+            "SourceEndpoint": {"EngineName": "PostgreSQL", "Ip": "db?sslmode=disable", "Port": "5432"},
+            "DestinationEndpoint": {"EngineName": "PostgreSQL", "Ip": "fe80::1", "Port": 5432, "DatabaseName": "d"}
+        }));
+        let name = j.dts_job_name.clone().unwrap();
+        assert_eq!(name.chars().count(), NAME_CHARS);
+        assert!(name.ends_with('…'));
+        let (i, _) = instance(&j, TaskKind::Synchronization, "r");
+        assert!(
+            i.source
+                .problem
+                .as_deref()
+                .unwrap()
+                .contains("not an address"),
+            "{:?}",
+            i.source
+        );
+        assert!(i.source.url.is_empty());
+        assert_eq!(i.destination.url, "postgresql://[fe80::1]:5432/d");
     }
 
     #[test]

@@ -106,11 +106,55 @@ pub fn merge(mut instance: Instance, overlays: &[Overlay]) -> Instance {
     instance
 }
 
-/// DTS jobs found, and one line per region and tab that could not be listed.
+/// A place DTS could not be asked (a region and tab, or DTS as a whole), or part of an answer
+/// that could not be read (one job, or a list cut short). Scripts get it in `instances`'s JSON.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Unanswered {
+    /// Where instances were looked for: `dts`.
+    pub source: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub region: Option<String>,
+    /// `synchronization` or `migration`: the console's tab.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tab: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub job: Option<String>,
+    pub error: String,
+}
+
+impl Unanswered {
+    fn dts(region: Option<&str>, kind: Option<TaskKind>, error: String) -> Unanswered {
+        Unanswered {
+            source: "dts",
+            region: region.map(String::from),
+            tab: kind.map(|k| k.to_string()),
+            job: None,
+            error,
+        }
+    }
+}
+
+impl std::fmt::Display for Unanswered {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "DTS")?;
+        if let Some(region) = &self.region {
+            write!(f, " {region}")?;
+        }
+        if let Some(tab) = &self.tab {
+            write!(f, " ({tab})")?;
+        }
+        if let Some(job) = &self.job {
+            write!(f, " job {job}")?;
+        }
+        write!(f, ": {}", self.error)
+    }
+}
+
+/// DTS jobs found, and what could not be listed.
 #[derive(Debug, Default)]
 pub struct Listing {
     pub found: Vec<(Instance, Observed)>,
-    pub problems: Vec<String>,
+    pub unanswered: Vec<Unanswered>,
     /// Config entries meant to complete a job that no listed job has the id of (a typo).
     pub unmatched: Vec<String>,
 }
@@ -119,10 +163,10 @@ impl Listing {
     /// Everything to tell the operator: the places DTS could not be asked, then the entries
     /// that complete nothing.
     pub fn said(&self) -> Vec<String> {
-        self.problems
+        self.unanswered
             .iter()
-            .chain(&self.unmatched)
-            .cloned()
+            .map(ToString::to_string)
+            .chain(self.unmatched.iter().cloned())
             .collect()
     }
 }
@@ -140,24 +184,28 @@ pub async fn list(
         Ok(api) => api,
         Err(e) => {
             return Listing {
-                found: vec![],
-                problems: vec![format!("DTS: {e}")],
-                unmatched: vec![],
+                unanswered: vec![Unanswered::dts(None, None, e)],
+                ..Listing::default()
             }
         }
     };
     let asks = settings.regions.iter().flat_map(|region| {
         let api = &api;
-        KINDS.into_iter().map(move |kind| async move {
-            let jobs = tokio::time::timeout(deadline, api.jobs(region, kind)).await;
-            (region, kind, jobs)
-        })
+        KINDS
+            .into_iter()
+            .map(move |kind| async move { (region, kind, api.jobs(region, kind, deadline).await) })
     });
     let mut listing = Listing::default();
     for (region, kind, jobs) in join_all(asks).await {
         match jobs {
-            Ok(Ok(jobs)) => {
-                for job in jobs.iter().filter(|j| j.dts_job_id.is_some()) {
+            Ok(jobs) => {
+                for (job, error) in jobs.problems {
+                    listing.unanswered.push(Unanswered {
+                        job,
+                        ..Unanswered::dts(Some(region), Some(kind), error)
+                    });
+                }
+                for job in jobs.jobs.iter().filter(|j| j.dts_job_id.is_some()) {
                     let (mut instance, observed) = job::instance(job, kind, region);
                     instance.dts = Some(JobRef {
                         settings: settings.clone(),
@@ -166,15 +214,13 @@ pub async fn list(
                     listing.found.push((merge(instance, overlays), observed));
                 }
             }
-            Ok(Err(e)) => listing.problems.push(format!("DTS {region} ({kind}): {e}")),
-            Err(_) => listing.problems.push(format!(
-                "DTS {region} ({kind}): no answer within {}",
-                humantime::format_duration(deadline)
-            )),
+            Err(e) => listing
+                .unanswered
+                .push(Unanswered::dts(Some(region), Some(kind), e)),
         }
     }
     // Only when every region answered: a job in a region that failed may be the one.
-    if listing.problems.is_empty() {
+    if listing.unanswered.is_empty() {
         for overlay in overlays.iter().filter(|o| !o.stands_alone()) {
             if !listing.found.iter().any(|(i, _)| i.id == overlay.id) {
                 listing.unmatched.push(format!(
@@ -201,7 +247,7 @@ pub async fn find(
     if let Some(found) = listing.found.into_iter().find(|(i, _)| i.id == id) {
         return Ok(found);
     }
-    if listing.problems.is_empty() {
+    if listing.unanswered.is_empty() {
         Err(format!(
             "no DTS job '{id}' in region(s) {}",
             settings.regions.join(", ")
@@ -209,7 +255,12 @@ pub async fn find(
     } else {
         Err(format!(
             "DTS could not be asked about '{id}': {}",
-            listing.problems.join("; ")
+            listing
+                .unanswered
+                .iter()
+                .map(ToString::to_string)
+                .collect::<Vec<_>>()
+                .join("; ")
         ))
     }
 }

@@ -3,6 +3,7 @@
 
 use super::errors::{describe, describe_with_timeouts, error_chain};
 use crate::engine::secret::{mask_password, pgpass_password, scrub};
+use crate::engine::text::{excerpt, EXCERPT_CHARS};
 use crate::engine::tls::{connector, split_tls_options};
 use crate::engine::{Error, Timeouts};
 use std::future::Future;
@@ -53,14 +54,15 @@ impl PgEndpoint {
     /// `conninfo` is a URL or a libpq key=value string. `password` (from `password_env`) is used
     /// when the string has none; then `PGPASSWORD`.
     pub fn new(conninfo: &str, password: Option<String>) -> Result<Self, Error> {
-        let display = mask_password(conninfo);
+        // Shown in every error about this endpoint: a pasted 100 KB string is cut, not echoed.
+        let display = excerpt(&mask_password(conninfo), EXCERPT_CHARS).into_owned();
         let mut secrets = vec![];
         let (conninfo, tls) =
             split_tls_options(conninfo).map_err(|e| Error::usage(format!("{display}: {e}")))?;
         let mut config: Config = conninfo.trim().parse().map_err(|e| {
             Error::usage(format!(
                 "invalid connection string {display}: {}; expected postgresql://user@host:port/dbname or 'host=… dbname=…'",
-                error_chain(&e)
+                excerpt(&error_chain(&e), EXCERPT_CHARS)
             ))
         })?;
         if config.get_user().is_none() {

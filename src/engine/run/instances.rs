@@ -2,10 +2,12 @@
 //! config entry with a job's id completes that job rather than listing it twice).
 
 use super::context::{Notice, Notify};
-use super::status::{deadline, observe_all};
-use crate::engine::dts::{self, DtsSettings, Listing, Overlay};
+use super::status::deadline;
+use crate::engine::detect::{observe_each, ObserveGate};
+use crate::engine::dts::{self, DtsSettings, Listing, Overlay, Unanswered};
 use crate::engine::instance::{Instance, Observed};
 use crate::engine::{Error, Timeouts};
+use futures_util::StreamExt;
 
 /// Where instances come from.
 #[derive(Clone, Copy)]
@@ -23,28 +25,81 @@ pub async fn discover(sources: Sources<'_>, timeouts: &Timeouts) -> Listing {
     }
 }
 
-/// Every instance with what is known of it now, config entries first, each within its deadline;
-/// and one line per place DTS could not be asked.
+/// What `list` found.
+#[derive(Debug, Default)]
+pub struct Found {
+    /// Every instance with what is known of it now: config entries first, in their order.
+    pub instances: Vec<(Instance, Observed)>,
+    /// Places DTS could not be asked, and answers that could not be read.
+    pub unanswered: Vec<Unanswered>,
+    /// Config entries that complete no DTS job.
+    pub unmatched: Vec<String>,
+}
+
+/// Every instance, each observed through `gate` within its deadline, handed to `each` as soon
+/// as it is known (so a long list is never silent): DTS's jobs once DTS has answered, and the
+/// config's entries as they answer — held back only until DTS has, since a job it lists
+/// replaces the config's entry of the same id.
 pub async fn list(
     sources: Sources<'_>,
     timeouts: &Timeouts,
-    concurrency: usize,
-) -> (Vec<(Instance, Observed)>, Vec<String>) {
-    let (listing, observed) = tokio::join!(
-        discover(sources, timeouts),
-        observe_all(sources.configured, timeouts, concurrency)
-    );
-    let from_dts = |id: &str| listing.found.iter().any(|(i, _)| i.id == id);
-    let mut all: Vec<(Instance, Observed)> = sources
-        .configured
+    gate: &ObserveGate,
+    mut each: impl FnMut(&Instance, &Observed),
+) -> Found {
+    let configured = sources.configured;
+    let discovery = discover(sources, timeouts);
+    let observations = observe_each(configured, timeouts, gate, deadline(timeouts));
+    tokio::pin!(discovery, observations);
+    let mut listing: Option<Listing> = None;
+    let mut seen: Vec<Option<Observed>> = vec![None; configured.len()];
+    let mut held: Vec<usize> = vec![];
+    let mut observing = !configured.is_empty();
+    let listed_by_dts = |listing: &Listing, id: &str| listing.found.iter().any(|(i, _)| i.id == id);
+    while listing.is_none() || observing {
+        tokio::select! {
+            found = &mut discovery, if listing.is_none() => {
+                for (instance, observed) in &found.found {
+                    each(instance, observed);
+                }
+                for index in held.drain(..) {
+                    let instance: &Instance = &configured[index];
+                    if !listed_by_dts(&found, &instance.id) {
+                        each(instance, seen[index].as_ref().expect("held rows were seen"));
+                    }
+                }
+                listing = Some(found);
+            }
+            next = observations.next(), if observing => match next {
+                Some((index, observed)) => {
+                    match &listing {
+                        Some(found) if !listed_by_dts(found, &configured[index].id) => {
+                            each(&configured[index], &observed)
+                        }
+                        Some(_) => {}
+                        None => held.push(index),
+                    }
+                    seen[index] = Some(observed);
+                }
+                None => observing = false,
+            },
+        }
+    }
+    let listing = listing.expect("the loop ends once DTS has answered");
+    let mut instances: Vec<(Instance, Observed)> = configured
         .iter()
         .cloned()
-        .zip(observed)
-        .filter(|(i, _)| !from_dts(&i.id))
+        .zip(
+            seen.into_iter()
+                .map(|o| o.expect("every instance was observed")),
+        )
+        .filter(|(i, _)| !listed_by_dts(&listing, &i.id))
         .collect();
-    let said = listing.said();
-    all.extend(listing.found);
-    (all, said)
+    instances.extend(listing.found);
+    Found {
+        instances,
+        unanswered: listing.unanswered,
+        unmatched: listing.unmatched,
+    }
 }
 
 /// The instance `id`: a DTS job (completed by its config entry) when `[dts]` is configured,

@@ -21,13 +21,14 @@ mod target;
 mod undo;
 mod watch;
 
+pub use crate::engine::detect::ObserveGate;
 pub use check::{check, Checked};
 pub use context::{Context, Level, Notice, Notify};
 pub use history::history;
-pub use instances::{discover, find, list, Sources};
+pub use instances::{discover, find, list, Found, Sources};
 pub use rates::{rates, DEFAULT_HORIZON, DEFAULT_SAMPLE};
 pub use recover::{recover, settle, Recovered};
-pub use status::{count, gate, observe, observe_all, Counts};
+pub use status::{count, gate, observe, observe_all, observe_through, Counts};
 pub use sync::{plan, Outcome, Prepared};
 pub use target::{destination, resolve, resolve_pair, source, SourceEndpoint, Target};
 pub use undo::{undo, undo_options};

@@ -3,7 +3,7 @@
 //! asks: a silent host makes its own row Unknown, it never holds anything up.
 
 use super::target::{resolve, Target};
-use crate::engine::detect;
+use crate::engine::detect::{self, ObserveGate};
 use crate::engine::instance::{prerequisites, refusal, Instance, Observed};
 use crate::engine::{Error, Timeouts};
 use std::time::Duration;
@@ -18,13 +18,22 @@ pub async fn observe(instance: &Instance, timeouts: &Timeouts) -> Observed {
     detect::observe_within(instance, timeouts, deadline(timeouts)).await
 }
 
-/// Many instances, `concurrency` at a time, each within the deadline, in their order.
+/// Many instances through `gate`, each within the deadline, in their order.
 pub async fn observe_all(
     instances: &[Instance],
     timeouts: &Timeouts,
-    concurrency: usize,
+    gate: &ObserveGate,
 ) -> Vec<Observed> {
-    detect::observe_all(instances, timeouts, concurrency, deadline(timeouts)).await
+    detect::observe_all(instances, timeouts, gate, deadline(timeouts)).await
+}
+
+/// One instance through `gate` (its turn among the others, then within the deadline).
+pub async fn observe_through(
+    gate: &ObserveGate,
+    instance: &Instance,
+    timeouts: &Timeouts,
+) -> Observed {
+    gate.observe(instance, timeouts, deadline(timeouts)).await
 }
 
 /// Refuses, saying why, unless every prerequisite of Synchronize Sequence holds right now.
