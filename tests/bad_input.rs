@@ -71,11 +71,19 @@ async fn unreachable_silent_and_wrongly_authenticated_servers_fail_cleanly() {
         "5",
         "--yes",
     ];
-    expect_one_line(
+    let stderr = expect_one_line(
         &pair,
         &args,
         1,
         "cannot connect to postgresql://postgres:****@127.0.0.1",
+    );
+    // Each failure class says what to check next, as psql does.
+    assert!(
+        stderr.contains(&format!(
+            "is the server running on host \"127.0.0.1\", port {closed_port} and accepting \
+             TCP/IP connections?"
+        )),
+        "{stderr}"
     );
 
     // A server that accepts TCP and never says a word.
@@ -101,6 +109,11 @@ async fn unreachable_silent_and_wrongly_authenticated_servers_fail_cleanly() {
     assert_eq!(out.status.code(), Some(1), "{stderr}");
     assert!(stderr.contains("no answer within 1s"), "{stderr}");
     assert!(
+        stderr.contains("port")
+            && stderr.contains("reachable from here (a firewall or security group)"),
+        "{stderr}"
+    );
+    assert!(
         started.elapsed() < std::time::Duration::from_secs(5),
         "bounded by the connect timeout"
     );
@@ -119,7 +132,37 @@ async fn unreachable_silent_and_wrongly_authenticated_servers_fail_cleanly() {
         "5",
         "--yes",
     ];
-    expect_one_line(&pair, &args, 1, "password authentication failed");
+    let stderr = expect_one_line(&pair, &args, 1, "password authentication failed");
+    assert!(
+        stderr.contains("check the user and its password"),
+        "{stderr}"
+    );
+
+    // TLS asked of a server that does not offer it (the source cluster never turns ssl on;
+    // tests/tls.rs turns it on for the destination).
+    let no_tls = format!(
+        "{}{}sslmode=require",
+        pair.source_url,
+        if pair.source_url.contains('?') {
+            "&"
+        } else {
+            "?"
+        }
+    );
+    let args = [
+        "plan",
+        "--source",
+        &no_tls,
+        "--destination",
+        &pair.destination_url,
+        "--offset",
+        "5",
+    ];
+    let stderr = expect_one_line(&pair, &args, 1, "cannot connect to");
+    assert!(
+        stderr.contains("the server does not offer TLS: use sslmode=prefer"),
+        "{stderr}"
+    );
 
     // A host name that does not resolve (RFC 6761 reserves .invalid).
     let unresolvable = "postgresql://postgres:hidden-pw@no-such-host.invalid:5432/db";
@@ -140,6 +183,11 @@ async fn unreachable_silent_and_wrongly_authenticated_servers_fail_cleanly() {
         "cannot connect to postgresql://postgres:****@no-such-host.invalid:5432/db",
     );
     assert!(stderr.contains("lookup"), "{stderr}");
+    assert!(
+        stderr
+            .contains("the host name does not resolve (host \"no-such-host.invalid\", port 5432)"),
+        "{stderr}"
+    );
     assert!(!stderr.contains("hidden-pw"), "{stderr}");
     assert_eq!(pair.destination_states().await, original);
 }

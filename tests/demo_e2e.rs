@@ -50,7 +50,13 @@ fn the_demo_syncs_through_the_tui_and_cleans_up() {
     let tmux = Tmux::start("flow", &demo_command(), 110, 45);
     let started = tmux.wait_for("Starting two PostgreSQL clusters", 600);
     let root = demo_root(&started);
-    let list = tmux.wait_for("Data Synchronization", 180);
+    let before = tmux.wait_for("Press Enter to open the seqsync TUI", 180);
+    assert!(
+        before.contains("duplicate key value violates unique constraint"),
+        "the collision stays on screen until a key: {before}"
+    );
+    tmux.keys(&["Enter"]);
+    let list = tmux.wait_for("Data Synchronization", 60);
     assert!(list.contains("orders"), "{list}");
     tmux.wait_for("incremental", 60);
     tmux.keys(&["Enter"]);
@@ -79,7 +85,9 @@ fn killing_the_tui_still_cleans_up() {
     let tmux = Tmux::start("kill", &demo_command(), 110, 45);
     let started = tmux.wait_for("Starting two PostgreSQL clusters", 600);
     let root = demo_root(&started);
-    tmux.wait_for("Data Synchronization", 180);
+    tmux.wait_for("Press Enter to open the seqsync TUI", 180);
+    tmux.keys(&["Enter"]);
+    tmux.wait_for("Data Synchronization", 60);
     let config = root.join("seqsync.toml");
     common::tmux::kill_tui(&config);
     let end = tmux.wait_for("DEMO-EXIT=", 60);

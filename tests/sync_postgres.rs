@@ -261,8 +261,16 @@ async fn the_journal_records_intent_before_and_result_after() {
         .unwrap();
     let mut args = pair.ad_hoc("sync", "1");
     args.push("--yes");
-    let (code, json, _) = pair.run_json(&args);
+    let (code, json, stderr) = pair.run_json(&args);
     assert_eq!(code, 0);
+    // The run says how to undo it, on stderr (stdout stays the JSON).
+    let run = json["run_id"].as_str().unwrap();
+    assert!(
+        stderr.contains(&format!(
+            "run {run}: to put every sequence it set back, seqsync undo {run} --destination URL"
+        )),
+        "{stderr}"
+    );
     let text = std::fs::read_to_string(pair.journal()).unwrap();
     let entries: Vec<serde_json::Value> = text
         .lines()

@@ -128,6 +128,10 @@ async fn sslmodes_verify_as_libpq_does() {
         wrong.contains("certificate") && wrong.contains("UnknownIssuer"),
         "{wrong}"
     );
+    assert!(
+        wrong.contains("give sslrootcert=FILE with the CA that signed it"),
+        "{wrong}"
+    );
     assert!(!wrong.contains(&common::test_password()), "{wrong}");
     // require with a root certificate verifies the chain, as libpq does.
     let require_wrong = connect_with(&with_params(

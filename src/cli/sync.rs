@@ -40,15 +40,18 @@ pub async fn run(cli: &Global, args: &SyncArgs) -> Result<Done, Error> {
         batch_size: ctx.batch_size,
         ..ApplyOptions::default()
     };
-    apply_and_report(&mut prepared, &ctx, &apply_options, plan.format).await
+    let ad_hoc = plan.pair.instance.is_none();
+    apply_and_report(&mut prepared, &ctx, &apply_options, plan.format, ad_hoc).await
 }
 
-/// Applies with Ctrl-C rolling back, a progress line on a terminal, and the result printed.
+/// Applies with Ctrl-C rolling back, a progress line on a terminal, and the result printed,
+/// with how to undo it (`ad_hoc`: the run has no instance, so undo needs `--destination`).
 pub(super) async fn apply_and_report(
     prepared: &mut Prepared,
     ctx: &Context,
     apply_options: &ApplyOptions,
     format: Format,
+    ad_hoc: bool,
 ) -> Result<Done, Error> {
     let cancel = Arc::new(AtomicBool::new(false));
     let on_interrupt = cancel.clone();
@@ -82,6 +85,18 @@ pub(super) async fn apply_and_report(
     );
     if let Some(e) = journal_error {
         eprintln!("seqsync: warning: {}", shown(&e));
+    }
+    if matches!(outcome, run::Outcome::Applied) {
+        // On stderr: stdout stays the table, JSON or CSV a script reads.
+        let destination = if ad_hoc {
+            " --destination URL (this destination)"
+        } else {
+            ""
+        };
+        eprintln!(
+            "seqsync: run {run}: to put every sequence it set back, seqsync undo {run}{destination}",
+            run = prepared.context.run_id
+        );
     }
     match error {
         Some(e) => {

@@ -45,6 +45,7 @@ pub async fn run(cli: &Global, args: &UndoArgs) -> Result<Done, Error> {
         &ctx,
         &undo_options(ctx.batch_size),
         args.format,
+        args.destination.endpoint().is_some(),
     )
     .await
 }

@@ -1,7 +1,7 @@
 //! A PostgreSQL-protocol endpoint (connection string, password, TLS) and a session on it with
 //! its limits: every call is bounded, and its error becomes an operator's sentence.
 
-use super::errors::{describe, describe_with_timeouts, error_chain};
+use super::errors::{describe, describe_with_timeouts, error_chain, next_step, unanswered};
 use crate::engine::secret::{mask_password, pgpass_password, scrub};
 use crate::engine::text::{excerpt, EXCERPT_CHARS};
 use crate::engine::tls::{connector, split_tls_options};
@@ -116,6 +116,26 @@ impl PgEndpoint {
         })
     }
 
+    /// `host "h", port p` (every host when there are several), for the next step of an error.
+    fn place(&self) -> String {
+        let ports = self.config.get_ports();
+        let places: Vec<String> = self
+            .config
+            .get_hosts()
+            .iter()
+            .enumerate()
+            .map(|(i, host)| {
+                let port = ports.get(i).or(ports.first()).copied().unwrap_or(5432);
+                let host = match host {
+                    tokio_postgres::config::Host::Tcp(h) => h.clone(),
+                    tokio_postgres::config::Host::Unix(p) => p.display().to_string(),
+                };
+                format!("host \"{}\", port {port}", excerpt(&host, 80))
+            })
+            .collect();
+        places.join(" or ")
+    }
+
     pub(super) fn scrub(&self, text: &str) -> String {
         scrub(
             text,
@@ -136,17 +156,21 @@ impl PgEndpoint {
         let (client, connection) = match attempt {
             Err(_) => {
                 return Err(Error::failed(format!(
-                    "cannot connect to {}: no answer within {}",
+                    "cannot connect to {}: no answer within {} — {}",
                     self.display,
-                    humantime::format_duration(timeouts.connect)
+                    humantime::format_duration(timeouts.connect),
+                    unanswered(&self.place())
                 )))
             }
             Ok(Err(e)) => {
+                let next = next_step(&e, &self.place())
+                    .map(|step| format!(" — {step}"))
+                    .unwrap_or_default();
                 return Err(Error::failed(self.scrub(&format!(
-                    "cannot connect to {}: {}",
+                    "cannot connect to {}: {}{next}",
                     self.display,
                     describe(&e)
-                ))))
+                ))));
             }
             Ok(Ok(pair)) => pair,
         };

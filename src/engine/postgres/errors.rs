@@ -56,3 +56,81 @@ pub(super) fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
     }
     text
 }
+
+/// The next thing a DBA checks after a connection failed, as psql's errors say it; `place` is
+/// `host "h", port p`.
+pub(super) fn next_step(e: &tokio_postgres::Error, place: &str) -> Option<String> {
+    if let Some(db) = e.as_db_error() {
+        return match db.code().code() {
+            "28P01" => Some(
+                "check the user and its password (the URL, password_env, PGPASSWORD or \
+                 ~/.pgpass)"
+                    .to_string(),
+            ),
+            "28000" => Some(
+                "the server's pg_hba.conf has no line that lets this user reach this database \
+                 from this address (with this TLS mode): ask for one, or connect as pg_hba.conf \
+                 allows"
+                    .to_string(),
+            ),
+            "3D000" => Some("check the database name".to_string()),
+            "53300" => Some(
+                "the server has no connection slot left (max_connections): try again when \
+                 sessions have ended"
+                    .to_string(),
+            ),
+            _ => None,
+        };
+    }
+    let mut kind = None;
+    let mut source: Option<&(dyn std::error::Error + 'static)> = Some(e);
+    while let Some(cause) = source {
+        if let Some(io) = cause.downcast_ref::<std::io::Error>() {
+            kind = Some(io.kind());
+        }
+        source = cause.source();
+    }
+    let chain = error_chain(e).to_ascii_lowercase();
+    match kind {
+        Some(std::io::ErrorKind::ConnectionRefused) => {
+            return Some(format!(
+                "is the server running on {place} and accepting TCP/IP connections?"
+            ))
+        }
+        Some(std::io::ErrorKind::TimedOut) => return Some(unanswered(place)),
+        _ => {}
+    }
+    if chain.contains("lookup address") || chain.contains("name or service not known") {
+        Some(format!(
+            "the host name does not resolve ({place}): check its spelling and this host's DNS"
+        ))
+    } else if chain.contains("server does not support tls") {
+        Some(
+            "the server does not offer TLS: use sslmode=prefer (or disable), or turn ssl on \
+             in its postgresql.conf"
+                .to_string(),
+        )
+    } else if chain.contains("certificate") {
+        Some(
+            "the server's certificate is not trusted as asked: give sslrootcert=FILE with the \
+             CA that signed it (sslmode=verify-full also checks the host name)"
+                .to_string(),
+        )
+    } else if chain.contains("password missing") {
+        Some(
+            "the server asks for a password: give one through password_env, PGPASSWORD or \
+             ~/.pgpass"
+                .to_string(),
+        )
+    } else {
+        None
+    }
+}
+
+/// What to check when a server never answered.
+pub(super) fn unanswered(place: &str) -> String {
+    format!(
+        "is {place} reachable from here (a firewall or security group), and is the server \
+         up and not overloaded?"
+    )
+}
