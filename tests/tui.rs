@@ -1364,3 +1364,57 @@ fn long_status_and_phase_words_are_never_cut() {
         );
     }
 }
+
+/// A long instance name is cut with an ellipsis; a long id is never cut (the pair column gives
+/// way first), at 80 and 100 columns.
+#[test]
+fn long_names_end_in_an_ellipsis_and_ids_are_never_cut() {
+    let mut long_name = instance(
+        "billing",
+        TaskKind::Synchronization,
+        Status::Paused,
+        Phase::Incremental,
+    );
+    long_name.name = "billing (paused for the quarter-end freeze, resume after sign-off)".into();
+    let long_id = instance(
+        "dtsj-archive-eu-central-1-nightly-full-copy-0042",
+        TaskKind::Synchronization,
+        Status::Running,
+        Phase::FullData,
+    );
+    for (instances, long) in [(vec![long_name], "name"), (vec![long_id], "id")] {
+        let mut state = State::new(instances.clone(), None, String::new());
+        for (index, inst) in instances.iter().enumerate() {
+            update(
+                &mut state,
+                Msg::Worker(Response::Observed {
+                    index,
+                    observed: Observed::declared(inst),
+                }),
+            );
+        }
+        for width in [80, 100] {
+            let screen = render(&state, width, 24);
+            let line = screen.lines().find(|l| l.starts_with("> ")).unwrap();
+            if long == "id" {
+                assert!(
+                    line.contains("> dtsj-archive-eu-central-1-nightly-full-copy-0042 "),
+                    "{width} columns:\n{screen}"
+                );
+                assert!(
+                    line.contains("running") && line.contains("full-data"),
+                    "{line}"
+                );
+            } else {
+                assert!(
+                    line.contains("billing (paused") && line.contains('…'),
+                    "{width} columns:\n{screen}"
+                );
+                assert!(
+                    line.contains("paused") && line.contains("incremental"),
+                    "{line}"
+                );
+            }
+        }
+    }
+}

@@ -9,6 +9,11 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Borders, Paragraph, Row, Table};
 use ratatui::Frame;
 
+/// The fewest columns a name gets before the pair column gives way, and the fewest the pair
+/// keeps (`postgresql → …`).
+const MIN_NAME: usize = 12;
+const MIN_PAIR: usize = 12;
+
 pub fn draw(frame: &mut Frame, area: Rect, state: &State, theme: Theme) {
     let [tabs, filters, list] = Layout::vertical([
         Constraint::Length(1),
@@ -84,6 +89,30 @@ pub fn draw(frame: &mut Frame, area: Rect, state: &State, theme: Theme) {
         on_screen().map(|r| r.observed.phase.to_string()).collect(),
         "PHASE",
     );
+    // Ids are never cut (they are what the operator acts on) and status and phase words fit;
+    // the name takes what is left and is cut with an ellipsis, and if an id is so long that
+    // the name would get almost nothing, the decorative pair column gives way first.
+    let id_width = on_screen()
+        .map(|r| crate::engine::text::width(&r.instance.id) + 2)
+        .chain([4])
+        .max()
+        .unwrap_or(4);
+    let spacing = 4; // one column between each of the five
+    let rest = (list.width as usize)
+        .saturating_sub(id_width + status_width as usize + phase_width as usize + spacing);
+    let pair_width = if rest >= MIN_NAME + pair_width {
+        pair_width
+    } else if rest >= MIN_NAME + MIN_PAIR {
+        rest - MIN_NAME
+    } else {
+        MIN_PAIR.min(rest / 2)
+    };
+    let longest_name = on_screen()
+        .map(|r| crate::engine::text::width(&r.instance.name))
+        .chain([4])
+        .max()
+        .unwrap_or(4);
+    let name_width = rest.saturating_sub(pair_width).min(longest_name).max(1);
     let rows = visible
         .iter()
         .enumerate()
@@ -105,7 +134,7 @@ pub fn draw(frame: &mut Frame, area: Rect, state: &State, theme: Theme) {
             let marker = if position == state.selected { ">" } else { " " };
             let cells = vec![
                 ratatui::text::Text::raw(format!("{marker} {}", shown(&inst.id))),
-                ratatui::text::Text::raw(shown(&inst.name).into_owned()),
+                ratatui::text::Text::raw(fit(&inst.name, name_width)),
                 ratatui::text::Text::raw(fit(
                     &format!(
                         "{} → {}",
@@ -131,8 +160,8 @@ pub fn draw(frame: &mut Frame, area: Rect, state: &State, theme: Theme) {
     let table = Table::new(
         rows,
         [
-            Constraint::Min(12),
-            Constraint::Min(10),
+            Constraint::Length(id_width as u16),
+            Constraint::Length(name_width as u16),
             Constraint::Length(pair_width as u16),
             Constraint::Length(status_width),
             Constraint::Length(phase_width),
