@@ -1328,6 +1328,21 @@ fn the_preview_chooses_rows_by_keys_and_applies_only_the_chosen() {
     }
 }
 
+/// The list of `instances`, each observed as its config declares it.
+fn observed_as_declared(instances: Vec<Instance>) -> State {
+    let mut state = State::new(instances.clone(), None, String::new());
+    for (index, inst) in instances.iter().enumerate() {
+        update(
+            &mut state,
+            Msg::Worker(Response::Observed {
+                index,
+                observed: Observed::declared(inst),
+            }),
+        );
+    }
+    state
+}
+
 /// The STATUS and PHASE columns are as wide as their longest word on screen.
 #[test]
 fn long_status_and_phase_words_are_never_cut() {
@@ -1345,16 +1360,7 @@ fn long_status_and_phase_words_are_never_cut() {
             Phase::Incremental,
         ),
     ];
-    let mut state = State::new(instances.clone(), None, String::new());
-    for (index, inst) in instances.iter().enumerate() {
-        update(
-            &mut state,
-            Msg::Worker(Response::Observed {
-                index,
-                observed: Observed::declared(inst),
-            }),
-        );
-    }
+    let mut state = observed_as_declared(instances);
     press(&mut state, &[key(KeyCode::Tab)]);
     for width in [80, 100] {
         let screen = render(&state, width, 24);
@@ -1383,16 +1389,7 @@ fn long_names_end_in_an_ellipsis_and_ids_are_never_cut() {
         Phase::FullData,
     );
     for (instances, long) in [(vec![long_name], "name"), (vec![long_id], "id")] {
-        let mut state = State::new(instances.clone(), None, String::new());
-        for (index, inst) in instances.iter().enumerate() {
-            update(
-                &mut state,
-                Msg::Worker(Response::Observed {
-                    index,
-                    observed: Observed::declared(inst),
-                }),
-            );
-        }
+        let state = observed_as_declared(instances);
         for width in [80, 100] {
             let screen = render(&state, width, 24);
             let line = screen.lines().find(|l| l.starts_with("> ")).unwrap();
