@@ -398,16 +398,17 @@ fn redirect_refused(status: reqwest::StatusCode, headers: &reqwest::header::Head
 }
 
 /// The start of an answer that could not be used, whitespace folded, for the operator to
-/// recognise (an HTML error page's first words).
+/// recognise (an HTML error page's first words), with the answer's whole length when cut.
 fn answer_excerpt(body: &[u8]) -> String {
     let head = &body[..body.len().min(ANSWER_EXCERPT_CHARS * 4)];
-    let text = String::from_utf8_lossy(head);
-    let folded = text.split_whitespace().collect::<Vec<_>>().join(" ");
-    let cut = excerpt(&folded, ANSWER_EXCERPT_CHARS).into_owned();
-    if body.len() > head.len() && cut.chars().count() <= ANSWER_EXCERPT_CHARS {
-        format!("«{cut}…» ({} bytes)", body.len())
-    } else {
-        format!("«{cut}»")
+    let folded = String::from_utf8_lossy(head)
+        .split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ");
+    match folded.char_indices().nth(ANSWER_EXCERPT_CHARS) {
+        None if head.len() == body.len() => format!("«{folded}»"),
+        None => format!("«{folded}…» ({} bytes)", body.len()),
+        Some((cut, _)) => format!("«{}…» ({} bytes)", &folded[..cut], body.len()),
     }
 }
 
@@ -438,5 +439,32 @@ impl Api {
         } else {
             format!("talking to {origin}: {cause}")
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_unusable_answer_is_quoted_short_with_its_whole_length() {
+        assert_eq!(
+            answer_excerpt(b"  <h1>Bad\n Gateway</h1> "),
+            "«<h1>Bad Gateway</h1>»"
+        );
+        let page = format!("<title>500</title>{}", " padding".repeat(10_000));
+        let quoted = answer_excerpt(page.as_bytes());
+        assert!(
+            quoted.starts_with("«<title>500</title> padding"),
+            "{quoted}"
+        );
+        assert!(
+            quoted.ends_with(&format!("…» ({} bytes)", page.len())),
+            "{quoted}"
+        );
+        assert!(
+            quoted.chars().count() < ANSWER_EXCERPT_CHARS + 30,
+            "{quoted}"
+        );
     }
 }
