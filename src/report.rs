@@ -72,8 +72,21 @@ fn write_json<W: Write, T: serde::Serialize + ?Sized>(
     out.write_all(b"\n").map_err(serde_json::Error::io)
 }
 
-/// serde_json's pretty formatter, with every character `text::is_control` names escaped.
-struct TerminalSafe<'a>(serde_json::ser::PrettyFormatter<'a>);
+/// One line of JSON (a watch round, JSON Lines), exact and safe on a terminal like [`json`].
+pub fn json_line<T: serde::Serialize + ?Sized>(value: &T) -> String {
+    let mut out = Vec::new();
+    let mut serializer = serde_json::Serializer::with_formatter(
+        &mut out,
+        TerminalSafe(serde_json::ser::CompactFormatter),
+    );
+    value
+        .serialize(&mut serializer)
+        .expect("plain data serializes");
+    String::from_utf8(out).expect("serde_json writes UTF-8")
+}
+
+/// A serde_json formatter, with every character `text::is_control` names escaped.
+struct TerminalSafe<F>(F);
 
 macro_rules! delegate {
     ($($name:ident($($arg:ident: $ty:ty),*)),* $(,)?) => {
@@ -83,7 +96,7 @@ macro_rules! delegate {
     };
 }
 
-impl serde_json::ser::Formatter for TerminalSafe<'_> {
+impl<F: serde_json::ser::Formatter> serde_json::ser::Formatter for TerminalSafe<F> {
     delegate!(
         begin_array(),
         end_array(),
@@ -435,6 +448,10 @@ mod tests {
             "{text:?}"
         );
         let back: serde_json::Value = serde_json::from_str(&text).unwrap();
+        assert_eq!(back["name"], name);
+        let line = json_line(&serde_json::json!({ "name": name }));
+        assert!(!line.chars().any(text::is_control), "{line:?}");
+        let back: serde_json::Value = serde_json::from_str(&line).unwrap();
         assert_eq!(back["name"], name);
     }
 

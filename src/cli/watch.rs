@@ -133,7 +133,9 @@ pub async fn run(cli: &Global, args: &WatchArgs) -> Result<Done, Error> {
 fn print_event(format: ListFormat, floor: i64, event: &Event) {
     match (format, event) {
         (ListFormat::Table, Event::Round(round)) => print!("{}", round_lines(round, floor)),
-        (ListFormat::Json, Event::Round(round)) => println!("{}", round_json(round)),
+        (ListFormat::Json, Event::Round(round)) => {
+            println!("{}", crate::report::json_line(&round_json(round)))
+        }
         (
             ListFormat::Table,
             Event::Trouble {
@@ -158,13 +160,13 @@ fn print_event(format: ListFormat, floor: i64, event: &Event) {
             },
         ) => println!(
             "{}",
-            json!({
+            crate::report::json_line(&json!({
                 "event": "trouble",
                 "round": round,
                 "error": error,
                 "retry_in_ms": retry_in.as_millis() as u64,
                 "failing_for_ms": failing_for.as_millis() as u64,
-            })
+            }))
         ),
     }
 }
