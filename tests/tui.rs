@@ -1415,3 +1415,70 @@ fn long_names_end_in_an_ellipsis_and_ids_are_never_cut() {
         }
     }
 }
+
+/// Basic Information at 80×24 and 120×40 with a 60-character host, a 63-byte database and an
+/// unreachable instance's long reason: the database and the id are there whole, a cut host
+/// ends in its domain with `…` in the middle, and the actions stay on screen.
+#[test]
+fn basic_information_never_cuts_what_will_be_changed() {
+    let host = "db-primary-0042-replica-a.orders.eu-central-1.rds.example.io";
+    assert_eq!(host.len(), 60);
+    let database = format!("orders_{}", "x".repeat(56));
+    assert_eq!(database.len(), 63);
+    let mut far = instance(
+        "dtsj-far-away",
+        TaskKind::Synchronization,
+        Status::Unknown,
+        Phase::Unknown,
+    );
+    far.destination = endpoint(
+        Engine::PolardbPg,
+        &format!("postgresql://dba:s3cret@{host}:5432/{database}"),
+    );
+    let state = observed_as_declared(vec![far.clone()]);
+    let mut state = state;
+    let note = format!(
+        "cannot connect to postgresql://dba:****@{host}:5432/{database}: no answer within 5s — \
+         is host \"{host}\", port 5432 reachable from here (a firewall or security group), and \
+         is the server up and not overloaded?"
+    );
+    update(
+        &mut state,
+        Msg::Worker(Response::Observed {
+            index: 0,
+            observed: Observed {
+                note,
+                ..Observed::declared(&far)
+            },
+        }),
+    );
+    press(&mut state, &[key(KeyCode::Enter)]);
+    for (w, h) in [(80, 24), (120, 40)] {
+        let screen = render(&state, w, h);
+        // The Destination value, its wrapped lines joined: the database is all there.
+        let value: String = screen
+            .lines()
+            .skip_while(|l| !l.contains("Destination"))
+            .take_while(|l| !l.contains("Status"))
+            .map(|l| {
+                let inner = l.rsplit("││").next().unwrap_or(l).trim_end_matches('│');
+                inner.get(13..).unwrap_or("").trim_end().to_string()
+            })
+            .collect();
+        assert!(value.contains(&database), "{w}×{h}: {value}\n{screen}");
+        assert!(
+            value.contains(&format!("{host}:5432")) || value.contains('…'),
+            "{value}"
+        );
+        assert!(
+            screen.contains("dtsj-far-away") || screen.contains("far-away cutover"),
+            "{screen}"
+        );
+        assert!(
+            screen.contains("[ Synchronize Sequence ]  [ Keep Sequences Ahead ]")
+                && screen.contains("unavailable: see ✗ below"),
+            "the actions stay on screen at {w}×{h}:\n{screen}"
+        );
+        assert!(!screen.contains("s3cret"));
+    }
+}

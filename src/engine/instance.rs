@@ -92,7 +92,58 @@ pub struct Endpoint {
     pub problem: Option<String>,
 }
 
+/// Where an endpoint points, in the words an operator checks before a change: the database
+/// and the server, never the password.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Place {
+    pub database: String,
+    /// `host:port`, every host of a multi-host string joined by `,`.
+    pub server: String,
+    pub user: Option<String>,
+}
+
 impl Endpoint {
+    /// The database and server this PostgreSQL-protocol endpoint names; None for Oracle or a
+    /// string that does not parse (it is then shown masked, as written).
+    pub fn place(&self) -> Option<Place> {
+        if !self.engine.speaks_postgres() || self.url.trim().is_empty() {
+            return None;
+        }
+        let config: tokio_postgres::Config = self.url.trim().parse().ok()?;
+        let ports = config.get_ports();
+        let server = config
+            .get_hosts()
+            .iter()
+            .enumerate()
+            .map(|(i, host)| {
+                let port = ports.get(i).or(ports.first()).copied().unwrap_or(5432);
+                match host {
+                    tokio_postgres::config::Host::Tcp(h) if h.contains(':') => {
+                        format!("[{h}]:{port}")
+                    }
+                    tokio_postgres::config::Host::Tcp(h) => format!("{h}:{port}"),
+                    tokio_postgres::config::Host::Unix(p) => format!("{}:{port}", p.display()),
+                }
+            })
+            .collect::<Vec<_>>()
+            .join(",");
+        let user = config.get_user().map(String::from);
+        let database = config
+            .get_dbname()
+            .map(String::from)
+            .or_else(|| user.clone())
+            .unwrap_or_default();
+        Some(Place {
+            database,
+            server: if server.is_empty() {
+                "localhost".to_string()
+            } else {
+                server
+            },
+            user,
+        })
+    }
+
     pub fn new(engine: Engine, url: &str) -> Endpoint {
         Endpoint {
             engine,

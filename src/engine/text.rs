@@ -83,6 +83,92 @@ pub fn fit_padded(text: &str, columns: usize) -> String {
     format!("{cut}{fill}")
 }
 
+/// `text` shown and cut to at most `columns` by an ellipsis in the middle, keeping both ends
+/// (a long host name's start and its domain).
+pub fn fit_middle(text: &str, columns: usize) -> String {
+    let text = shown(text);
+    if text.width() <= columns {
+        return text.into_owned();
+    }
+    if columns == 0 {
+        return String::new();
+    }
+    let keep = columns - 1;
+    let (front, back) = (keep - keep / 2, keep / 2);
+    let mut head = String::new();
+    let mut used = 0;
+    for c in text.chars() {
+        let w = unicode_width::UnicodeWidthChar::width(c).unwrap_or(0);
+        if used + w > front {
+            break;
+        }
+        used += w;
+        head.push(c);
+    }
+    let mut tail: Vec<char> = vec![];
+    let mut used = 0;
+    for c in text.chars().rev() {
+        let w = unicode_width::UnicodeWidthChar::width(c).unwrap_or(0);
+        if used + w > back {
+            break;
+        }
+        used += w;
+        tail.push(c);
+    }
+    tail.reverse();
+    format!("{head}…{}", tail.into_iter().collect::<String>())
+}
+
+/// `text` shown and wrapped into lines of at most `columns`, at spaces where it can (a word
+/// longer than a line is split).
+pub fn wrap(text: &str, columns: usize) -> Vec<String> {
+    wrap_shown(&shown(text), columns)
+}
+
+/// [`wrap`] for text already shown (escaped): it is not escaped again.
+pub fn wrap_shown(text: &str, columns: usize) -> Vec<String> {
+    let columns = columns.max(1);
+    let mut lines = vec![];
+    let mut line = String::new();
+    for word in text.split(' ') {
+        let mut word = word.to_string();
+        loop {
+            let room = columns - line.width().min(columns);
+            let gap = usize::from(!line.is_empty());
+            if word.width() + gap <= room {
+                if gap == 1 {
+                    line.push(' ');
+                }
+                line.push_str(&word);
+                break;
+            }
+            if !line.is_empty() {
+                lines.push(std::mem::take(&mut line));
+                continue;
+            }
+            // A word longer than a whole line: split it.
+            let mut cut = String::new();
+            let mut rest = String::new();
+            for c in word.chars() {
+                if rest.is_empty() && cut.width() + c.to_string().width() <= columns {
+                    cut.push(c);
+                } else {
+                    rest.push(c);
+                }
+            }
+            lines.push(cut);
+            word = rest;
+            if word.is_empty() {
+                break;
+            }
+        }
+    }
+    if !line.is_empty() || lines.is_empty() {
+        lines.push(line);
+    }
+    lines
+}
+
 /// Most of a server's or a user's text that an error message quotes: enough to recognise it
 /// (an HTML error page's title, the start of a connection string), never a 100 KB echo.
 pub const EXCERPT_CHARS: usize = 200;
@@ -197,6 +283,33 @@ mod tests {
         clip(&mut name, 10);
         assert_eq!(name, format!("{}…", "表".repeat(9)));
         assert_eq!(name.chars().count(), 10);
+    }
+
+    #[test]
+    fn middle_cuts_keep_both_ends_and_wraps_stay_within_the_width() {
+        let host = "db-primary-0042.orders.eu-central-1.rds.example.internal";
+        let cut = fit_middle(host, 21);
+        assert_eq!(cut.as_str().width(), 21);
+        assert!(
+            cut.starts_with("db-primary") && cut.ends_with("internal") && cut.contains('…'),
+            "{cut}"
+        );
+        assert_eq!(fit_middle("short", 21), "short");
+        let lines = wrap(
+            "the task is finished: Synchronize Sequence is for tasks that replicate",
+            20,
+        );
+        assert!(lines.iter().all(|l| l.as_str().width() <= 20), "{lines:?}");
+        assert_eq!(
+            lines.join(" "),
+            "the task is finished: Synchronize Sequence is for tasks that replicate"
+        );
+        let lines = wrap(&"x".repeat(45), 20);
+        assert_eq!(
+            lines.iter().map(|l| l.len()).collect::<Vec<_>>(),
+            [20, 20, 5]
+        );
+        assert_eq!(wrap("", 10), vec![String::new()]);
     }
 
     proptest::proptest! {

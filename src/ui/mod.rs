@@ -29,7 +29,8 @@ fn message_height(state: &State, width: u16) -> u16 {
         .message
         .as_ref()
         .map_or(0, |m| (text::width(&m.text) + 2) * 11 / 10);
-    (chars.div_ceil(width.max(1) as usize)).clamp(1, 4) as u16
+    // Up to six lines: a refusal with its next step must be readable whole at 80×24.
+    (chars.div_ceil(width.max(1) as usize)).clamp(1, 6) as u16
 }
 
 pub fn view(frame: &mut Frame, state: &State, theme: Theme) {

@@ -2,13 +2,15 @@
 
 use super::widgets::{fit, Theme};
 use crate::app::state::{State, TaskTab, INCREMENTAL_WRITE, STEPS};
+use crate::engine::instance::Endpoint;
 use crate::engine::journal::JournalEvent;
 use crate::engine::secret::mask_password;
-use crate::engine::text::shown;
+use crate::engine::text::{self, shown};
 use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Borders, Paragraph, Row, Table, Wrap};
 use ratatui::Frame;
+use unicode_width::UnicodeWidthStr;
 
 pub fn draw(frame: &mut Frame, area: Rect, state: &State, theme: Theme) {
     let (Some(task), Some(row)) = (state.task.as_ref(), state.current()) else {
@@ -79,31 +81,26 @@ fn draw_basic(frame: &mut Frame, area: Rect, state: &State, theme: Theme, block:
     let task = state.task.as_ref().expect("task");
     let row = state.current().expect("task");
     let inst = &row.instance;
-    let width = area.width.saturating_sub(16) as usize;
-    let field = |label: &str, value: String| {
-        Line::from(vec![
-            Span::styled(format!("{label:<13}"), theme.title()),
-            Span::raw(fit(&value, width)),
-        ])
+    // Borders and the label take 15 columns; a value wraps under itself, never under a label.
+    let width = area.width.saturating_sub(15) as usize;
+    let field = |label: &str, value: String| -> Vec<Line> {
+        text::wrap_shown(&value, width)
+            .into_iter()
+            .enumerate()
+            .map(|(i, part)| {
+                let label = if i == 0 { label } else { "" };
+                Line::from(vec![
+                    Span::styled(format!("{label:<13}"), theme.title()),
+                    Span::raw(part),
+                ])
+            })
+            .collect()
     };
-    let mut lines = vec![
-        field(
-            "Source",
-            format!(
-                "{} {}",
-                inst.source.engine_name(),
-                mask_password(&inst.source.url)
-            ),
-        ),
-        field(
-            "Destination",
-            format!(
-                "{} {}",
-                inst.destination.engine_name(),
-                mask_password(&inst.destination.url)
-            ),
-        ),
-    ];
+    let mut lines = field("Source", endpoint_text(&inst.source, width));
+    lines.extend(field(
+        "Destination",
+        endpoint_text(&inst.destination, width),
+    ));
     let (status, phase) = if row.observing {
         ("reading…".to_string(), "reading…".to_string())
     } else {
@@ -112,13 +109,13 @@ fn draw_basic(frame: &mut Frame, area: Rect, state: &State, theme: Theme, block:
             row.observed.phase.to_string(),
         )
     };
-    lines.push(field("Status", status));
-    lines.push(field("Phase", phase));
-    lines.push(field(
+    lines.extend(field("Status", status));
+    lines.extend(field("Phase", phase));
+    lines.extend(field(
         "Topology",
         format!("{} ({})", inst.topology, inst.kind),
     ));
-    lines.push(field(
+    lines.extend(field(
         "Sequences",
         match &task.counts {
             None => "counting…".to_string(),
@@ -126,16 +123,28 @@ fn draw_basic(frame: &mut Frame, area: Rect, state: &State, theme: Theme, block:
                 "{} in the source, {} in the destination",
                 c.source, c.destination
             ),
-            Some(Err(e)) => format!("cannot count: {e}"),
+            Some(Err(e)) => format!("cannot count: {}", shown(e)),
         },
     ));
-    if !row.observing && !row.observed.note.is_empty() {
-        lines.push(Line::from(vec![
-            Span::styled(format!("{:<13}", "Seen"), theme.title()),
-            Span::styled(shown(&row.observed.note), theme.dim()),
-        ]));
+    // The actions come before anything of unbounded length, so that no reason or note can
+    // push them off an 80×24 screen; why they are unavailable is said once, below.
+    lines.push(Line::raw(""));
+    match row.refusal() {
+        None => lines.push(Line::styled(
+            "[ Synchronize Sequence (s) ]  [ Keep Sequences Ahead (w) ]",
+            theme.title().patch(theme.good()),
+        )),
+        Some(_) => {
+            lines.push(Line::styled(
+                "[ Synchronize Sequence ]  [ Keep Sequences Ahead ]",
+                theme.dim(),
+            ));
+            lines.push(Line::styled("unavailable: see ✗ below", theme.dim()));
+        }
     }
     lines.push(Line::styled("Prerequisites", theme.title()));
+    // `  ✓ name: reason`, a long reason wrapped under its start.
+    let reason_width = area.width.saturating_sub(2 + 4) as usize;
     for p in row.prerequisites() {
         let (mark, style) = if row.observing {
             ("…", theme.dim())
@@ -144,29 +153,25 @@ fn draw_basic(frame: &mut Frame, area: Rect, state: &State, theme: Theme, block:
         } else {
             ("✗", theme.bad())
         };
-        let mut spans = vec![Span::styled(format!("  {mark} "), style), Span::raw(p.name)];
-        if !p.ok && !row.observing {
-            spans.push(Span::styled(format!(": {}", shown(&p.reason)), theme.dim()));
+        let said = if !p.ok && !row.observing {
+            format!("{}: {}", p.name, shown(&p.reason))
+        } else {
+            p.name.to_string()
+        };
+        for (i, part) in text::wrap_shown(&said, reason_width)
+            .into_iter()
+            .enumerate()
+        {
+            let lead = if i == 0 {
+                Span::styled(format!("  {mark} "), style)
+            } else {
+                Span::raw("    ")
+            };
+            lines.push(Line::from(vec![lead, Span::raw(part)]));
         }
-        lines.push(Line::from(spans));
     }
-    lines.push(Line::raw(""));
-    match row.refusal() {
-        None => {
-            for action in [
-                "[ Synchronize Sequence (s) ]",
-                "[ Keep Sequences Ahead (w) ]",
-            ] {
-                lines.push(Line::styled(action, theme.title().patch(theme.good())));
-            }
-        }
-        Some(reason) => lines.push(Line::from(vec![
-            Span::styled(
-                "[ Synchronize Sequence ] [ Keep Sequences Ahead ] unavailable: ",
-                theme.dim(),
-            ),
-            Span::raw(shown(&reason).into_owned()),
-        ])),
+    if !row.observing && !row.observed.note.is_empty() {
+        lines.extend(field("Seen", shown(&row.observed.note).into_owned()));
     }
     frame.render_widget(
         Paragraph::new(lines)
@@ -174,6 +179,47 @@ fn draw_basic(frame: &mut Frame, area: Rect, state: &State, theme: Theme, block:
             .block(block),
         area,
     );
+}
+
+/// An endpoint as the operator checks it before a change: the database in full first, then
+/// the server (cut in the middle when it must be), then the engine and user while they fit.
+/// Text already shown (escaped). Oracle and unparsable strings: masked, as written.
+fn endpoint_text(endpoint: &Endpoint, width: usize) -> String {
+    let Some(place) = endpoint.place() else {
+        return shown(&format!(
+            "{} {}",
+            endpoint.engine_name(),
+            mask_password(&endpoint.url)
+        ))
+        .into_owned();
+    };
+    let database = shown(&place.database).into_owned();
+    let head = format!("{database} on ");
+    let server_width = text::width(&place.server);
+    let head_width = head.as_str().width();
+    let engine = endpoint.engine_name();
+    let tails = [
+        match &place.user {
+            Some(user) => format!(" ({engine}, user {user})"),
+            None => format!(" ({engine})"),
+        },
+        format!(" ({engine})"),
+    ];
+    for tail in tails {
+        let tail = shown(&tail).into_owned();
+        if head_width + server_width + tail.as_str().width() <= width {
+            return format!("{head}{}{tail}", shown(&place.server));
+        }
+    }
+    // The decoration gives way first; then the server goes to a line of its own (the value
+    // wraps), and only a server longer than a whole line loses its middle. The database is
+    // never cut: a name longer than the line wraps.
+    let server = if head_width + server_width <= width || server_width <= width {
+        shown(&place.server).into_owned()
+    } else {
+        text::fit_middle(&place.server, width)
+    };
+    format!("{head}{server}")
 }
 
 fn draw_history(frame: &mut Frame, area: Rect, state: &State, theme: Theme, block: Block) {
