@@ -407,6 +407,24 @@ fn the_happy_path_from_list_to_results_and_back() {
     assert_eq!(state.screen, Screen::Results);
     let results = state.results.as_ref().unwrap();
     assert_eq!(results.count(RowStatus::Updated), 2);
+    // The results say the run and how to undo it, and name what was left alone by reason.
+    let screen = render(&state, 80, 24);
+    assert!(
+        screen.contains("run run-1 · to undo it: H (History, then u)"),
+        "{screen}"
+    );
+    assert!(
+        !screen.contains("not applied") && screen.contains("left alone: "),
+        "{screen}"
+    );
+    let mut to_history = state.clone();
+    let effects = press(&mut to_history, &[chr('H')]);
+    assert_eq!(to_history.screen, Screen::Task);
+    assert_eq!(to_history.task.as_ref().unwrap().tab, TaskTab::History);
+    assert!(
+        matches!(&effects[..], [Effect::History { instance_id, .. }] if instance_id == "orders"),
+        "{effects:?}"
+    );
 
     let effects = press(&mut state, &[chr('e')]);
     match &effects[..] {

@@ -116,6 +116,11 @@ pub const APPLYING: &[KeyHelp] = &[k(
 )];
 
 pub const RESULTS: &[KeyHelp] = &[
+    k(
+        "H",
+        "history/undo",
+        "this run in History, where u undoes it",
+    ),
     k("/", "filter", "filter by name or status"),
     k("o", "sort", "sort by name, status, change"),
     k(

@@ -424,6 +424,20 @@ fn on_results_key(state: &mut State, key: KeyEvent) -> Vec<Effect> {
             }
             return refresh_task(state);
         }
+        // Straight to this run in History, where `u` undoes it.
+        KeyCode::Char('H') => {
+            state.results = None;
+            state.screen = Screen::Task;
+            let task = state.task.as_mut().expect("results come from a task");
+            task.tab = TaskTab::History;
+            task.step = INCREMENTAL_WRITE;
+            task.history_selected = 0;
+            let index = task.index;
+            return vec![Effect::History {
+                index,
+                instance_id: state.instances[index].instance.id.clone(),
+            }];
+        }
         KeyCode::Char('/') => results.filtering = true,
         KeyCode::Char('o') => {
             results.sort = results.sort.next();

@@ -22,7 +22,10 @@ pub fn draw(frame: &mut Frame, area: Rect, state: &State, theme: Theme) {
     .areas(area);
     let (headline, style) = match results.outcome.as_str() {
         "applied" => (
-            "Synchronized".to_string(),
+            format!(
+                "Synchronized · run {} · to undo it: H (History, then u)",
+                results.run_id
+            ),
             theme.good().patch(theme.title()),
         ),
         "nothing-to-do" => ("Nothing to change".to_string(), theme.title()),
@@ -45,29 +48,37 @@ pub fn draw(frame: &mut Frame, area: Rect, state: &State, theme: Theme) {
         Paragraph::new(Span::styled(fit(&headline, title.width as usize), style)),
         title,
     );
+    // The counts come first and the rest only when it says something (the footer has the
+    // keys), so that at 80 columns the reasons rows were left alone are not what is cut.
     let filter = if results.filtering {
-        format!("/{}▏", results.filter.value())
+        format!(" · /{}▏", results.filter.value())
     } else if results.filter.value().is_empty() {
-        "filter (/)".to_string()
+        String::new()
     } else {
-        format!("/{}", results.filter.value())
+        format!(" · /{}", results.filter.value())
+    };
+    let sort = match results.sort {
+        crate::app::state::SortKey::Name => String::new(),
+        other => format!(" · sorted by {}", other.word()),
     };
     let excluded = match results.count(RowStatus::Excluded) {
         0 => String::new(),
-        n => format!("{n} excluded · "),
+        n => format!(" · {n} excluded"),
+    };
+    let shown = if results.visible.len() == results.rows.len() {
+        String::new()
+    } else {
+        format!(" · {} of {} shown", results.visible.len(), results.rows.len())
     };
     frame.render_widget(
-        Paragraph::new(Line::from(vec![Span::raw(format!(
-            "{} updated · {} unchanged · {} not applied · {excluded}{} shown · sort {} (o) · {filter}",
-            results.count(RowStatus::Updated),
-            results.count(RowStatus::Unchanged),
-            results
-                .rows
-                .iter()
-                .filter(|r| r.status.is_problem() || r.status == RowStatus::Ahead)
-                .count(),
-            results.visible.len(),
-            results.sort.word(),
+        Paragraph::new(Line::from(vec![Span::raw(fit(
+            &format!(
+                "{} updated · {} unchanged{}{excluded}{shown}{sort}{filter}",
+                results.count(RowStatus::Updated),
+                results.count(RowStatus::Unchanged),
+                left_alone(&results.rows, &results.outcome),
+            ),
+            info.width as usize,
         ))])),
         info,
     );
@@ -96,4 +107,34 @@ pub fn draw(frame: &mut Frame, area: Rect, state: &State, theme: Theme) {
         .get(results.selected)
         .map(|&i| &results.rows[i]);
     sequences::draw_detail(frame, detail, selected, theme);
+}
+
+/// The rows a run did not set, named by their reason (`1 left alone: missing-in-source`).
+/// "Not applied" is kept for a run that failed, where every row was rolled back.
+fn left_alone(rows: &[crate::engine::model::PlanRow], outcome: &str) -> String {
+    if matches!(outcome, "rolled-back" | "rollback-incomplete") {
+        return format!(" · {} not applied", rows.len());
+    }
+    let mut reasons: std::collections::BTreeMap<String, usize> = Default::default();
+    for row in rows
+        .iter()
+        .filter(|r| r.status.is_problem() || r.status == RowStatus::Ahead)
+    {
+        *reasons.entry(row.status.to_string()).or_default() += 1;
+    }
+    if reasons.is_empty() {
+        return String::new();
+    }
+    let total: usize = reasons.values().sum();
+    let named: Vec<String> = reasons
+        .iter()
+        .map(|(reason, n)| {
+            if reasons.len() == 1 {
+                reason.clone()
+            } else {
+                format!("{n} {reason}")
+            }
+        })
+        .collect();
+    format!(" · {total} left alone: {}", named.join(", "))
 }
