@@ -200,6 +200,10 @@ destination = {{ engine = "postgresql", url = "{}" }}
     tmux.keys(&["Tab"]);
     let history = tmux.wait_for("applied", 30);
     assert!(history.contains("recovered"), "{history}");
+    // One line per run (a run's plan is not a line of its own once it was applied), and the
+    // selected run told in full with its id and how to undo it.
+    assert!(!history.lines().any(|l| l.contains(" plan ")), "{history}");
+    assert!(history.contains("u undoes it"), "{history}");
     // Newest first: the applied run is selected; confirm and undo.
     tmux.keys(&["u"]);
     tmux.wait_for("Enter/y: undo", 30);

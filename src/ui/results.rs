@@ -68,7 +68,11 @@ pub fn draw(frame: &mut Frame, area: Rect, state: &State, theme: Theme) {
     let shown = if results.visible.len() == results.rows.len() {
         String::new()
     } else {
-        format!(" · {} of {} shown", results.visible.len(), results.rows.len())
+        format!(
+            " · {} of {} shown",
+            results.visible.len(),
+            results.rows.len()
+        )
     };
     frame.render_widget(
         Paragraph::new(Line::from(vec![Span::raw(fit(

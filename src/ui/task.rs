@@ -235,37 +235,34 @@ fn draw_history(frame: &mut Frame, area: Rect, state: &State, theme: Theme, bloc
             area,
         ),
         Some(Ok(entries)) => {
+            let [list, detail] =
+                Layout::vertical([Constraint::Min(3), Constraint::Length(3)]).areas(area);
             // Borders and the header take three lines.
-            let height = (area.height as usize).saturating_sub(3);
+            let height = (list.height as usize).saturating_sub(3);
             let start = super::widgets::scroll_start(task.history_selected, height);
+            // WHEN, EVENT and OFFSET keep their width (EVENT that of the longest word on
+            // screen); ROWS takes the rest, cut with `…`, and the selected run is told in full
+            // below.
+            let event_width = entries
+                .iter()
+                .skip(start)
+                .take(height)
+                .map(|e| text::width(&event_word(e)))
+                .chain([5])
+                .max()
+                .unwrap_or(5);
+            let rows_width = (list.width as usize).saturating_sub(2 + 14 + event_width + 8 + 3);
             let rows = entries
                 .iter()
                 .enumerate()
                 .skip(start)
                 .take(height)
                 .map(|(i, e)| {
-                    let summary: Vec<String> = e
-                        .summary
-                        .iter()
-                        .map(|(k, v)| format!("{v} {}", shown(k)))
-                        .collect();
-                    let event = match (&e.undo_of, e.event) {
-                        (Some(_), _) => format!("{} (undo)", e.event.word()),
-                        (None, JournalEvent::Recovered) if e.undoable() => {
-                            "recovered: applied".to_string()
-                        }
-                        (None, JournalEvent::Recovered) => "recovered: not applied".to_string(),
-                        (None, event) => event.word().to_string(),
-                    };
                     let row = Row::new(vec![
-                        shown(&e.at)
-                            .chars()
-                            .take(19)
-                            .collect::<String>()
-                            .replace('T', " "),
-                        event,
+                        when(&e.at),
+                        event_word(e),
                         e.offset.to_string(),
-                        summary.join(", "),
+                        fit(&rows_summary(e), rows_width.max(1)),
                     ]);
                     if i == task.history_selected {
                         row.style(theme.selected())
@@ -276,15 +273,67 @@ fn draw_history(frame: &mut Frame, area: Rect, state: &State, theme: Theme, bloc
             let table = Table::new(
                 rows,
                 [
-                    Constraint::Length(19),
-                    Constraint::Length(22),
+                    Constraint::Length(14),
+                    Constraint::Length(event_width as u16),
                     Constraint::Length(8),
-                    Constraint::Min(10),
+                    Constraint::Min(1),
                 ],
             )
             .header(Row::new(vec!["WHEN (UTC)", "EVENT", "OFFSET", "ROWS"]).style(theme.title()))
             .block(block);
-            frame.render_widget(table, area);
+            frame.render_widget(table, list);
+            if let Some(e) = entries.get(task.history_selected) {
+                let undo = if e.undoable() && e.undo_of.is_none() {
+                    " · u undoes it"
+                } else {
+                    ""
+                };
+                let story = format!(
+                    "run {} · {} {} UTC · offset {} · {}{undo}",
+                    shown(&e.run_id),
+                    event_word(e),
+                    shown(&e.at).get(..19).unwrap_or(&e.at).replace('T', " "),
+                    e.offset,
+                    rows_summary(e)
+                );
+                let width = detail.width.saturating_sub(2) as usize;
+                let lines: Vec<Line> = text::wrap_shown(&story, width)
+                    .into_iter()
+                    .map(Line::raw)
+                    .collect();
+                frame.render_widget(
+                    Paragraph::new(lines).block(
+                        Block::default().borders(Borders::LEFT | Borders::RIGHT | Borders::BOTTOM),
+                    ),
+                    detail,
+                );
+            }
         }
     }
+}
+
+/// `MM-DD HH:MM:SS` of an RFC 3339 time: the seconds kept, the year left to the detail line.
+fn when(at: &str) -> String {
+    let at = shown(at);
+    at.get(5..19)
+        .map_or_else(|| at.to_string(), |t| t.replace('T', " "))
+}
+
+/// What a run is now, in the operator's words.
+fn event_word(e: &crate::engine::journal::JournalEntry) -> String {
+    match (&e.undo_of, e.event) {
+        (Some(_), _) => format!("{} (undo)", e.event.word()),
+        (None, JournalEvent::Recovered) if e.undoable() => "recovered: applied".to_string(),
+        (None, JournalEvent::Recovered) => "recovered: not applied".to_string(),
+        (None, event) => event.word().to_string(),
+    }
+}
+
+/// `2 updated, 1 unchanged`: a run's rows counted by status.
+fn rows_summary(e: &crate::engine::journal::JournalEntry) -> String {
+    e.summary
+        .iter()
+        .map(|(k, v)| format!("{v} {}", shown(k)))
+        .collect::<Vec<_>>()
+        .join(", ")
 }
