@@ -1500,3 +1500,44 @@ fn basic_information_never_cuts_what_will_be_changed() {
         assert!(!screen.contains("s3cret"));
     }
 }
+
+/// A plan with nothing to change says what Enter does in one place (box and footer agree:
+/// it records), and an `ahead` row's story says the TUI never lowers and the CLI can.
+#[test]
+fn nothing_to_change_and_ahead_rows_say_what_happens_next() {
+    let mut state = scene();
+    let request = plan_orders(&mut state);
+    let mut ahead = rows().remove(0);
+    ahead.status = RowStatus::Ahead;
+    ahead.message =
+        "the destination is already past the target; lowering it could re-issue ids".into();
+    let mut unchanged = rows().remove(1);
+    unchanged.status = RowStatus::Unchanged;
+    update(
+        &mut state,
+        Msg::Worker(Response::Planned {
+            request,
+            notices: vec![],
+            result: Ok(Choice::new(vec![ahead, unchanged], Default::default())),
+        }),
+    );
+    assert!(matches!(state.dialog, Dialog::Preview { .. }));
+    for (w, h) in [(80, 24), (120, 40)] {
+        let screen = render(&state, w, h);
+        assert!(
+            screen.contains("Nothing to change.  Enter/y: record that in the journal"),
+            "{screen}"
+        );
+        let footer = screen.lines().rev().find(|l| !l.trim().is_empty()).unwrap();
+        assert!(
+            footer.contains("Enter / y record") && !footer.contains("apply"),
+            "{footer}"
+        );
+        let flat = screen
+            .replace('│', " ")
+            .split_whitespace()
+            .collect::<Vec<_>>()
+            .join(" ");
+        assert!(flat.contains("the TUI never lowers a sequence"), "{screen}");
+    }
+}

@@ -109,6 +109,23 @@ pub const PREVIEW: &[KeyHelp] = &[
     k("Esc / n", "cancel", "cancel; nothing is changed"),
 ];
 
+/// The preview of a plan with nothing to change: Enter records that, it applies nothing.
+pub const PREVIEW_NOTHING: &[KeyHelp] = &[
+    k(
+        "Enter / y",
+        "record",
+        "record in the journal that nothing needed changing",
+    ),
+    k(
+        "Space",
+        "in/out",
+        "put the row in, or leave it out (excluded)",
+    ),
+    k("a", "all", "leave every row out, or put every row back in"),
+    k("↑↓ PgUp PgDn", "scroll", "scroll the rows"),
+    k("Esc / n", "close", "close; nothing is changed"),
+];
+
 pub const APPLYING: &[KeyHelp] = &[k(
     "Esc",
     "cancel and roll back",
@@ -144,6 +161,7 @@ pub fn current(state: &State) -> &'static [KeyHelp] {
     match &state.dialog {
         Dialog::Offset { .. } => OFFSET,
         Dialog::Planning { .. } => PLANNING,
+        Dialog::Preview { choice, .. } if choice.changes() == 0 => PREVIEW_NOTHING,
         Dialog::Preview { .. } => PREVIEW,
         Dialog::Applying { .. } => APPLYING,
         Dialog::ConfirmUndo { .. } => CONFIRM_UNDO,

@@ -213,3 +213,18 @@ impl From<Format> for crate::report::RowFormat {
         }
     }
 }
+
+/// The CLI's own way past an `ahead` row, said once under the rows (the engine's message is
+/// the same for both front ends, and the TUI has no such flag).
+pub fn hint_allow_lower(rows: &[crate::engine::model::PlanRow], allow_lower: bool) {
+    let ahead = rows
+        .iter()
+        .filter(|r| r.status == crate::engine::model::RowStatus::Ahead)
+        .count();
+    if ahead > 0 && !allow_lower {
+        eprintln!(
+            "seqsync: {ahead} sequence(s) already past the target were left alone; \
+             --allow-lower sets them back, once you are sure no id past the target is in use"
+        );
+    }
+}

@@ -18,5 +18,6 @@ pub async fn run(cli: &Global, args: &PlanArgs) -> Result<Done, Error> {
         "planned",
         None,
     );
+    super::global::hint_allow_lower(&prepared.rows, options.allow_lower);
     Ok(Done::rows_left_out(prepared.has_problems()))
 }

@@ -40,6 +40,7 @@ pub async fn run(cli: &Global, args: &SyncArgs) -> Result<Done, Error> {
         batch_size: ctx.batch_size,
         ..ApplyOptions::default()
     };
+    super::global::hint_allow_lower(&prepared.rows, plan.allow_lower);
     let ad_hoc = plan.pair.instance.is_none();
     apply_and_report(&mut prepared, &ctx, &apply_options, plan.format, ad_hoc).await
 }

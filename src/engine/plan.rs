@@ -245,11 +245,11 @@ fn plan_row(
     }
     if past_target && !allow_lower {
         let message = match dst.next_value() {
+            // Front-end neutral: the CLI adds its flag, the TUI says the CLI is needed.
             Some(NextValue::Exhausted) => "the destination has handed out its last value; \
-                 use --allow-lower to set it back to the target"
+                 only setting it back to the target lets it go on"
                 .to_string(),
-            _ => "the destination is already past the target; lowering it could re-issue ids \
-                 (--allow-lower to force)"
+            _ => "the destination is already past the target; lowering it could re-issue ids"
                 .to_string(),
         };
         return with(row, RowStatus::Ahead, message);

@@ -163,7 +163,7 @@ pub fn draw(frame: &mut Frame, area: Rect, state: &State, theme: Theme) {
             sequences::draw_detail(frame, detail, rows.get(*scroll), theme);
             let changes = choice.changes();
             let prompt = if changes == 0 {
-                "Nothing to change.  Space/a: choose rows   Enter: record it   Esc: close"
+                "Nothing to change.  Enter/y: record that in the journal   Space/a: choose rows   Esc: close"
                     .to_string()
             } else {
                 format!(

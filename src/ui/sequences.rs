@@ -29,6 +29,12 @@ pub fn draw_detail(frame: &mut Frame, area: Rect, row: Option<&PlanRow>, theme: 
             Matched::Column(column) => format!("matched through {column}"),
             Matched::Name => "matched by schema and name".to_string(),
         }
+    } else if row.status == crate::engine::model::RowStatus::Ahead {
+        format!(
+            "{}; the TUI never lowers a sequence (the CLI's sync --allow-lower can, once no id \
+             past the target is in use)",
+            row.message
+        )
     } else {
         row.message.clone()
     };
