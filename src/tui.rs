@@ -15,9 +15,8 @@ use futures_util::StreamExt;
 use ratatui::backend::CrosstermBackend;
 use ratatui::Terminal;
 use std::io::Stdout;
-use std::time::Duration;
 
-pub const TICK: Duration = Duration::from_millis(250);
+pub use crate::app::state::TICK;
 
 fn restore_terminal() {
     let _ = disable_raw_mode();

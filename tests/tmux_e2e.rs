@@ -258,7 +258,7 @@ destination = {{ engine = "postgresql", url = "{}" }}
     tmux.keys(&["Enter"]);
     tmux.wait_for("Keep Sequences Ahead (w)", 30);
     tmux.keys(&["w"]);
-    tmux.wait_for("measuring the source", 30);
+    tmux.wait_for("measuring rates: suggestion in", 30);
     tmux.keys(&["C-u", "1", "0", "0", "0", "Enter"]);
     tmux.wait_for("Keeping ahead: round", 30);
     let next = |dst: tokio_postgres::Row| -> i64 {

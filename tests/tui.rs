@@ -1102,6 +1102,17 @@ fn keep_ahead_takes_the_suggested_offset_runs_rounds_and_stops_after_the_round()
             ..
         }
     ));
+    // A countdown says when the suggestion comes and what Tab will do with it.
+    let screen = render(&state, 80, 24);
+    assert!(
+        screen.contains("measuring rates: suggestion in 10s, Tab uses it"),
+        "{screen}"
+    );
+    for _ in 0..8 {
+        update(&mut state, Msg::Tick);
+    }
+    let screen = render(&state, 80, 24);
+    assert!(screen.contains("suggestion in 8s"), "{screen}");
     // Typing goes on while the rates are measured; a stale answer is dropped.
     press(&mut state, &[key(KeyCode::Backspace), chr('5')]);
     update(

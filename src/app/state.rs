@@ -72,10 +72,17 @@ pub enum OffsetPurpose {
     Watch,
 }
 
+/// How often the screen ticks (refreshes, spinners, countdowns).
+pub const TICK: std::time::Duration = std::time::Duration::from_millis(250);
+
 /// The offset the source's measured write rates advise, measured while the dialog is open.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Suggestion {
-    Measuring { request: u64 },
+    /// Measuring since the tick `since` (for the countdown).
+    Measuring {
+        request: u64,
+        since: u64,
+    },
     Ready(i64),
     Unavailable(String),
 }

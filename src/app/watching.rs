@@ -40,7 +40,10 @@ pub fn open_offset(state: &mut State, purpose: OffsetPurpose) -> Vec<Effect> {
         input: Input::new(prefill),
         error: None,
         purpose,
-        suggestion: Suggestion::Measuring { request },
+        suggestion: Suggestion::Measuring {
+            request,
+            since: state.ticks,
+        },
     };
     state.message = None;
     vec![Effect::Rates { request, instance }]
@@ -94,7 +97,7 @@ pub fn on_watch_response(state: &mut State, response: Response) {
     match response {
         Response::Rated { request, result } => {
             if let Dialog::Offset { suggestion, .. } = &mut state.dialog {
-                if *suggestion == (Suggestion::Measuring { request }) {
+                if matches!(suggestion, Suggestion::Measuring { request: r, .. } if *r == request) {
                     *suggestion = match result {
                         Ok(Some(0)) => Suggestion::Unavailable(format!(
                             "no source sequence moved in {}",

@@ -43,14 +43,21 @@ pub fn draw(frame: &mut Frame, area: Rect, state: &State, theme: Theme) {
             .areas(inner);
             let horizon = humantime::format_duration(crate::engine::run::DEFAULT_HORIZON);
             let advice_line = match suggestion {
-                Suggestion::Measuring { .. } => Line::styled(
-                    format!(
-                        "{} measuring the source's write rates ({})…",
-                        SPINNER[(state.ticks % 4) as usize],
-                        humantime::format_duration(crate::engine::run::DEFAULT_SAMPLE)
-                    ),
-                    theme.dim(),
-                ),
+                Suggestion::Measuring { since, .. } => {
+                    let elapsed =
+                        crate::app::state::TICK * state.ticks.saturating_sub(*since) as u32;
+                    let left = crate::engine::run::DEFAULT_SAMPLE
+                        .saturating_sub(elapsed)
+                        .as_secs()
+                        .max(1);
+                    Line::styled(
+                        format!(
+                            "{} measuring rates: suggestion in {left}s, Tab uses it",
+                            SPINNER[(state.ticks % 4) as usize],
+                        ),
+                        theme.dim(),
+                    )
+                }
                 Suggestion::Ready(n) => Line::from(vec![
                     Span::raw(format!(
                         "suggested {n}: {horizon} of writes at the measured rates "
