@@ -297,6 +297,8 @@ destination = {{ engine = "postgresql", url = "{}" }}
         "{live}"
     );
     tmux.keys(&["Escape"]);
+    tmux.wait_for("Stop keeping sequences ahead?", 30);
+    tmux.keys(&["y"]);
     let stopped = tmux.wait_for("Keep Sequences Ahead stopped after", 30);
     assert!(stopped.contains("Basic Information"), "{stopped}");
     tmux.keys(&["q"]);

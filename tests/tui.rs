@@ -1204,7 +1204,20 @@ fn keep_ahead_takes_the_suggested_offset_runs_rounds_and_stops_after_the_round()
         "a refused row says so in words:\n{frame}"
     );
 
-    let effects = press(&mut state, &[key(KeyCode::Esc)]);
+    // Esc asks first; n keeps guarding, y stops after the round under way.
+    assert!(press(&mut state, &[key(KeyCode::Esc)]).is_empty());
+    assert!(
+        render(&state, 80, 24).contains("Stop keeping sequences ahead?"),
+        "{}",
+        render(&state, 80, 24)
+    );
+    assert!(
+        press(&mut state, &[chr('n')]).is_empty(),
+        "n keeps guarding"
+    );
+    assert!(!state.watch.as_ref().unwrap().stopping);
+    assert!(press(&mut state, &[key(KeyCode::Esc)]).is_empty());
+    let effects = press(&mut state, &[chr('y')]);
     assert_eq!(effects, vec![Effect::StopWatch { request }]);
     assert!(
         press(&mut state, &[key(KeyCode::Esc)]).is_empty(),
@@ -1253,9 +1266,10 @@ fn keep_ahead_is_refused_like_synchronize_and_a_watch_that_stops_itself_says_why
         [Effect::Watch { request, .. }] => *request,
         other => panic!("{other:?}"),
     };
-    // q stops first (never in the middle of a round), then quits.
+    // q asks, then stops first (never in the middle of a round), then quits.
+    assert!(press(&mut state, &[chr('q')]).is_empty());
     assert_eq!(
-        press(&mut state, &[chr('q')]),
+        press(&mut state, &[chr('y')]),
         vec![Effect::StopWatch { request }]
     );
     assert!(!state.quit);

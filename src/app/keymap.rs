@@ -72,13 +72,22 @@ pub const WATCH: &[KeyHelp] = &[
     k("↑↓ PgUp PgDn", "scroll", "scroll the sequences"),
     k(
         "Esc",
-        "stop",
-        "stop after the round under way (never in the middle of one)",
+        "stop…",
+        "stop after the round under way (never in the middle of one); asks first",
     ),
     k(
         "q",
-        "stop and quit",
-        "stop after the round under way, then quit",
+        "stop and quit…",
+        "stop after the round under way, then quit; asks first",
+    ),
+];
+
+pub const WATCH_CONFIRM_STOP: &[KeyHelp] = &[
+    k("y / Enter", "stop", "stop after the round under way"),
+    k(
+        "n / Esc",
+        "keep guarding",
+        "go on keeping the sequences ahead",
     ),
 ];
 
@@ -170,6 +179,14 @@ pub fn current(state: &State) -> &'static [KeyHelp] {
             Screen::Task if on_history => TASK_HISTORY,
             Screen::Task => TASK,
             Screen::Results => RESULTS,
+            Screen::Watch
+                if state
+                    .watch
+                    .as_ref()
+                    .is_some_and(|w| w.confirming_stop.is_some()) =>
+            {
+                WATCH_CONFIRM_STOP
+            }
             Screen::Watch => WATCH,
         },
     }

@@ -233,6 +233,8 @@ pub struct WatchView {
     pub stopping: bool,
     /// `q` was pressed: quit once stopped.
     pub quit_when_stopped: bool,
+    /// Esc or q was pressed once: stopping the guard waits for y (q: and quit).
+    pub confirming_stop: Option<bool>,
     pub scroll: usize,
 }
 
@@ -250,6 +252,7 @@ impl WatchView {
             refusals: vec![],
             stopping: false,
             quit_when_stopped: false,
+            confirming_stop: None,
             scroll: 0,
         }
     }

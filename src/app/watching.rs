@@ -78,15 +78,35 @@ pub fn on_watch_key(state: &mut State, key: KeyEvent) -> Vec<Effect> {
     if navigate(&mut watch.scroll, rows, &key, 10) {
         return vec![];
     }
-    let quit = key.code == KeyCode::Char('q');
-    if matches!(key.code, KeyCode::Esc | KeyCode::Char('q')) {
-        watch.quit_when_stopped |= quit;
-        if !watch.stopping {
-            watch.stopping = true;
-            let request = watch.request;
-            state.inform("stopping after the round under way…".to_string());
-            return vec![Effect::StopWatch { request }];
+    // Stopping a guard asks first, as quitting during an apply does: a stray Esc at 3 a.m.
+    // must not leave the destination unguarded.
+    if let Some(quit) = watch.confirming_stop {
+        match key.code {
+            KeyCode::Char('y') | KeyCode::Enter => {
+                watch.confirming_stop = None;
+                watch.quit_when_stopped |= quit;
+                if !watch.stopping {
+                    watch.stopping = true;
+                    let request = watch.request;
+                    state.inform("stopping after the round under way…".to_string());
+                    return vec![Effect::StopWatch { request }];
+                }
+            }
+            KeyCode::Char('n') | KeyCode::Esc => {
+                watch.confirming_stop = None;
+                state.message = None;
+            }
+            _ => {}
         }
+        return vec![];
+    }
+    if matches!(key.code, KeyCode::Esc | KeyCode::Char('q')) && !watch.stopping {
+        let quit = key.code == KeyCode::Char('q');
+        watch.confirming_stop = Some(quit);
+        state.inform(format!(
+            "Stop keeping sequences ahead{}? y: stop after the round under way   n/Esc: keep guarding",
+            if quit { " and quit" } else { "" }
+        ));
     }
     vec![]
 }

@@ -12,7 +12,11 @@ use ratatui::text::{Span, Text};
 use ratatui::widgets::{Block, Borders, Paragraph, Row, Table};
 use ratatui::Frame;
 
-const HEADERS: [&str; 6] = ["SOURCE", "NEXT", "HEADROOM", "MIN", "IDS/S", "MOVED"];
+/// HEADROOM is in ids and in minutes of writes at the measured rate, both named so.
+const HEADERS: [&str; 6] = ["SOURCE", "NEXT", "IDS AHEAD", "MIN AHEAD", "IDS/S", "MOVED"];
+/// Widths the columns keep whatever a round holds, so that the table does not shift from one
+/// round to the next (a wider value still widens its column).
+const STEADY_WIDTHS: [u16; 6] = [10, 10, 9, 9, 7, 5];
 
 fn minutes(m: Option<f64>) -> String {
     match m {
@@ -43,15 +47,36 @@ pub fn draw(frame: &mut Frame, area: Rect, state: &State, theme: Theme) {
     let Some(watch) = &state.watch else {
         return;
     };
-    let [headline, status, tightest, alert, table] = Layout::vertical([
+    let width = area.width as usize;
+    let warning = match (&watch.trouble, watch.refusals.first()) {
+        (Some(e), _) => Some(format!(
+            "✗ round failed, nothing changed, retrying: {}",
+            shown(e)
+        )),
+        (None, Some(refused)) => Some(format!("! {}", shown(refused))),
+        (None, None) => None,
+    };
+    // A refusal or failure is read whole: up to four lines, wrapped under itself.
+    let warning_lines: Vec<String> = warning
+        .as_deref()
+        .map(|w| {
+            crate::engine::text::wrap_shown(w, width.saturating_sub(2))
+                .into_iter()
+                .take(4)
+                .enumerate()
+                .map(|(i, l)| if i == 0 { l } else { format!("  {l}") })
+                .collect()
+        })
+        .unwrap_or_default();
+    let [headline, status, last_round, tightest, alert, table] = Layout::vertical([
         Constraint::Length(1),
         Constraint::Length(1),
         Constraint::Length(1),
         Constraint::Length(1),
+        Constraint::Length(warning_lines.len().max(1) as u16),
         Constraint::Min(2),
     ])
     .areas(area);
-    let width = area.width as usize;
     let every = humantime::format_duration(watch.interval);
     let head = match (&watch.last, watch.stopping) {
         (_, true) => "Stopping after the round under way…".to_string(),
@@ -69,20 +94,29 @@ pub fn draw(frame: &mut Frame, area: Rect, state: &State, theme: Theme) {
         headline,
     );
     let row = &state.instances[watch.index];
-    let mut line = format!(
-        "task {} / {} · {} change(s) in {} round(s)",
+    let line = format!(
+        "task {} / {} · {} change(s) set in {} round(s)",
         row.observed.status, row.observed.phase, watch.applied, watch.applying_rounds
     );
-    if let Some(r) = &watch.last {
-        line += &format!(
-            " · last: read {}, moved {}, applied {} in {} ms",
+    frame.render_widget(Paragraph::new(fit(&line, width)), status);
+    // "moved" is measured against the round before, so round 1 has none to compare with.
+    let round_line = match &watch.last {
+        None => String::new(),
+        Some(r) if r.number == 1 => format!(
+            "first round: {} read, {} set on the destination in {} ms",
+            r.read,
+            r.applied,
+            r.took.as_millis()
+        ),
+        Some(r) => format!(
+            "last round: {} read, {} moved at the source, {} set in {} ms",
             r.read,
             r.changed,
             r.applied,
             r.took.as_millis()
-        );
-    }
-    frame.render_widget(Paragraph::new(fit(&line, width)), status);
+        ),
+    };
+    frame.render_widget(Paragraph::new(fit(&round_line, width)), last_round);
     let tight = watch
         .last
         .as_ref()
@@ -99,19 +133,12 @@ pub fn draw(frame: &mut Frame, area: Rect, state: &State, theme: Theme) {
             )
         });
     frame.render_widget(Paragraph::new(fit(&tight, width)), tightest);
-    let warning = match (&watch.trouble, watch.refusals.first()) {
-        (Some(e), _) => Some(format!(
-            "✗ round failed, nothing changed, retrying: {}",
-            shown(e)
-        )),
-        (None, Some(refused)) => Some(format!("! {refused}")),
-        (None, None) => None,
-    };
-    if let Some(w) = warning {
-        frame.render_widget(
-            Paragraph::new(Span::styled(fit(&w, width), theme.bad())),
-            alert,
-        );
+    if !warning_lines.is_empty() {
+        let lines: Vec<ratatui::text::Line> = warning_lines
+            .into_iter()
+            .map(|l| ratatui::text::Line::styled(l, theme.bad()))
+            .collect();
+        frame.render_widget(Paragraph::new(lines), alert);
     }
     let Some(round) = &watch.last else {
         return;
@@ -125,12 +152,15 @@ pub fn draw(frame: &mut Frame, area: Rect, state: &State, theme: Theme) {
         .take(height)
         .map(|w| (w, cells(w)))
         .collect();
-    let widths = content_widths(
+    let mut widths = content_widths(
         &HEADERS,
         shown_rows
             .iter()
             .map(|(_, c)| c.iter().map(String::as_str).collect()),
     );
+    for (w, steady) in widths.iter_mut().zip(STEADY_WIDTHS) {
+        *w = (*w).max(steady);
+    }
     let name_width = table
         .width
         .saturating_sub(widths.iter().sum::<u16>() + widths.len() as u16)
