@@ -145,6 +145,7 @@ fn draw_basic(frame: &mut Frame, area: Rect, state: &State, theme: Theme, block:
     lines.push(Line::styled("Prerequisites", theme.title()));
     // `  ✓ name: reason`, a long reason wrapped under its start.
     let reason_width = area.width.saturating_sub(2 + 4) as usize;
+    let mut note_said = false;
     for p in row.prerequisites() {
         let (mark, style) = if row.observing {
             ("…", theme.dim())
@@ -154,7 +155,19 @@ fn draw_basic(frame: &mut Frame, area: Rect, state: &State, theme: Theme, block:
             ("✗", theme.bad())
         };
         let said = if !p.ok && !row.observing {
-            format!("{}: {}", p.name, shown(&p.reason))
+            // An unreachable host fails several prerequisites with the same error: say it once.
+            let note = &row.observed.note;
+            let reason = if !note.is_empty() && p.reason.contains(note.as_str()) {
+                if note_said {
+                    p.reason.replace(note.as_str(), "as above")
+                } else {
+                    note_said = true;
+                    p.reason.clone()
+                }
+            } else {
+                p.reason.clone()
+            };
+            format!("{}: {}", p.name, shown(&reason))
         } else {
             p.name.to_string()
         };
@@ -170,7 +183,8 @@ fn draw_basic(frame: &mut Frame, area: Rect, state: &State, theme: Theme, block:
             lines.push(Line::from(vec![lead, Span::raw(part)]));
         }
     }
-    if !row.observing && !row.observed.note.is_empty() {
+    // What was seen, unless a ✗ above already says it (an unreachable host's error once).
+    if !row.observing && !row.observed.note.is_empty() && !note_said {
         lines.extend(field("Seen", shown(&row.observed.note).into_owned()));
     }
     frame.render_widget(
