@@ -8,9 +8,29 @@ use std::path::PathBuf;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
+/// The demo as a newcomer runs it: without the `CARGO_PKG_*` / `CARGO_MANIFEST_*` variables
+/// the test harness sets. Build scripts (ring's) name them in `rerun-if-env-changed`, so with
+/// them set the demo's `cargo build --release` rebuilt ring, rustls and seqsync — minutes on 2
+/// cores, three demos waiting on one lock, and the tests timed out.
 fn demo_command() -> String {
     let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("scripts/demo");
-    format!("'{}'; echo DEMO-EXIT=$?; sleep 120", script.display())
+    let unset: String = std::env::vars()
+        .map(|(key, _)| key)
+        .filter(|key| {
+            key.starts_with("CARGO_PKG_")
+                || key.starts_with("CARGO_MANIFEST_")
+                || key.starts_with("CARGO_BIN_")
+                || matches!(
+                    key.as_str(),
+                    "CARGO_CRATE_NAME" | "CARGO_PRIMARY_PACKAGE" | "CARGO_TARGET_TMPDIR"
+                )
+        })
+        .map(|key| format!(" -u {key}"))
+        .collect();
+    format!(
+        "env{unset} '{}'; echo DEMO-EXIT=$?; sleep 120",
+        script.display()
+    )
 }
 
 /// The demo's folder, from its "Starting two PostgreSQL clusters … (in /tmp/…)" line.
