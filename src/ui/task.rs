@@ -130,10 +130,18 @@ fn draw_basic(frame: &mut Frame, area: Rect, state: &State, theme: Theme, block:
     // push them off an 80×24 screen; why they are unavailable is said once, below.
     lines.push(Line::raw(""));
     match row.refusal() {
-        None => lines.push(Line::styled(
-            "[ Synchronize Sequence (s) ]  [ Keep Sequences Ahead (w) ]",
-            theme.title().patch(theme.good()),
-        )),
+        None => {
+            let actions = [
+                "[ Synchronize Sequence (s) ]",
+                "[ Keep Sequences Ahead (w) ]",
+            ];
+            let style = theme.title().patch(theme.good());
+            if width + 13 >= 58 {
+                lines.push(Line::styled(actions.join("  "), style));
+            } else {
+                lines.extend(actions.map(|a| Line::styled(a, style)));
+            }
+        }
         Some(_) => {
             lines.push(Line::styled(
                 "[ Synchronize Sequence ]  [ Keep Sequences Ahead ]",
