@@ -60,3 +60,35 @@ fn manual_pages_cover_the_tool_and_each_subcommand() {
     assert_eq!(code, 2);
     assert!(stderr.contains("no subcommand nosuch"), "{stderr}");
 }
+
+/// A jump host has the binary, not the source tree: the example config comes from the binary,
+/// and the message for a missing config points there, never into the tree.
+#[test]
+fn the_example_config_comes_from_the_binary_and_no_message_points_into_the_tree() {
+    let (code, out, _) = seqsync(&["example-config"]);
+    assert_eq!(code, 0);
+    let shipped = std::fs::read_to_string(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("assets/seqsync.example.toml"),
+    )
+    .unwrap();
+    assert_eq!(out, shipped, "byte for byte the tested example");
+    let empty = std::env::temp_dir().join(format!("seqsync-noconfig-{}", std::process::id()));
+    std::fs::create_dir_all(&empty).unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_seqsync"))
+        .args(["instances"])
+        .current_dir(&empty)
+        .env("HOME", &empty)
+        .env("XDG_CONFIG_HOME", empty.join("config"))
+        .env_remove("SEQSYNC_CONFIG")
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("seqsync example-config > seqsync.toml")
+            && !stderr.contains("scripts/")
+            && !stderr.contains("assets/"),
+        "{stderr}"
+    );
+    let _ = std::fs::remove_dir_all(&empty);
+}

@@ -26,8 +26,8 @@ pub async fn run(cli: &Global, args: &InstancesArgs) -> Result<Done, Error> {
     let (settings, ctx) = setup(cli, DEFAULT_APPLY_BATCH)?;
     if settings.file.is_none() {
         return Err(Error::usage(format!(
-            "no config file found (looked in {}); try scripts/demo, write one from \
-             assets/seqsync.example.toml, or use plan/sync with --source and --destination",
+            "no config file found (looked in {}); write one with `seqsync example-config > \
+             seqsync.toml`, or use plan/sync with --source and --destination",
             config::search_paths_text()
         )));
     }

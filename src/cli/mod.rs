@@ -4,6 +4,7 @@
 
 mod check;
 mod completions;
+mod example_config;
 pub mod exit;
 mod global;
 mod instances;
@@ -58,6 +59,8 @@ pub enum Command {
     Completions(completions::CompletionsArgs),
     /// Print a manual page (roff) to standard output: seqsync man [SUBCOMMAND] | man -l -
     Man(completions::ManArgs),
+    /// Print an example config file to standard output: seqsync example-config > seqsync.toml
+    ExampleConfig,
 }
 
 /// Runs the subcommand (the TUI when there is none) and returns the exit code.
@@ -73,6 +76,7 @@ pub async fn dispatch(cli: &Cli) -> u8 {
         Some(Command::Check(args)) => ("check", check::run(&cli.global, args).await),
         Some(Command::Completions(args)) => ("completions", completions::run(args, Cli::command())),
         Some(Command::Man(args)) => ("man", completions::man(args, Cli::command())),
+        Some(Command::ExampleConfig) => ("example-config", example_config::run()),
         None => ("tui", tui::run(&cli.global).await),
     };
     exit::finish(verb, result)

@@ -21,7 +21,7 @@ pub async fn run(cli: &Global) -> Result<Done, Error> {
     let config_note = match &settings.file {
         Some(f) => format!("Config: {}.", f.display()),
         None => format!(
-            "No config file found (looked in {}). Try scripts/demo, or write one from assets/seqsync.example.toml.",
+            "No config file found (looked in {}). Write one with `seqsync example-config > seqsync.toml` (q quits).",
             config::search_paths_text()
         ),
     };

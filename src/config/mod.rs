@@ -103,9 +103,9 @@ impl Settings {
             let known: Vec<&str> = self.instances.iter().map(|i| i.id.as_str()).collect();
             match &self.file {
                 None => format!(
-                    "no instance '{id}': no config file was found (looked in {}); try \
-                     scripts/demo, write one from assets/seqsync.example.toml, or use \
-                     --source and --destination",
+                    "no instance '{id}': no config file was found (looked in {}); write \
+                     one with `seqsync example-config > seqsync.toml`, or use --source and \
+                     --destination",
                     search_paths_text()
                 ),
                 Some(f) if known.is_empty() => {

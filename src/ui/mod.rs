@@ -135,13 +135,18 @@ fn draw_help(frame: &mut Frame, area: Rect, state: &State, theme: Theme) {
     let popup = centered(area, 72, 20);
     frame.render_widget(Clear, popup);
     let mut lines = vec![];
+    // A long description wraps under itself, not under the keys.
+    let width = (popup.width as usize).saturating_sub(2 + 18);
     let section = |title: &'static str, keys: &[KeyHelp], lines: &mut Vec<Line>| {
         lines.push(Line::styled(title, theme.title()));
         for key in keys {
-            lines.push(Line::from(vec![
-                Span::styled(format!("  {:<16}", key.keys), theme.title()),
-                Span::raw(key.action),
-            ]));
+            for (i, part) in text::wrap(key.action, width).into_iter().enumerate() {
+                let keys = if i == 0 { key.keys } else { "" };
+                lines.push(Line::from(vec![
+                    Span::styled(format!("  {keys:<16}"), theme.title()),
+                    Span::raw(part),
+                ]));
+            }
         }
     };
     section("This screen", keymap::current(state), &mut lines);
