@@ -67,7 +67,8 @@ fn nothing_left(root: &std::path::Path) {
 
 #[test]
 fn the_demo_syncs_through_the_tui_and_cleans_up() {
-    let tmux = Tmux::start("flow", &demo_command(), 110, 45);
+    // At 80×24, the smallest screen seqsync promises.
+    let tmux = Tmux::start("flow", &demo_command(), 80, 24);
     let started = tmux.wait_for("Starting two PostgreSQL clusters", 600);
     let root = demo_root(&started);
     let before = tmux.wait_for("Press Enter to open the seqsync TUI", 180);
@@ -88,6 +89,10 @@ fn the_demo_syncs_through_the_tui_and_cleans_up() {
     tmux.keys(&["y"]);
     let results = tmux.wait_for("Synchronized", 30);
     assert!(results.contains("orders_id_seq"), "{results}");
+    assert!(
+        results.contains("Synchronized · run ") && results.contains("to undo it: H"),
+        "the run and how to undo it: {results}"
+    );
     tmux.keys(&["q"]);
     let end = tmux.wait_for("DEMO-EXIT=", 60);
     assert!(end.contains("DEMO-EXIT=0"), "{end}");
