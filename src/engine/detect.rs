@@ -296,7 +296,8 @@ impl ObserveGate {
     }
 }
 
-/// The servers observing `instance` may connect to, as `host:port` lists, sorted.
+/// The servers observing `instance` may connect to, as `host:port` lists, sorted; a string
+/// that does not parse is its own key (it will fail on its own, alone).
 fn servers_of(instance: &Instance) -> Vec<String> {
     if instance.dts.is_some() {
         return vec![];
@@ -304,33 +305,11 @@ fn servers_of(instance: &Instance) -> Vec<String> {
     let mut keys: Vec<String> = [&instance.source, &instance.destination]
         .into_iter()
         .filter(|e| e.engine.speaks_postgres() && e.problem.is_none())
-        .map(|e| server_key(&e.url))
+        .map(|e| e.place().map_or_else(|| e.url.clone(), |p| p.server))
         .collect();
     keys.sort();
     keys.dedup();
     keys
-}
-
-/// `host:port,…` of a connection string; the string itself when it does not parse (it will
-/// fail on its own, alone).
-fn server_key(url: &str) -> String {
-    let Ok(config) = url.trim().parse::<tokio_postgres::Config>() else {
-        return url.to_string();
-    };
-    let ports = config.get_ports();
-    config
-        .get_hosts()
-        .iter()
-        .enumerate()
-        .map(|(i, host)| {
-            let port = ports.get(i).or(ports.first()).copied().unwrap_or(5432);
-            match host {
-                tokio_postgres::config::Host::Tcp(h) => format!("{h}:{port}"),
-                tokio_postgres::config::Host::Unix(p) => format!("{}:{port}", p.display()),
-            }
-        })
-        .collect::<Vec<_>>()
-        .join(",")
 }
 
 /// Every instance observed through `gate`, each within `deadline`, yielded as it is known
@@ -380,19 +359,17 @@ mod tests {
 
     #[test]
     fn a_server_is_its_hosts_and_ports_whatever_the_database() {
+        let key = |url: &str| {
+            let e = Endpoint::new(crate::engine::model::Engine::Postgresql, url);
+            e.place().map_or_else(|| e.url.clone(), |p| p.server)
+        };
         assert_eq!(
-            server_key("postgresql://u:pw@db.example:6432/one"),
-            server_key("host=db.example port=6432 dbname=two user=v")
+            key("postgresql://u:pw@db.example:6432/one"),
+            key("host=db.example port=6432 dbname=two user=v")
         );
-        assert_eq!(
-            server_key("postgresql://a,b:5433/x"),
-            "a:5432,b:5433".to_string()
-        );
-        assert_ne!(
-            server_key("postgresql://h:1/x"),
-            server_key("postgresql://h:2/x")
-        );
-        assert_eq!(server_key("not a url ="), "not a url =");
+        assert_eq!(key("postgresql://a,b:5433/x"), "a:5432,b:5433");
+        assert_ne!(key("postgresql://h:1/x"), key("postgresql://h:2/x"));
+        assert_eq!(key("not a url ="), "not a url =");
     }
 
     #[tokio::test]
