@@ -167,7 +167,14 @@ pub fn writer_alive(entry: &JournalEntry) -> bool {
     let Some(pid) = run_writer(&entry.run_id) else {
         return false;
     };
+    // A killed seqsync its parent has not reaped yet is a zombie: it still has a `comm`, but
+    // it applies nothing any more (state `Z` in /proc/PID/stat, after the parenthesised name).
+    let zombie = std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|stat| {
+        stat.rsplit_once(')')
+            .is_some_and(|(_, rest)| rest.trim_start().starts_with('Z'))
+    });
     pid != std::process::id()
+        && !zombie
         && std::fs::read_to_string(format!("/proc/{pid}/comm"))
             .is_ok_and(|comm| comm.trim_end() == "seqsync")
 }

@@ -124,13 +124,25 @@ impl Drop for Tmux {
 /// SIGKILLs the seqsync TUI started with `--config <config>` (no handler runs, as after a lost
 /// SSH session); fails the test when there is none.
 pub fn kill_tui(config: &std::path::Path) {
+    let pattern = format!("seqsync --config {}", config.display());
     let killed = Command::new("pkill")
-        .args([
-            "-KILL",
-            "-f",
-            &format!("seqsync --config {}", config.display()),
-        ])
+        .args(["-KILL", "-f", &pattern])
         .status()
         .unwrap();
     assert!(killed.success(), "the TUI was running and was killed");
+    // SIGKILL takes effect when the process leaves the kernel (an fsync under load can take
+    // a while): wait until it is gone, so that the next start meets a dead run, not a live one.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while Command::new("pgrep")
+        .args(["-f", &pattern])
+        .status()
+        .unwrap()
+        .success()
+    {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the killed TUI never went away"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
 }
