@@ -102,6 +102,25 @@ pub struct Place {
     pub user: Option<String>,
 }
 
+/// Every host of a parsed connection string with its port, as libpq pairs them (one port for
+/// all, or one each; 5432 when none). A Unix socket is its folder.
+pub fn hosts_and_ports(config: &tokio_postgres::Config) -> Vec<(String, u16)> {
+    let ports = config.get_ports();
+    config
+        .get_hosts()
+        .iter()
+        .enumerate()
+        .map(|(i, host)| {
+            let port = ports.get(i).or(ports.first()).copied().unwrap_or(5432);
+            let host = match host {
+                tokio_postgres::config::Host::Tcp(h) => h.clone(),
+                tokio_postgres::config::Host::Unix(p) => p.display().to_string(),
+            };
+            (host, port)
+        })
+        .collect()
+}
+
 impl Endpoint {
     /// The database and server this PostgreSQL-protocol endpoint names; None for Oracle or a
     /// string that does not parse (it is then shown masked, as written).
@@ -110,20 +129,11 @@ impl Endpoint {
             return None;
         }
         let config: tokio_postgres::Config = self.url.trim().parse().ok()?;
-        let ports = config.get_ports();
-        let server = config
-            .get_hosts()
-            .iter()
-            .enumerate()
-            .map(|(i, host)| {
-                let port = ports.get(i).or(ports.first()).copied().unwrap_or(5432);
-                match host {
-                    tokio_postgres::config::Host::Tcp(h) if h.contains(':') => {
-                        format!("[{h}]:{port}")
-                    }
-                    tokio_postgres::config::Host::Tcp(h) => format!("{h}:{port}"),
-                    tokio_postgres::config::Host::Unix(p) => format!("{}:{port}", p.display()),
-                }
+        let server = hosts_and_ports(&config)
+            .into_iter()
+            .map(|(host, port)| match host.contains(':') {
+                true => format!("[{host}]:{port}"),
+                false => format!("{host}:{port}"),
             })
             .collect::<Vec<_>>()
             .join(",");

@@ -61,16 +61,7 @@ pub fn fit(text: &str, columns: usize) -> String {
     if columns == 0 {
         return String::new();
     }
-    let mut out = String::new();
-    let mut used = 0;
-    for c in text.chars() {
-        let w = unicode_width::UnicodeWidthChar::width(c).unwrap_or(0);
-        if used + w > columns - 1 {
-            break;
-        }
-        used += w;
-        out.push(c);
-    }
+    let mut out = take_columns(text.chars(), columns - 1);
     out.push('…');
     out
 }
@@ -95,28 +86,12 @@ pub fn fit_middle(text: &str, columns: usize) -> String {
     }
     let keep = columns - 1;
     let (front, back) = (keep - keep / 2, keep / 2);
-    let mut head = String::new();
-    let mut used = 0;
-    for c in text.chars() {
-        let w = unicode_width::UnicodeWidthChar::width(c).unwrap_or(0);
-        if used + w > front {
-            break;
-        }
-        used += w;
-        head.push(c);
-    }
-    let mut tail: Vec<char> = vec![];
-    let mut used = 0;
-    for c in text.chars().rev() {
-        let w = unicode_width::UnicodeWidthChar::width(c).unwrap_or(0);
-        if used + w > back {
-            break;
-        }
-        used += w;
-        tail.push(c);
-    }
-    tail.reverse();
-    format!("{head}…{}", tail.into_iter().collect::<String>())
+    let head = take_columns(text.chars(), front);
+    let tail: String = take_columns(text.chars().rev(), back)
+        .chars()
+        .rev()
+        .collect();
+    format!("{head}…{tail}")
 }
 
 /// `text` shown and wrapped into lines of at most `columns`, at spaces where it can (a word
@@ -195,6 +170,21 @@ pub fn clip(text: &mut String, max: usize) {
             text.push('…');
         }
     }
+}
+
+/// The characters of `chars`, in order, while they fit in `columns` terminal columns.
+fn take_columns(chars: impl Iterator<Item = char>, columns: usize) -> String {
+    let mut out = String::new();
+    let mut used = 0;
+    for c in chars {
+        let w = unicode_width::UnicodeWidthChar::width(c).unwrap_or(0);
+        if used + w > columns {
+            break;
+        }
+        used += w;
+        out.push(c);
+    }
+    out
 }
 
 /// `text` shown and padded with spaces to `columns` terminal columns (left- or right-aligned).

@@ -118,20 +118,9 @@ impl PgEndpoint {
 
     /// `host "h", port p` (every host when there are several), for the next step of an error.
     fn place(&self) -> String {
-        let ports = self.config.get_ports();
-        let places: Vec<String> = self
-            .config
-            .get_hosts()
-            .iter()
-            .enumerate()
-            .map(|(i, host)| {
-                let port = ports.get(i).or(ports.first()).copied().unwrap_or(5432);
-                let host = match host {
-                    tokio_postgres::config::Host::Tcp(h) => h.clone(),
-                    tokio_postgres::config::Host::Unix(p) => p.display().to_string(),
-                };
-                format!("host \"{}\", port {port}", excerpt(&host, 80))
-            })
+        let places: Vec<String> = crate::engine::instance::hosts_and_ports(&self.config)
+            .into_iter()
+            .map(|(host, port)| format!("host \"{}\", port {port}", excerpt(&host, 80)))
             .collect();
         places.join(" or ")
     }
