@@ -17,6 +17,7 @@ fn sequence(name: &str, table: Option<&str>, last: i64) -> Sequence {
         identity: false,
         indexed: true,
         readable: true,
+        column_type: "bigint".into(),
     };
     Sequence {
         oid: 0,

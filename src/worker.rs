@@ -317,6 +317,7 @@ pub fn spawn(config: WorkerConfig) -> (UnboundedSender<Effect>, UnboundedReceive
                                     offset: 0,
                                     allow_lower: false,
                                     undo_of: None,
+                                    margin: None,
                                     backend: None,
                                     selection: Default::default(),
                                 };

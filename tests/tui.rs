@@ -265,6 +265,7 @@ fn journal_entry(run_id: &str, event: JournalEvent, updated: usize) -> JournalEn
         offset: 10_000,
         allow_lower: false,
         undo_of: None,
+        margin: None,
         backend: None,
         message: String::new(),
         summary: Default::default(),
@@ -811,6 +812,7 @@ fn snapshots_of_every_screen() {
         offset: 10_000,
         allow_lower: false,
         undo_of: None,
+        margin: None,
         backend: None,
         message: String::new(),
         summary: [

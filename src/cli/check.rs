@@ -49,5 +49,16 @@ pub async fn run(cli: &Global, args: &CheckArgs) -> Result<Done, Error> {
         ListFormat::Json => crate::report::json(&checked),
         ListFormat::Table => render_checked(&checked, &destination.display),
     });
-    Ok(Done::rows_left_out(checked.iter().any(|c| c.is_behind())))
+    let behind = checked.iter().filter(|c| c.is_behind()).count();
+    if behind > 0 {
+        // On stderr: stdout stays what a script reads.
+        let which = match &args.instance {
+            Some(id) => format!("--instance {id}"),
+            None => "--destination URL".to_string(),
+        };
+        eprintln!(
+            "seqsync: {behind} column(s) hold ids their sequence would hand out again;              `seqsync repair {which}` sets each sequence past its data (it shows the plan              and asks first; `seqsync undo RUN` puts it back)"
+        );
+    }
+    Ok(Done::rows_left_out(behind > 0))
 }

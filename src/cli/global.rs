@@ -62,10 +62,14 @@ pub struct SelectArgs {
 impl SelectArgs {
     /// The target with these patterns added to its selection; a malformed glob is a usage error.
     pub fn narrow(&self, mut target: Target) -> Result<Target, Error> {
-        let given = Selection::new(self.include.clone(), self.exclude.clone())
-            .map_err(|e| Error::usage(format!("--{e}")))?;
-        target.selection = target.selection.and(&given);
+        target.selection = target.selection.and(&self.selection()?);
         Ok(target)
+    }
+
+    /// The patterns given; a malformed glob is a usage error.
+    pub fn selection(&self) -> Result<Selection, Error> {
+        Selection::new(self.include.clone(), self.exclude.clone())
+            .map_err(|e| Error::usage(format!("--{e}")))
     }
 }
 

@@ -12,6 +12,7 @@ mod plan;
 mod prompt;
 mod rates;
 mod recover;
+mod repair;
 mod sync;
 mod tui;
 mod undo;
@@ -55,6 +56,8 @@ pub enum Command {
     Recover(recover::RecoverArgs),
     /// List destination serial/identity sequences whose next value is already in their column (changes nothing)
     Check(check::CheckArgs),
+    /// After cutover: set every sequence behind its column's data past it (any task status, source optional), all or nothing
+    Repair(repair::RepairArgs),
     /// Print a shell completion script (bash, zsh or fish) to standard output
     Completions(completions::CompletionsArgs),
     /// Print a manual page (roff) to standard output: seqsync man [SUBCOMMAND] | man -l -
@@ -74,6 +77,7 @@ pub async fn dispatch(cli: &Cli) -> u8 {
         Some(Command::Undo(args)) => ("undo", undo::run(&cli.global, args).await),
         Some(Command::Recover(args)) => ("recover", recover::run(&cli.global, args).await),
         Some(Command::Check(args)) => ("check", check::run(&cli.global, args).await),
+        Some(Command::Repair(args)) => ("repair", repair::run(&cli.global, args).await),
         Some(Command::Completions(args)) => ("completions", completions::run(args, Cli::command())),
         Some(Command::Man(args)) => ("man", completions::man(args, Cli::command())),
         Some(Command::ExampleConfig) => ("example-config", example_config::run()),

@@ -64,6 +64,9 @@ pub struct JournalEntry {
     /// The run this one undoes.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub undo_of: Option<String>,
+    /// A repair from the data: the ids it kept free past each column's largest value.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub margin: Option<u64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub backend: Option<Backend>,
     #[serde(default, skip_serializing_if = "String::is_empty")]
@@ -99,6 +102,8 @@ pub struct RunContext {
     pub offset: i64,
     pub allow_lower: bool,
     pub undo_of: Option<String>,
+    /// Set for a repair from the data (see [`JournalEntry::margin`]).
+    pub margin: Option<u64>,
     pub backend: Option<Backend>,
     pub selection: Selection,
 }
@@ -114,6 +119,7 @@ impl RunContext {
             offset: entry.offset,
             allow_lower: entry.allow_lower,
             undo_of: entry.undo_of.clone(),
+            margin: entry.margin,
             backend: entry.backend.clone(),
             selection: entry.selection.clone(),
         }
@@ -132,6 +138,7 @@ impl RunContext {
             offset: self.offset,
             allow_lower: self.allow_lower,
             undo_of: self.undo_of.clone(),
+            margin: self.margin,
             backend: self.backend.clone(),
             message: message.to_string(),
             summary: summarize(rows)
@@ -389,6 +396,7 @@ mod tests {
             offset: 10,
             allow_lower: false,
             undo_of: None,
+            margin: None,
             backend: None,
             selection: Default::default(),
         };

@@ -254,6 +254,7 @@ mod tests {
                 identity: false,
                 indexed: true,
                 readable: true,
+                column_type: "bigint".into(),
             }
         };
         let mut fed = feeds.iter().map(column);

@@ -13,6 +13,7 @@ pub mod offset;
 pub mod oracle;
 pub mod plan;
 pub mod postgres;
+pub mod repair;
 pub mod run;
 pub mod saga;
 pub mod secret;

@@ -97,6 +97,9 @@ pub struct OwnedBy {
     /// This role may SELECT the column.
     #[serde(default)]
     pub readable: bool,
+    /// The column's type as PostgreSQL names it (`integer`, `bigint`, …); empty when unknown.
+    #[serde(default)]
+    pub column_type: String,
 }
 
 /// What the destination's data says of a serial or identity sequence's owning column.
@@ -112,6 +115,22 @@ pub enum DataEdge {
 }
 
 impl OwnedBy {
+    /// The values the column's type can hold, where it is an integer type narrower than or as
+    /// wide as a sequence's: a sequence set past them hands out ids the column cannot store.
+    pub fn type_range(&self) -> Option<(i64, i64)> {
+        match self.column_type.as_str() {
+            "smallint" => Some((i16::MIN.into(), i16::MAX.into())),
+            "integer" => Some((i32::MIN.into(), i32::MAX.into())),
+            "bigint" => Some((i64::MIN, i64::MAX)),
+            _ => None,
+        }
+    }
+
+    /// `schema.table`, quoted where needed.
+    pub fn qualified_table(&self) -> String {
+        display_name(&self.schema, &self.table)
+    }
+
     pub fn qualified_column(&self) -> String {
         format!(
             "{}.{}",

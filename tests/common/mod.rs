@@ -585,6 +585,7 @@ pub fn journal_killed_run(pair: &Pair, instance: &str, names: &[&str], set: &str
         offset: 1_000,
         allow_lower: false,
         undo_of: None,
+        margin: None,
         backend: None,
         selection: Default::default(),
     };

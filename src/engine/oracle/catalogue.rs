@@ -211,6 +211,7 @@ pub fn to_sequence(row: &OracleRow) -> Result<Sequence, String> {
                 identity: true,
                 indexed: false,
                 readable: false,
+                column_type: String::new(),
             }),
             _ => None,
         },

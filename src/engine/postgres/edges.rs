@@ -15,6 +15,7 @@ const DATA_EDGE_CHUNK: usize = 50;
 /// partitions left out (their parent's column covers their rows).
 const DEFAULTS_SQL: &str = r#"
 SELECT d.refobjid AS sequence, n.nspname, t.relname, a.attname,
+       format_type(a.atttypid, NULL) AS column_type,
        EXISTS (SELECT 1 FROM pg_catalog.pg_index x
                WHERE x.indrelid = t.oid AND x.indkey[0] = a.attnum AND x.indisvalid) AS indexed,
        COALESCE(has_column_privilege(t.oid, a.attnum, 'SELECT')
@@ -50,6 +51,7 @@ impl PgSession {
                 identity: false,
                 indexed: r.get("indexed"),
                 readable: r.get("readable"),
+                column_type: r.get("column_type"),
             });
         }
         for seq in sequences.iter_mut() {

@@ -116,6 +116,11 @@ impl PgEndpoint {
         })
     }
 
+    /// The role the connection string names, if it names one.
+    pub fn user(&self) -> Option<&str> {
+        self.config.get_user()
+    }
+
     /// `host "h", port p` (every host when there are several), for the next step of an error.
     fn place(&self) -> String {
         let places: Vec<String> = crate::engine::instance::hosts_and_ports(&self.config)

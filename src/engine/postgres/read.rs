@@ -42,6 +42,7 @@ SELECT c.oid,
        n.usable AS schema_usable,
        tn.nspname AS owner_schema, t.relname AS owner_table, a.attname AS owner_column,
        d.deptype = 'i' AS owner_identity,
+       format_type(a.atttypid, NULL) AS owner_column_type,
        EXISTS (SELECT 1 FROM pg_catalog.pg_index x
                WHERE x.indrelid = t.oid AND x.indkey[0] = a.attnum AND x.indisvalid) AS owner_indexed,
        COALESCE(has_column_privilege(t.oid, a.attnum, 'SELECT')
@@ -180,6 +181,9 @@ impl PgSession {
                         identity: r.get("owner_identity"),
                         indexed: r.get("owner_indexed"),
                         readable: r.get("owner_readable"),
+                        column_type: r
+                            .get::<_, Option<String>>("owner_column_type")
+                            .unwrap_or_default(),
                     }),
                 }
             })

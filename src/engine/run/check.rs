@@ -51,7 +51,7 @@ fn classify(seq: &Sequence, ColumnEdge { column, edge }: ColumnEdge) -> Checked 
             Some(gap) => (
                 Some(*v),
                 "behind-data",
-                format!("the next {gap} id(s) already exist: sync with a larger offset, or setval past {v}"),
+                format!("the next {gap} id(s) already exist: repair sets it past {v}"),
             ),
             None => (Some(*v), "ok", String::new()),
         },

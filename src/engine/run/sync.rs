@@ -173,6 +173,7 @@ pub(super) fn run_context(target: &Target, options: PlanOptions) -> RunContext {
         offset: options.offset.get(),
         allow_lower: options.allow_lower,
         undo_of: None,
+        margin: None,
         backend: None,
         selection: target.selection.clone(),
     }

@@ -157,6 +157,7 @@ async fn prepare_undo(
         offset: 0,
         allow_lower: true,
         undo_of: Some(run_id.to_string()),
+        margin: None,
         backend: None,
         selection: Default::default(),
     };
