@@ -45,6 +45,21 @@ impl Shared {
         cancel
     }
 
+    /// Keeps a plan for its apply, and answers with its rows to choose from.
+    fn keep(
+        &self,
+        request: u64,
+        planned: Result<Prepared, crate::engine::Error>,
+    ) -> Result<Choice, String> {
+        let prepared = planned.map_err(|e| e.message)?;
+        let choice = Choice::new(
+            prepared.planned().to_vec(),
+            prepared.context.selection.clone(),
+        );
+        self.plans.lock().expect("plans").insert(request, prepared);
+        Ok(choice)
+    }
+
     fn finished(&self, request: u64) {
         self.cancels.lock().expect("cancels").remove(&request);
     }
@@ -123,20 +138,34 @@ pub fn spawn(config: WorkerConfig) -> (UnboundedSender<Effect>, UnboundedReceive
                             Ok(target) => run::plan(&ctx, &target, options, &notify).await,
                             Err(e) => Err(e),
                         };
-                        let result = planned
-                            .map(|prepared| {
-                                let choice = Choice::new(
-                                    prepared.planned().to_vec(),
-                                    prepared.context.selection.clone(),
-                                );
-                                shared
-                                    .plans
-                                    .lock()
-                                    .expect("plans")
-                                    .insert(request, prepared);
-                                choice
-                            })
-                            .map_err(|e| e.message);
+                        let result = shared.keep(request, planned);
+                        let notices = notices.take();
+                        let _ = out.send(Response::Planned {
+                            request,
+                            result,
+                            notices,
+                        });
+                    });
+                }
+                Effect::Repair {
+                    request,
+                    instance,
+                    margin,
+                    offset,
+                } => {
+                    tokio::spawn(async move {
+                        let notices = Collected::default();
+                        let notify = |n| notices.notify(n);
+                        let options = run::RepairOptions {
+                            margin,
+                            offset,
+                            scan_unindexed: false,
+                        };
+                        let planned = match run::repair_target(&instance, &notify) {
+                            Ok(target) => run::repair(&ctx, &target, options, &notify).await,
+                            Err(e) => Err(e),
+                        };
+                        let result = shared.keep(request, planned);
                         let notices = notices.take();
                         let _ = out.send(Response::Planned {
                             request,

@@ -8,7 +8,7 @@ mod common;
 
 use common::Pair;
 use seqsync::app::msg::{Effect, Msg, Response};
-use seqsync::app::state::{Dialog, State};
+use seqsync::app::state::{Dialog, Setting, State};
 use seqsync::app::update::update;
 use seqsync::config;
 use seqsync::engine::instance::Instance;
@@ -77,7 +77,7 @@ fn planning(instance: &Instance, request: u64, offset: i64) -> State {
     let mut state = State::new(vec![instance.clone()], None, String::new());
     state.dialog = Dialog::Planning {
         request,
-        offset: Offset::new(offset).unwrap(),
+        setting: Setting::Offset(Offset::new(offset).unwrap()),
     };
     state
 }

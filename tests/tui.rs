@@ -1571,3 +1571,116 @@ fn nothing_to_change_and_ahead_rows_say_what_happens_next() {
         assert!(flat.contains("the TUI never lowers a sequence"), "{screen}");
     }
 }
+
+/// What a repair plans after cutover: rows set from the data, one left alone, one refused.
+fn repair_rows() -> Vec<PlanRow> {
+    let row = |name: &str, before, target, status, message: &str| PlanRow {
+        schema: "public".into(),
+        name: name.into(),
+        source_value: None,
+        destination_before: before,
+        target,
+        destination_after: None,
+        status,
+        message: message.into(),
+        destination_oid: None,
+        source_name: None,
+        matched: Default::default(),
+        source_key: None,
+    };
+    vec![
+        row(
+            "orders_id_seq",
+            Some(1_001),
+            Some(52_201),
+            RowStatus::Update,
+            "public.orders.id holds 51200; next value 52201 keeps 1000 id(s) free past it",
+        ),
+        row(
+            "empty_id_seq",
+            Some(1),
+            None,
+            RowStatus::Unchanged,
+            "public.empty.id is empty: left alone",
+        ),
+        row(
+            "tight_seq",
+            Some(1),
+            Some(1_901),
+            RowStatus::OutOfRange,
+            "public.tight.id holds 900; next value 1901 keeps 1000 id(s) free past it, outside the sequence's MINVALUE..MAXVALUE (integer) 1..1500: a smaller margin, or a wider type",
+        ),
+    ]
+}
+
+#[test]
+fn repair_from_data_takes_a_validated_margin_on_a_failed_task_and_says_repaired() {
+    let mut state = scene();
+    press(&mut state, &[key(KeyCode::Tab), key(KeyCode::Enter)]);
+    let row = state.current().expect("the failed migration is open");
+    assert_eq!(row.instance.id, "hr");
+    assert!(row.refusal().is_some(), "Synchronize Sequence is refused");
+    assert!(render(&state, 80, 24).contains("[ Repair from Data (r) ]"));
+    assert!(
+        press(&mut state, &[chr('r')]).is_empty(),
+        "nothing is read yet"
+    );
+    snap("repair_margin", &state);
+
+    // Validated as typed; a bad margin is never sent.
+    let mut keys = vec![key(KeyCode::Backspace); 4];
+    keys.extend([chr('-'), chr('5')]);
+    press(&mut state, &keys);
+    assert!(render(&state, 80, 24).contains("must not be negative"));
+    assert!(press(&mut state, &[key(KeyCode::Enter)]).is_empty());
+    let mut keys = vec![key(KeyCode::Backspace); 2];
+    keys.extend("2_000".chars().map(chr));
+    press(&mut state, &keys);
+    assert!(render(&state, 80, 24).contains("✓ a valid margin"));
+    let effects = press(&mut state, &[key(KeyCode::Enter)]);
+    let request = match effects.as_slice() {
+        [Effect::Repair {
+            request,
+            instance,
+            margin: 2_000,
+            offset,
+        }] => {
+            assert_eq!(instance.id, "hr");
+            assert_eq!(offset.get(), 10_000, "the config's offset for the source");
+            *request
+        }
+        other => panic!("one repair request: {other:?}"),
+    };
+    assert!(render(&state, 80, 24).contains("margin 2000; nothing is changed yet"));
+
+    update(
+        &mut state,
+        Msg::Worker(Response::Planned {
+            request,
+            result: Ok(Choice::new(repair_rows(), Default::default())),
+            notices: vec![],
+        }),
+    );
+    snap("repair_preview", &state);
+    assert!(render(&state, 80, 24).contains("Repair from Data — margin 2000"));
+    let effects = press(&mut state, &[key(KeyCode::Enter)]);
+    assert!(matches!(effects.as_slice(), [Effect::Apply { request: r, .. }] if *r == request));
+    update(
+        &mut state,
+        Msg::Worker(Response::Applied {
+            request,
+            run_id: "r-repair".into(),
+            outcome: "applied".into(),
+            error: None,
+            rows: applied(&repair_rows()),
+        }),
+    );
+    assert_eq!(state.screen, Screen::Results);
+    let screen = render(&state, 80, 24);
+    assert!(
+        screen.contains("Repaired · run r-repair"),
+        "the results say what ran: {screen}"
+    );
+    // A sync afterwards is a sync again.
+    assert!(state.repair_request.is_none());
+}

@@ -3,9 +3,10 @@
 
 use super::keys::{edit, navigate};
 use super::msg::Effect;
-use super::state::{Dialog, OffsetPurpose, State, Suggestion};
+use super::state::{Dialog, OffsetPurpose, Setting, State, Suggestion};
 use super::watching::start_watch;
 use crate::engine::offset::Offset;
+use crate::engine::repair::parse_margin;
 use crossterm::event::{KeyCode, KeyEvent};
 use tui_input::Input;
 
@@ -24,6 +25,30 @@ pub fn on_dialog_key(state: &mut State, key: KeyEvent) -> Vec<Effect> {
                     *e = None;
                 }
             }
+            KeyCode::Enter if *purpose == OffsetPurpose::Repair => {
+                match parse_margin(input.value()) {
+                    Err(why) => *e = Some(why),
+                    Ok(margin) => {
+                        let request = state.take_request_id();
+                        let instance = Box::new(state.current().expect("a task").instance.clone());
+                        state.dialog = Dialog::Planning {
+                            request,
+                            setting: Setting::Margin(margin),
+                        };
+                        state.repair_request = Some(request);
+                        let offset = crate::engine::run::RepairOptions::offset_or_margin(
+                            state.default_offset,
+                            margin,
+                        );
+                        return vec![Effect::Repair {
+                            request,
+                            instance,
+                            margin,
+                            offset,
+                        }];
+                    }
+                }
+            }
             KeyCode::Enter => match input.value().parse::<Offset>() {
                 Err(why) => *e = Some(why),
                 Ok(offset) if *purpose == OffsetPurpose::Watch => {
@@ -32,7 +57,10 @@ pub fn on_dialog_key(state: &mut State, key: KeyEvent) -> Vec<Effect> {
                 Ok(offset) => {
                     let request = state.take_request_id();
                     let instance = Box::new(state.current().expect("a task").instance.clone());
-                    state.dialog = Dialog::Planning { request, offset };
+                    state.dialog = Dialog::Planning {
+                        request,
+                        setting: Setting::Offset(offset),
+                    };
                     return vec![Effect::Plan {
                         request,
                         instance,
@@ -45,6 +73,8 @@ pub fn on_dialog_key(state: &mut State, key: KeyEvent) -> Vec<Effect> {
                     // Validated as typed: the error shows, or clears, with every key.
                     *e = if input.value().is_empty() {
                         None
+                    } else if *purpose == OffsetPurpose::Repair {
+                        parse_margin(input.value()).err()
                     } else {
                         input.value().parse::<Offset>().err()
                     };

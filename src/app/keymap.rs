@@ -1,6 +1,6 @@
 //! The keys, once: the help overlay and the footer hints both read this table.
 
-use super::state::{Dialog, Screen, State, TaskTab};
+use super::state::{Dialog, OffsetPurpose, Screen, State, TaskTab};
 
 pub struct KeyHelp {
     pub keys: &'static str,
@@ -42,11 +42,30 @@ pub const TASK: &[KeyHelp] = &[
     k("Tab / ← →", "tab", "Basic Information / History"),
     k("s", "Synchronize", "Synchronize Sequence"),
     k(
+        "r",
+        "Repair",
+        "Repair from Data: set each sequence past its columns' data (any task status)",
+    ),
+    k(
         "w",
         "Keep Ahead",
         "Keep Sequences Ahead: sync again every round while the task runs",
     ),
     k("R / F5", "refresh", "read status and counts again"),
+];
+
+pub const MARGIN: &[KeyHelp] = &[
+    k(
+        "0-9",
+        "margin",
+        "type the margin: ids kept free past each column's data (checked as you type)",
+    ),
+    k(
+        "Enter",
+        "plan",
+        "read the data and show the plan; nothing changes yet",
+    ),
+    k("Esc", "cancel", "close; nothing is read or changed"),
 ];
 
 pub const OFFSET: &[KeyHelp] = &[
@@ -168,6 +187,10 @@ pub fn current(state: &State) -> &'static [KeyHelp] {
         .as_ref()
         .is_some_and(|t| t.tab == TaskTab::History);
     match &state.dialog {
+        Dialog::Offset {
+            purpose: OffsetPurpose::Repair,
+            ..
+        } => MARGIN,
         Dialog::Offset { .. } => OFFSET,
         Dialog::Planning { .. } => PLANNING,
         Dialog::Preview { choice, .. } if choice.changes() == 0 => PREVIEW_NOTHING,

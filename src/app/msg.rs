@@ -42,6 +42,14 @@ pub enum Effect {
         instance: Box<Instance>,
         offset: Offset,
     },
+    /// Plan a Repair from Data of the instance's destination (answered by `Planned`).
+    Repair {
+        request: u64,
+        instance: Box<Instance>,
+        margin: u64,
+        /// Added to the source's values, where the source answers.
+        offset: Offset,
+    },
     /// Apply the plan `request`, as the preview chose it.
     Apply {
         request: u64,

@@ -70,6 +70,24 @@ pub enum OffsetPurpose {
     Sync,
     /// Keep Sequences Ahead: rounds until stopped.
     Watch,
+    /// Repair from Data: the dialog takes the margin; a plan, its preview, then the apply.
+    Repair,
+}
+
+/// What a plan was asked for: a sync's offset, or a repair's margin.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Setting {
+    Offset(Offset),
+    Margin(u64),
+}
+
+impl std::fmt::Display for Setting {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Setting::Offset(o) => write!(f, "offset {o}"),
+            Setting::Margin(m) => write!(f, "margin {m}"),
+        }
+    }
 }
 
 /// How often the screen ticks (refreshes, spinners, countdowns).
@@ -98,13 +116,13 @@ pub enum Dialog {
     },
     Planning {
         request: u64,
-        offset: Offset,
+        setting: Setting,
     },
     /// The plan, whose rows space and `a` put in or leave out before the apply.
     Preview {
         request: u64,
         choice: Choice,
-        offset: Offset,
+        setting: Setting,
         scroll: usize,
     },
     Applying {
@@ -159,6 +177,8 @@ pub struct Results {
     pub filtering: bool,
     pub sort: SortKey,
     pub selected: usize,
+    /// A Repair from Data, not a Synchronize Sequence.
+    pub repair: bool,
 }
 
 impl Results {
@@ -173,6 +193,7 @@ impl Results {
             filtering: false,
             sort: SortKey::Name,
             selected: 0,
+            repair: false,
         };
         r.refresh();
         r
@@ -285,6 +306,8 @@ pub struct State {
     pub message: Option<Message>,
     pub default_offset: Option<Offset>,
     pub next_request: u64,
+    /// The request of the Repair from Data under way, so its results say Repaired.
+    pub repair_request: Option<u64>,
     pub ticks: u64,
     pub quit: bool,
     /// Where the config came from, for the empty-list hint.
@@ -333,6 +356,7 @@ impl State {
             message: None,
             default_offset,
             next_request: 1,
+            repair_request: None,
             ticks: 0,
             quit: false,
             config_note,

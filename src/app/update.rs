@@ -7,7 +7,7 @@ use super::state::{
     Dialog, InstanceRow, Message, OffsetPurpose, Results, Screen, State, TaskTab, TaskView,
     INCREMENTAL_WRITE, STEPS,
 };
-use super::watching::{on_watch_key, on_watch_response, open_offset};
+use super::watching::{on_watch_key, on_watch_response, open_margin, open_offset};
 use crate::engine::instance::TaskKind;
 use crate::engine::model::RowStatus;
 use crate::engine::run::Level;
@@ -108,7 +108,11 @@ fn on_response(state: &mut State, response: Response) -> Vec<Effect> {
             result,
             notices,
         } => {
-            if let Dialog::Planning { request: r, offset } = state.dialog {
+            if let Dialog::Planning {
+                request: r,
+                setting,
+            } = state.dialog
+            {
                 if r == request {
                     let trouble = notices.iter().any(|n| n.level == Level::Trouble);
                     let mut said: Vec<String> = notices.into_iter().map(|n| n.text).collect();
@@ -117,7 +121,7 @@ fn on_response(state: &mut State, response: Response) -> Vec<Effect> {
                             state.dialog = Dialog::Preview {
                                 request,
                                 choice,
-                                offset,
+                                setting,
                                 scroll: 0,
                             };
                             state.message = (!said.is_empty()).then(|| Message {
@@ -161,7 +165,9 @@ fn on_response(state: &mut State, response: Response) -> Vec<Effect> {
         } => {
             if matches!(state.dialog, Dialog::Applying { request: r, .. } if r == request) {
                 state.dialog = Dialog::None;
-                state.results = Some(Results::new(run_id, outcome, error, rows));
+                let mut results = Results::new(run_id, outcome, error, rows);
+                results.repair = state.repair_request.take() == Some(request);
+                state.results = Some(results);
                 state.screen = Screen::Results;
                 state.message = None;
             }
@@ -397,6 +403,7 @@ fn on_task_key(state: &mut State, key: KeyEvent) -> Vec<Effect> {
         KeyCode::Char('R') | KeyCode::F(5) => return refresh_task(state),
         KeyCode::Char('s') => return open_offset(state, OffsetPurpose::Sync),
         KeyCode::Char('w') => return open_offset(state, OffsetPurpose::Watch),
+        KeyCode::Char('r') => return open_margin(state),
         _ => {}
     }
     vec![]

@@ -15,6 +15,7 @@ pub fn open_offset(state: &mut State, purpose: OffsetPurpose) -> Vec<Effect> {
     let action = match purpose {
         OffsetPurpose::Sync => "Synchronize Sequence",
         OffsetPurpose::Watch => "Keep Sequences Ahead",
+        OffsetPurpose::Repair => return open_margin(state),
     };
     let Some(task) = state.task.as_ref() else {
         return vec![];
@@ -47,6 +48,22 @@ pub fn open_offset(state: &mut State, purpose: OffsetPurpose) -> Vec<Effect> {
     };
     state.message = None;
     vec![Effect::Rates { request, instance }]
+}
+
+/// `r` on the task: the margin dialog of Repair from Data, prefilled. No prerequisite gates
+/// it: a repair is for the tasks Synchronize Sequence refuses (finished, failed, not started).
+pub fn open_margin(state: &mut State) -> Vec<Effect> {
+    if state.task.is_none() {
+        return vec![];
+    }
+    state.dialog = Dialog::Offset {
+        input: Input::new(crate::engine::repair::DEFAULT_MARGIN.to_string()),
+        error: None,
+        purpose: OffsetPurpose::Repair,
+        suggestion: Suggestion::Unavailable(String::new()),
+    };
+    state.message = None;
+    vec![]
 }
 
 /// Enter in the offset dialog of Keep Sequences Ahead: the live screen, and the first round.

@@ -8,7 +8,7 @@ use super::prompt::confirm;
 use crate::engine::instance::Endpoint;
 use crate::engine::model::Engine;
 use crate::engine::offset::Offset;
-use crate::engine::repair::DEFAULT_MARGIN;
+use crate::engine::repair::{parse_margin, DEFAULT_MARGIN};
 use crate::engine::run::{self, RepairOptions, RepairSource, RepairTarget, AD_HOC};
 use crate::engine::saga::{ApplyOptions, DEFAULT_APPLY_BATCH};
 use crate::engine::Error;
@@ -60,20 +60,9 @@ pub struct RepairArgs {
     pub batch_size: usize,
 }
 
-fn parse_margin(text: &str) -> Result<u64, String> {
-    text.replace('_', "").parse::<u64>().map_err(|_| {
-        "the margin is a whole number of ids kept free past the data, 0 or more (default 1000)"
-            .to_string()
-    })
-}
-
 pub async fn run(cli: &Global, args: &RepairArgs) -> Result<Done, Error> {
     let (settings, ctx) = setup(cli, args.batch_size)?;
-    let offset = match args.offset.or(settings.offset) {
-        Some(offset) => offset,
-        None => Offset::new(i64::try_from(args.margin).unwrap_or(i64::MAX))
-            .map_err(|e| Error::usage(format!("--margin: {e}")))?,
-    };
+    let offset = RepairOptions::offset_or_margin(args.offset.or(settings.offset), args.margin);
     let given_source = args
         .source
         .as_ref()
@@ -89,27 +78,11 @@ pub async fn run(cli: &Global, args: &RepairArgs) -> Result<Done, Error> {
                 &print_notice,
             )
             .await?;
-            let source = if args.no_source || given_source.is_some() {
-                RepairSource::None
-            } else {
-                match run::source(&instance.source, &print_notice) {
-                    Ok(source) => RepairSource::IfReachable(source),
-                    Err(e) => {
-                        print_notice(run::Notice::warning(format!(
-                            "the instance's source cannot be used ({}): repairing from the \
-                             destination's data alone",
-                            e.message
-                        )));
-                        RepairSource::None
-                    }
-                }
-            };
-            RepairTarget {
-                id: instance.id.clone(),
-                destination: run::destination(&instance.destination, &print_notice)?,
-                source,
-                selection: instance.selection.clone(),
+            let mut target = run::repair_target(&instance, &print_notice)?;
+            if args.no_source || given_source.is_some() {
+                target.source = RepairSource::None;
             }
+            target
         }
         (None, Some(url)) => RepairTarget {
             id: AD_HOC.to_string(),

@@ -12,6 +12,22 @@ use std::collections::HashMap;
 /// bigint's range.
 pub const DEFAULT_MARGIN: u64 = 1000;
 
+/// A margin as typed (`1000`, `1_000`): a whole number of ids, 0 or more.
+pub fn parse_margin(text: &str) -> Result<u64, String> {
+    let digits = text.trim().replace('_', "");
+    if digits.starts_with('-') {
+        return Err(
+            "the margin must not be negative: it is the ids kept free past the data".into(),
+        );
+    }
+    digits.parse::<u64>().map_err(|_| {
+        format!(
+            "'{}' is not a whole number of ids (like 1000)",
+            crate::engine::text::excerpt(text, 40)
+        )
+    })
+}
+
 /// What a repair reads beside the destination's sequences: each column's edge (keyed by
 /// destination OID, in `Sequence::fed_columns` order) and, with a source, sync's plan rows.
 pub struct RepairInput<'a> {

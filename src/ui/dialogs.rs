@@ -2,7 +2,7 @@
 
 use super::sequences;
 use super::widgets::{centered, scroll_start, Theme};
-use crate::app::state::{Dialog, OffsetPurpose, State, Suggestion};
+use crate::app::state::{Dialog, OffsetPurpose, Setting, State, Suggestion};
 use crate::engine::model::summarize;
 use crate::engine::text::shown;
 use ratatui::layout::{Constraint, Layout, Rect};
@@ -29,7 +29,9 @@ pub fn draw(frame: &mut Frame, area: Rect, state: &State, theme: Theme) {
                     " Keep Sequences Ahead ",
                     "Enter: start (applies every round)",
                 ),
+                OffsetPurpose::Repair => (" Repair from Data ", "Enter: preview the plan"),
             };
+            let repair = *purpose == OffsetPurpose::Repair;
             let block = Block::default().borders(Borders::ALL).title(title);
             let inner = block.inner(popup);
             frame.render_widget(block, popup);
@@ -43,6 +45,10 @@ pub fn draw(frame: &mut Frame, area: Rect, state: &State, theme: Theme) {
             .areas(inner);
             let horizon = humantime::format_duration(crate::engine::run::DEFAULT_HORIZON);
             let advice_line = match suggestion {
+                _ if repair => Line::styled(
+                    "the source, where it answers, can only raise a target; nothing is lowered",
+                    theme.dim(),
+                ),
                 Suggestion::Measuring { since, .. } => {
                     let elapsed =
                         crate::app::state::TICK * state.ticks.saturating_sub(*since) as u32;
@@ -72,9 +78,13 @@ pub fn draw(frame: &mut Frame, area: Rect, state: &State, theme: Theme) {
                 Paragraph::new(advice_line).wrap(ratatui::widgets::Wrap { trim: true }),
                 advice,
             );
+            let label_text = if repair {
+                "Margin: ids kept free past each column's largest value (below its smallest, descending)"
+            } else {
+                "Sequence Offset: added to each source value (subtracted for descending sequences)"
+            };
             frame.render_widget(
-                Paragraph::new("Sequence Offset: added to each source value (subtracted for descending sequences)")
-                    .wrap(ratatui::widgets::Wrap { trim: true }),
+                Paragraph::new(label_text).wrap(ratatui::widgets::Wrap { trim: true }),
                 label,
             );
             let width = field.width.saturating_sub(3) as usize;
@@ -94,6 +104,7 @@ pub fn draw(frame: &mut Frame, area: Rect, state: &State, theme: Theme) {
                 None if input.value().is_empty() => {
                     Line::styled("type a whole number", theme.dim())
                 }
+                None if repair => Line::styled("✓ a valid margin", theme.good()),
                 None => Line::styled("✓ a valid offset", theme.good()),
             };
             frame.render_widget(
@@ -105,14 +116,18 @@ pub fn draw(frame: &mut Frame, area: Rect, state: &State, theme: Theme) {
                 hint,
             );
         }
-        Dialog::Planning { offset, .. } => {
+        Dialog::Planning { setting, .. } => {
             let popup = centered(area, 56, 5);
             frame.render_widget(Clear, popup);
             let spin = SPINNER[(state.ticks % 4) as usize];
+            let reading = match setting {
+                Setting::Offset(_) => "Reading every sequence on both sides…",
+                Setting::Margin(_) => "Reading the sequences and their columns' data…",
+            };
             frame.render_widget(
                 Paragraph::new(vec![
-                    Line::raw(format!("{spin} Reading every sequence on both sides…")),
-                    Line::raw(format!("  offset {offset}; nothing is changed yet")),
+                    Line::raw(format!("{spin} {reading}")),
+                    Line::raw(format!("  {setting}; nothing is changed yet")),
                     Line::styled("  Esc stops waiting", theme.dim()),
                 ])
                 .block(Block::default().borders(Borders::ALL).title(" Planning ")),
@@ -121,16 +136,17 @@ pub fn draw(frame: &mut Frame, area: Rect, state: &State, theme: Theme) {
         }
         Dialog::Preview {
             choice,
-            offset,
+            setting,
             scroll,
             ..
         } => {
             let rows = choice.rows();
             let popup = area;
             frame.render_widget(Clear, popup);
-            let block = Block::default()
-                .borders(Borders::ALL)
-                .title(format!(" Plan — offset {offset} "));
+            let block = Block::default().borders(Borders::ALL).title(match setting {
+                Setting::Offset(_) => format!(" Plan — {setting} "),
+                Setting::Margin(_) => format!(" Repair from Data — {setting} "),
+            });
             let inner = block.inner(popup);
             frame.render_widget(block, popup);
             let [counts, table, detail, confirm] = Layout::vertical([

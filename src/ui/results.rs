@@ -23,7 +23,12 @@ pub fn draw(frame: &mut Frame, area: Rect, state: &State, theme: Theme) {
     let (headline, style) = match results.outcome.as_str() {
         "applied" => (
             format!(
-                "Synchronized · run {} · to undo it: H (History, then u)",
+                "{} · run {} · to undo it: H (History, then u)",
+                if results.repair {
+                    "Repaired"
+                } else {
+                    "Synchronized"
+                },
                 results.run_id
             ),
             theme.good().patch(theme.title()),

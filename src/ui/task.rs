@@ -148,6 +148,15 @@ fn draw_basic(frame: &mut Frame, area: Rect, state: &State, theme: Theme, block:
                 theme.dim(),
             ));
             lines.push(Line::styled("unavailable: see ✗ below", theme.dim()));
+            // After cutover, the task is finished and the duplicate keys begin: what is left
+            // to do needs no task at all.
+            lines.push(Line::from(vec![
+                Span::styled(
+                    "[ Repair from Data (r) ]",
+                    theme.title().patch(theme.good()),
+                ),
+                Span::styled("  any task status", theme.dim()),
+            ]));
         }
     }
     lines.push(Line::styled("Prerequisites", theme.title()));
@@ -283,7 +292,10 @@ fn draw_history(frame: &mut Frame, area: Rect, state: &State, theme: Theme, bloc
                     let row = Row::new(vec![
                         when(&e.at),
                         event_word(e),
-                        e.offset.to_string(),
+                        match e.margin {
+                            Some(m) => format!("m {m}"),
+                            None => e.offset.to_string(),
+                        },
                         fit(&rows_summary(e), rows_width.max(1)),
                     ]);
                     if i == task.history_selected {
@@ -310,12 +322,15 @@ fn draw_history(frame: &mut Frame, area: Rect, state: &State, theme: Theme, bloc
                 } else {
                     ""
                 };
+                let setting = match e.margin {
+                    Some(m) => format!("repair, margin {m}"),
+                    None => format!("offset {}", e.offset),
+                };
                 let story = format!(
-                    "run {} · {} {} UTC · offset {} · {}{undo}",
+                    "run {} · {} {} UTC · {setting} · {}{undo}",
                     shown(&e.run_id),
                     event_word(e),
                     shown(&e.at).get(..19).unwrap_or(&e.at).replace('T', " "),
-                    e.offset,
                     rows_summary(e)
                 );
                 let width = detail.width.saturating_sub(2) as usize;

@@ -29,7 +29,7 @@ pub use history::history;
 pub use instances::{discover, find, list, Found, Sources};
 pub use rates::{rates, DEFAULT_HORIZON, DEFAULT_SAMPLE};
 pub use recover::{recover, settle, Recovered};
-pub use repair::{repair, RepairOptions, RepairSource, RepairTarget};
+pub use repair::{repair, repair_target, RepairOptions, RepairSource, RepairTarget};
 pub use status::{count, gate, observe, observe_all, observe_through, Counts};
 pub use sync::{plan, Outcome, Prepared};
 pub use target::{destination, resolve, resolve_pair, source, SourceEndpoint, Target, AD_HOC};

@@ -6,8 +6,9 @@
 use super::context::{Context, Notice, Notify};
 use super::recover::settle;
 use super::sync::Prepared;
-use super::target::SourceEndpoint;
+use super::target::{destination, source, SourceEndpoint};
 use crate::engine::behind::ColumnEdge;
+use crate::engine::instance::Instance;
 use crate::engine::journal::{new_run_id, RunContext};
 use crate::engine::model::{summarize, PlanRow, RowStatus, Sequence};
 use crate::engine::offset::Offset;
@@ -48,6 +49,39 @@ pub struct RepairOptions {
     pub offset: Offset,
     /// Also read columns no index leads (a full scan each).
     pub scan_unindexed: bool,
+}
+
+impl RepairOptions {
+    /// The offset a repair adds to the source's values: the one configured, else the margin
+    /// (the ids kept free past the last known id, in the source as in the data).
+    pub fn offset_or_margin(configured: Option<Offset>, margin: u64) -> Offset {
+        configured.unwrap_or_else(|| {
+            Offset::new(i64::try_from(margin).unwrap_or(i64::MAX)).expect("not negative")
+        })
+    }
+}
+
+/// A configured instance, in any status, as a repair's target: its destination, and its
+/// source if it answers. A source that cannot even be addressed (no user for Oracle, say) is
+/// said, and the repair goes on from the data alone.
+pub fn repair_target(instance: &Instance, notify: Notify<'_>) -> Result<RepairTarget, Error> {
+    let source = match source(&instance.source, notify) {
+        Ok(source) => RepairSource::IfReachable(source),
+        Err(e) => {
+            notify(Notice::warning(format!(
+                "the instance's source cannot be used ({}): repairing from the destination's \
+                 data alone",
+                e.message
+            )));
+            RepairSource::None
+        }
+    };
+    Ok(RepairTarget {
+        id: instance.id.clone(),
+        destination: destination(&instance.destination, notify)?,
+        source,
+        selection: instance.selection.clone(),
+    })
 }
 
 /// Plans a repair: settles runs a killed seqsync left on the destination, refuses a standby or
