@@ -121,6 +121,14 @@ pub fn spawn(config: WorkerConfig) -> (UnboundedSender<Effect>, UnboundedReceive
                         let _ = out.send(Response::Counted { index, result });
                     });
                 }
+                Effect::CheckData { index, instance } => {
+                    tokio::spawn(async move {
+                        let result = run::behind_data(&ctx, &instance)
+                            .await
+                            .map_err(|e| e.message);
+                        let _ = out.send(Response::DataChecked { index, result });
+                    });
+                }
                 Effect::Plan {
                     request,
                     instance,

@@ -376,7 +376,9 @@ destination = {{ engine = "postgresql", url = "{}" }}
         tmux.keys(&["Tab"]);
         tmux.wait_for("cutover-done", 30);
         tmux.keys(&["Enter"]);
-        let basic = tmux.wait_for("Repair from Data (r)", 30);
+        tmux.wait_for("Repair from Data (r)", 30);
+        // Read as the screen opens: both sequences are behind their data.
+        let basic = tmux.wait_for("2 sequence(s) behind their data", 30);
         assert!(basic.contains("finished"), "{basic}");
         tmux.keys(&["r"]);
         tmux.wait_for("valid margin", 30);

@@ -1616,7 +1616,30 @@ fn repair_rows() -> Vec<PlanRow> {
 #[test]
 fn repair_from_data_takes_a_validated_margin_on_a_failed_task_and_says_repaired() {
     let mut state = scene();
-    press(&mut state, &[key(KeyCode::Tab), key(KeyCode::Enter)]);
+    let running = press(&mut state, &[key(KeyCode::Enter)]);
+    assert!(
+        !running
+            .iter()
+            .any(|e| matches!(e, Effect::CheckData { .. })),
+        "a running task's data is not read: {running:?}"
+    );
+    press(&mut state, &[key(KeyCode::Esc)]);
+    let effects = press(&mut state, &[key(KeyCode::Tab), key(KeyCode::Enter)]);
+    // A failed task: whether its destination needs a repair is read as the screen opens.
+    assert!(
+        effects
+            .iter()
+            .any(|e| matches!(e, Effect::CheckData { index: 4, .. })),
+        "{effects:?}"
+    );
+    update(
+        &mut state,
+        Msg::Worker(Response::DataChecked {
+            index: 4,
+            result: Ok(2),
+        }),
+    );
+    assert!(render(&state, 80, 24).contains("✗ 2 sequence(s) behind their data; r repairs"));
     let row = state.current().expect("the failed migration is open");
     assert_eq!(row.instance.id, "hr");
     assert!(row.refusal().is_some(), "Synchronize Sequence is refused");

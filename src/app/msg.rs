@@ -37,6 +37,12 @@ pub enum Effect {
         index: usize,
         instance: Box<Instance>,
     },
+    /// How many destination sequences are behind their data (a task Synchronize Sequence
+    /// refuses for its status: finished, failed, not started), answered by `DataChecked`.
+    CheckData {
+        index: usize,
+        instance: Box<Instance>,
+    },
     Plan {
         request: u64,
         instance: Box<Instance>,
@@ -116,6 +122,10 @@ pub enum Response {
     Counted {
         index: usize,
         result: Result<Counts, String>,
+    },
+    DataChecked {
+        index: usize,
+        result: Result<usize, String>,
     },
     Planned {
         request: u64,

@@ -58,6 +58,9 @@ pub struct TaskView {
     pub step: usize,
     pub tab: TaskTab,
     pub counts: Option<Result<Counts, String>>,
+    /// Destination sequences behind their data, for a task whose status refuses a sync (None:
+    /// not asked, or not answered yet).
+    pub behind: Option<Result<usize, String>>,
     pub history: Option<Result<Vec<JournalEntry>, String>>,
     /// The run selected in the History tab.
     pub history_selected: usize,

@@ -8,7 +8,7 @@ use super::state::{
     INCREMENTAL_WRITE, STEPS,
 };
 use super::watching::{on_watch_key, on_watch_response, open_margin, open_offset};
-use crate::engine::instance::TaskKind;
+use crate::engine::instance::{Status, TaskKind};
 use crate::engine::model::RowStatus;
 use crate::engine::run::Level;
 use crossterm::event::{KeyCode, KeyEvent, KeyEventKind};
@@ -95,6 +95,11 @@ fn on_response(state: &mut State, response: Response) -> Vec<Effect> {
         Response::Counted { index, result } => {
             if let Some(task) = state.task.as_mut().filter(|t| t.index == index) {
                 task.counts = Some(result);
+            }
+        }
+        Response::DataChecked { index, result } => {
+            if let Some(task) = state.task.as_mut().filter(|t| t.index == index) {
+                task.behind = Some(result);
             }
         }
         Response::History { index, result } => {
@@ -315,6 +320,7 @@ fn open_task(state: &mut State, index: usize) -> Vec<Effect> {
         step: INCREMENTAL_WRITE,
         tab: TaskTab::Basic,
         counts: None,
+        behind: None,
         history: None,
         history_selected: 0,
     });
@@ -328,7 +334,7 @@ fn refresh_task(state: &State) -> Vec<Effect> {
         return vec![];
     };
     let index = state.task.as_ref().expect("a task").index;
-    vec![
+    let mut effects = vec![
         Effect::Observe {
             index,
             instance: Box::new(row.instance.clone()),
@@ -337,7 +343,18 @@ fn refresh_task(state: &State) -> Vec<Effect> {
             index,
             instance: Box::new(row.instance.clone()),
         },
-    ]
+    ];
+    // After cutover: the one screen where "a repair is needed" matters, read when it opens.
+    if matches!(
+        row.observed.status,
+        Status::Finished | Status::Failed | Status::NotStarted
+    ) {
+        effects.push(Effect::CheckData {
+            index,
+            instance: Box::new(row.instance.clone()),
+        });
+    }
+    effects
 }
 
 fn on_task_key(state: &mut State, key: KeyEvent) -> Vec<Effect> {

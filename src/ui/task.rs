@@ -126,6 +126,8 @@ fn draw_basic(frame: &mut Frame, area: Rect, state: &State, theme: Theme, block:
             Some(Err(e)) => format!("cannot count: {}", shown(e)),
         },
     ));
+    // `  ✓ name: reason`, a long reason wrapped under its start.
+    let reason_width = area.width.saturating_sub(2 + 4) as usize;
     // The actions come before anything of unbounded length, so that no reason or note can
     // push them off an 80×24 screen; why they are unavailable is said once, below.
     lines.push(Line::raw(""));
@@ -157,11 +159,29 @@ fn draw_basic(frame: &mut Frame, area: Rect, state: &State, theme: Theme, block:
                 ),
                 Span::styled("  any task status", theme.dim()),
             ]));
+            // Said only where it was asked (a finished, failed or not started task).
+            let data = match &task.behind {
+                None => None,
+                Some(Ok(0)) => Some(Line::styled(
+                    "  ✓ no sequence is behind its data (indexed columns)",
+                    theme.good(),
+                )),
+                Some(Ok(n)) => Some(Line::styled(
+                    format!("  ✗ {n} sequence(s) behind their data; r repairs"),
+                    theme.bad(),
+                )),
+                Some(Err(e)) => Some(Line::styled(
+                    text::fit(
+                        &format!("  data not checked: {}", shown(e)),
+                        reason_width + 4,
+                    ),
+                    theme.dim(),
+                )),
+            };
+            lines.extend(data);
         }
     }
     lines.push(Line::styled("Prerequisites", theme.title()));
-    // `  ✓ name: reason`, a long reason wrapped under its start.
-    let reason_width = area.width.saturating_sub(2 + 4) as usize;
     let mut note_said = false;
     for p in row.prerequisites() {
         let (mark, style) = if row.observing {

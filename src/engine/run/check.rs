@@ -3,6 +3,7 @@
 
 use super::context::Context;
 use crate::engine::behind::{ids_taken, ColumnEdge};
+use crate::engine::instance::Instance;
 use crate::engine::model::{DataEdge, Sequence};
 use crate::engine::postgres::PgEndpoint;
 use crate::engine::Error;
@@ -42,6 +43,28 @@ pub async fn check(
         .zip(edges)
         .flat_map(|(seq, columns)| columns.into_iter().map(|c| classify(seq, c)))
         .collect())
+}
+
+/// How many of a task's destination sequences are behind the data of a column they feed, by
+/// index probes only (a column no index leads is not read): what Basic Information says of a
+/// finished task, within one connect and one statement deadline.
+pub async fn behind_data(ctx: &Context, instance: &Instance) -> Result<usize, Error> {
+    let destination = super::target::destination(&instance.destination, &|_| {})?;
+    let limit = ctx.timeouts.connect + ctx.timeouts.statement;
+    let checked = tokio::time::timeout(limit, check(ctx, &destination, false))
+        .await
+        .map_err(|_| {
+            Error::failed(format!(
+                "the data was not read within {}",
+                humantime::format_duration(limit)
+            ))
+        })??;
+    let behind: std::collections::HashSet<&str> = checked
+        .iter()
+        .filter(|c| c.is_behind())
+        .map(|c| c.sequence.as_str())
+        .collect();
+    Ok(behind.len())
 }
 
 fn classify(seq: &Sequence, ColumnEdge { column, edge }: ColumnEdge) -> Checked {

@@ -23,7 +23,7 @@ mod undo;
 mod watch;
 
 pub use crate::engine::detect::ObserveGate;
-pub use check::{check, Checked};
+pub use check::{behind_data, check, Checked};
 pub use context::{Context, Level, Notice, Notify};
 pub use history::history;
 pub use instances::{discover, find, list, Found, Sources};
