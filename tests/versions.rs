@@ -144,6 +144,43 @@ async fn behind_data(pair: &Pair) {
     assert!(String::from_utf8_lossy(&out.stdout).contains("behind-data"));
 }
 
+/// Rows copied with explicit ids past their sequences: `repair` sets each past its data, and
+/// the next insert through each sequence succeeds with the id it promised.
+async fn repair_from_data(pair: &Pair) {
+    let destination = pair.destination().await;
+    destination
+        .batch_execute(
+            "INSERT INTO big_t (id, note) VALUES (90000, 'copied');
+             INSERT INTO identity_t (id, note) VALUES (80000, 'copied');",
+        )
+        .await
+        .unwrap();
+    let (code, json, stderr) = pair.run_json(&[
+        "repair",
+        "--destination",
+        &pair.destination_url,
+        "--margin",
+        "10",
+        "--yes",
+    ]);
+    assert_eq!(code, 0, "{stderr}\n{json:#}");
+    assert_eq!(row(&json, "big_t_id_seq")["destination_after"], 90_011);
+    assert_eq!(row(&json, "identity_t_id_seq")["destination_after"], 80_011);
+    for (insert, expected) in [
+        (
+            "INSERT INTO big_t (note) VALUES ('app') RETURNING id::int8",
+            90_011i64,
+        ),
+        (
+            "INSERT INTO identity_t (note) VALUES ('app') RETURNING id::int8",
+            80_011,
+        ),
+    ] {
+        let id: i64 = destination.query_one(insert, &[]).await.unwrap().get(0);
+        assert_eq!(id, expected, "{insert}");
+    }
+}
+
 /// A killed run on this destination is settled by `recover`, exactly.
 async fn recovery(pair: &Pair) {
     let destination = pair.destination().await;
@@ -241,6 +278,7 @@ async fn suite(major: u32) {
     behind_data(&pair).await;
     least_privilege(&pair).await;
     recovery(&pair).await;
+    repair_from_data(&pair).await;
     // As the source, into another major.
     let pair = pair_on(&format!("v{major}_src"), &here, &cluster(partner(major))).await;
     sync_every_kind(&pair).await;
@@ -331,6 +369,37 @@ async fn identity_on_a_partitioned_table(major: u32) {
         id, 125,
         "a row inserted into a partition takes the parent's next id"
     );
+    // Rows copied into a partition with their ids: repair reads them through the parent.
+    let destination = pair.destination().await;
+    destination
+        .batch_execute(
+            "INSERT INTO events_2025 (id, at) OVERRIDING SYSTEM VALUE VALUES (7000, '2025-02-01')",
+        )
+        .await
+        .unwrap();
+    let (code, json, stderr) = pair.run_json(&[
+        "repair",
+        "--destination",
+        &pair.destination_url,
+        "--margin",
+        "0",
+        "--yes",
+    ]);
+    assert_eq!(code, 0, "{stderr}");
+    let repaired: Vec<&serde_json::Value> = rows(&json)
+        .iter()
+        .filter(|r| r["status"] == "updated")
+        .collect();
+    assert_eq!(repaired.len(), 1, "{json:#}");
+    let id: i64 = destination
+        .query_one(
+            "INSERT INTO events_2026 (at) VALUES ('2026-08-01') RETURNING id",
+            &[],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(id, 7_001, "past every partition's rows");
 }
 
 #[tokio::test(flavor = "multi_thread")]
