@@ -274,3 +274,93 @@ async fn the_tui_settles_an_interrupted_run_before_a_new_plan_on_that_destinatio
     let message = state.message.expect("what the start settled is on screen");
     assert!(message.text.contains(&run_id), "{}", message.text);
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn repair_from_the_cli_and_the_tui_plans_the_same_rows_and_journals_the_same_events() {
+    let pair = Pair::new("fe_repair").await;
+    pair.both("CREATE TABLE r (id bigserial PRIMARY KEY); CREATE SEQUENCE loose;")
+        .await;
+    let destination = pair.destination().await;
+    let instance = configured(
+        &pair,
+        &declared("after", &pair.source_url, &pair.destination_url),
+        "after",
+    );
+    let behind =
+        "SELECT setval('r_id_seq', 1, false); SELECT setval('loose', 1, false); DELETE FROM r; \
+                  INSERT INTO r SELECT generate_series(1, 400);";
+    destination.batch_execute(behind).await.unwrap();
+    let (code, cli, stderr) = pair.run_json(&[
+        "repair",
+        "--instance",
+        "after",
+        "--margin",
+        "50",
+        "--offset",
+        "5",
+        "--yes",
+    ]);
+    assert_eq!(code, 0, "{stderr}");
+
+    destination.batch_execute(behind).await.unwrap();
+    let mut tui = worker_on(&pair);
+    let choice = match ask(
+        &mut tui,
+        Effect::Repair {
+            request: 1,
+            instance: Box::new(instance.clone()),
+            margin: 50,
+            offset: Offset::new(5).unwrap(),
+        },
+    )
+    .await
+    {
+        Response::Planned {
+            result: Ok(choice), ..
+        } => choice,
+        other => panic!("{other:?}"),
+    };
+    let planned: Vec<(String, Option<i64>, String)> = choice
+        .rows()
+        .iter()
+        .map(|r| (r.name.clone(), r.target, r.message.clone()))
+        .collect();
+    let from_cli: Vec<(String, Option<i64>, String)> = common::rows(&cli)
+        .iter()
+        .map(|r| {
+            (
+                r["name"].as_str().unwrap().to_string(),
+                r["target"].as_i64(),
+                r["message"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    assert_eq!(planned, from_cli, "one planner for both front ends");
+    assert_eq!(planned[1].1, Some(451), "r_id_seq past 400 by the margin");
+    match ask(
+        &mut tui,
+        Effect::Apply {
+            request: 1,
+            selection: Default::default(),
+        },
+    )
+    .await
+    {
+        Response::Applied { outcome, .. } => assert_eq!(outcome, "applied"),
+        other => panic!("{other:?}"),
+    }
+    let entries = Journal::new(pair.journal()).read_all().unwrap();
+    let mut runs: Vec<(String, Vec<&str>, Option<u64>)> = vec![];
+    for e in &entries {
+        match runs.iter_mut().find(|(id, _, _)| *id == e.run_id) {
+            Some((_, events, _)) => events.push(e.event.word()),
+            None => runs.push((e.run_id.clone(), vec![e.event.word()], e.margin)),
+        }
+    }
+    let expected = vec!["plan", "apply-started", "batch-locked", "applied"];
+    assert_eq!(runs.len(), 2, "{runs:?}");
+    for (_, events, margin) in &runs {
+        assert_eq!(events, &expected);
+        assert_eq!(*margin, Some(50), "journaled as a repair");
+    }
+}

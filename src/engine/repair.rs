@@ -327,7 +327,11 @@ fn repair_row(
         position < target
     };
     if position == target {
-        with(row, RowStatus::Unchanged, seen)
+        with(
+            row,
+            RowStatus::Unchanged,
+            join(&seen, "already at the target"),
+        )
     } else if past {
         with(
             row,
