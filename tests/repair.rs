@@ -96,6 +96,14 @@ async fn after_repair_every_table_takes_inserts_and_nothing_else_moved() {
         );
     }
     let before = states(&destination).await;
+    let check = pair.run(&["check", "--destination", &pair.destination_url]);
+    assert_eq!(check.status.code(), Some(3));
+    assert!(
+        String::from_utf8_lossy(&check.stderr)
+            .contains("hand out again: `seqsync repair --destination URL` sets each sequence"),
+        "check names the command that fixes what it finds: {}",
+        String::from_utf8_lossy(&check.stderr)
+    );
 
     let (code, json, stderr) = pair.run_json(&repair(&pair, &["--yes"]));
     assert_eq!(code, 3, "refused rows make exit 3: {stderr}\n{json:#}");

@@ -53,11 +53,13 @@ pub async fn run(cli: &Global, args: &CheckArgs) -> Result<Done, Error> {
     if behind > 0 {
         // On stderr: stdout stays what a script reads.
         let which = match &args.instance {
-            Some(id) => format!("--instance {id}"),
+            Some(id) => format!("--instance {}", crate::engine::text::shown(id)),
             None => "--destination URL".to_string(),
         };
         eprintln!(
-            "seqsync: {behind} column(s) hold ids their sequence would hand out again;              `seqsync repair {which}` sets each sequence past its data (it shows the plan              and asks first; `seqsync undo RUN` puts it back)"
+            "seqsync: {behind} column(s) hold ids their sequence would hand out again: \
+             `seqsync repair {which}` sets each sequence past its data (it shows the plan \
+             and asks first; `seqsync undo RUN` puts it back)"
         );
     }
     Ok(Done::rows_left_out(behind > 0))

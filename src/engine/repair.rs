@@ -314,11 +314,21 @@ fn repair_row(
     bounds.extend(data.type_range.clone());
     for (low, high, what) in bounds {
         if target < low as i128 || target > high as i128 {
-            return with(
-                row,
-                RowStatus::OutOfRange,
-                format!("{story}, outside {what} {low}..{high}: a smaller margin, or a wider type"),
-            );
+            let bound = if ascending { high } else { low } as i128;
+            let why = if from_data {
+                // The largest margin that still fits: the tired operator's next command.
+                let edge = target - seq.increment as i128 * (input.margin as i128 + 1);
+                let fits = (bound - edge) / seq.increment as i128 - 1;
+                let advice = if fits >= 0 {
+                    format!("a margin of at most {fits} fits (--margin {fits})")
+                } else {
+                    "no id is left past the data: widen the type or the bound".to_string()
+                };
+                format!("{seen}; next value {target} is past {what} {low}..{high}: {advice}")
+            } else {
+                format!("{story}, outside {what} {low}..{high}")
+            };
+            return with(row, RowStatus::OutOfRange, why);
         }
     }
     let past = if ascending {
@@ -495,6 +505,16 @@ mod tests {
                 .contains("MINVALUE..MAXVALUE (bigint) 1..10000"),
             "{}",
             rows[0].message
+        );
+        assert!(
+            rows[0].message.contains("a margin of at most 499 fits"),
+            "9500 + 500 = 10000 is the last id: {}",
+            rows[0].message
+        );
+        assert!(
+            rows[1].message.contains("a margin of at most 9 fits"),
+            "{}",
+            rows[1].message
         );
         assert_eq!(rows[1].status, RowStatus::OutOfRange);
         assert!(
