@@ -364,3 +364,60 @@ async fn repair_from_the_cli_and_the_tui_plans_the_same_rows_and_journals_the_sa
         assert_eq!(*margin, Some(50), "journaled as a repair");
     }
 }
+
+/// The confirmation can take minutes while a replication still writes: a repair reads its
+/// columns again under the applier lock and refuses, changing nothing, when a row arrived at
+/// or past a target.
+#[tokio::test(flavor = "multi_thread")]
+async fn rows_arriving_past_a_repair_target_before_its_apply_refuse_it_and_change_nothing() {
+    let pair = Pair::new("fe_repair_late").await;
+    pair.both("CREATE TABLE late (id bigserial PRIMARY KEY);")
+        .await;
+    let destination = pair.destination().await;
+    destination
+        .batch_execute("INSERT INTO late SELECT generate_series(1, 100)")
+        .await
+        .unwrap();
+    let instance = configured(
+        &pair,
+        &declared("late", &pair.source_url, &pair.destination_url),
+        "late",
+    );
+    let mut tui = worker_on(&pair);
+    let repair = Effect::Repair {
+        request: 1,
+        instance: Box::new(instance),
+        margin: 10,
+        offset: Offset::new(0).unwrap(),
+    };
+    match ask(&mut tui, repair).await {
+        Response::Planned {
+            result: Ok(choice), ..
+        } => assert_eq!(choice.rows()[0].target, Some(111)),
+        other => panic!("{other:?}"),
+    }
+    destination
+        .batch_execute("INSERT INTO late SELECT generate_series(101, 130)")
+        .await
+        .unwrap();
+    let before = common::states(&destination).await;
+    let apply = Effect::Apply {
+        request: 1,
+        selection: Default::default(),
+    };
+    match ask(&mut tui, apply).await {
+        Response::ApplyRefused { error, .. } => {
+            assert!(
+                error.contains("public.late.id now holds 130, past the target 111")
+                    && error.contains("nothing was applied"),
+                "{error}"
+            );
+        }
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(
+        common::states(&destination).await,
+        before,
+        "nothing changed"
+    );
+}

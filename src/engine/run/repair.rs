@@ -5,7 +5,7 @@
 
 use super::context::{Context, Notice, Notify};
 use super::recover::settle;
-use super::sync::Prepared;
+use super::sync::{DataRecheck, Prepared};
 use super::target::{destination, source, SourceEndpoint};
 use crate::engine::behind::ColumnEdge;
 use crate::engine::instance::Instance;
@@ -188,7 +188,12 @@ pub async fn repair(
         backend: None,
         selection: target.selection.clone(),
     };
-    let prepared = Prepared::new(context, rows, &target.destination, session, timeouts);
+    let recheck = DataRecheck {
+        sequences: feeding.into_iter().cloned().collect(),
+        scan_unindexed: options.scan_unindexed,
+    };
+    let mut prepared = Prepared::new(context, rows, &target.destination, session, timeouts);
+    prepared.recheck_data(recheck);
     crate::log::line(
         "INFO",
         &format!(

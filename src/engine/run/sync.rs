@@ -27,6 +27,15 @@ pub struct Prepared {
     destination: PgEndpoint,
     session: Option<PgSession>,
     timeouts: Timeouts,
+    /// A repair's sequences whose columns are read again just before the apply.
+    data_recheck: Option<DataRecheck>,
+}
+
+/// The columns a repair planned from, read again under the applier lock, after the
+/// confirmation (which may have taken minutes while rows still arrived).
+pub(super) struct DataRecheck {
+    pub sequences: Vec<Sequence>,
+    pub scan_unindexed: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -204,6 +213,55 @@ impl Prepared {
             destination: destination.clone(),
             session: Some(session),
             timeouts: *timeouts,
+            data_recheck: None,
+        }
+    }
+
+    /// Read these sequences' columns again before the apply (a repair).
+    pub(super) fn recheck_data(&mut self, recheck: DataRecheck) {
+        self.data_recheck = Some(recheck);
+    }
+
+    /// Refuses the apply when a column now holds an id at or past its sequence's target: the
+    /// plan would hand it out again.
+    async fn data_still_clear(&self, session: &PgSession) -> Result<(), String> {
+        let Some(recheck) = &self.data_recheck else {
+            return Ok(());
+        };
+        let targets: std::collections::HashMap<u32, i64> = self
+            .rows
+            .iter()
+            .filter(|r| r.status == RowStatus::Update)
+            .filter_map(|r| Some((r.destination_oid?, r.target?)))
+            .collect();
+        let chosen: Vec<&Sequence> = recheck
+            .sequences
+            .iter()
+            .filter(|s| targets.contains_key(&s.oid))
+            .collect();
+        let edges = session.data_edges(&chosen, recheck.scan_unindexed).await;
+        let mut overrun = vec![];
+        for (seq, columns) in chosen.iter().zip(edges) {
+            let target = targets[&seq.oid];
+            for column in columns {
+                if let crate::engine::model::DataEdge::Value(Some(edge)) = column.edge {
+                    if crate::engine::behind::ids_taken(seq.ascending(), target, edge).is_some() {
+                        overrun.push(format!(
+                            "{} now holds {edge}, past the target {target}",
+                            column.column
+                        ));
+                    }
+                }
+            }
+        }
+        if overrun.is_empty() {
+            Ok(())
+        } else {
+            Err(format!(
+                "rows arrived since the plan ({}); plan again, with a larger margin if rows \
+                 are still arriving",
+                super::recover::abbreviated(&overrun)
+            ))
         }
     }
 
@@ -268,6 +326,7 @@ impl Prepared {
                 .lock_applier(&self.context.run_id, who)
                 .await
                 .map_err(|e| not_started(e.message))?;
+            self.data_still_clear(&session).await.map_err(not_started)?;
             self.context.backend = Some(
                 session
                     .backend()
