@@ -898,6 +898,36 @@ fn snapshots_of_every_screen() {
         }),
     );
     snap("results_rolled_back", &rolled_back);
+    assert!(
+        render(&rolled_back, 80, 24).contains("\nnothing was applied\n"),
+        "a failure's reason wraps, it is not cut"
+    );
+    let mut long_failure = applying.clone();
+    update(
+        &mut long_failure,
+        Msg::Worker(Response::Applied {
+            request,
+            run_id: "r".into(),
+            outcome: "rollback-incomplete".into(),
+            error: Some(format!(
+                "could not restore {}",
+                "public.a_sequence_name, ".repeat(40)
+            )),
+            rows: rows(),
+        }),
+    );
+    let screen = render(&long_failure, 80, 24);
+    let headline: Vec<&str> = screen
+        .lines()
+        .skip(1)
+        .take_while(|l| !l.contains(" updated · "))
+        .collect();
+    assert_eq!(headline.len(), 4, "at most four lines: {screen}");
+    assert!(headline[3].ends_with('…'), "{screen}");
+    assert!(
+        screen.contains("SEQUENCE"),
+        "the rows stay on screen: {screen}"
+    );
 
     let mut help = scene();
     press(&mut help, &[chr('?')]);

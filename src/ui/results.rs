@@ -9,17 +9,13 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Borders, Paragraph};
 use ratatui::Frame;
 
+/// Lines a failure's headline may take; the whole reason is in the journal and the log.
+const MAX_HEADLINE: usize = 4;
+
 pub fn draw(frame: &mut Frame, area: Rect, state: &State, theme: Theme) {
     let Some(results) = &state.results else {
         return;
     };
-    let [title, info, table, detail] = Layout::vertical([
-        Constraint::Length(1),
-        Constraint::Length(1),
-        Constraint::Min(2),
-        Constraint::Length(2),
-    ])
-    .areas(area);
     let (headline, style) = match results.outcome.as_str() {
         "applied" => (
             format!(
@@ -49,8 +45,28 @@ pub fn draw(frame: &mut Frame, area: Rect, state: &State, theme: Theme) {
             theme.bad(),
         ),
     };
+    // A failure's reason is what the operator acts on: it wraps (up to MAX_HEADLINE lines)
+    // rather than being cut at the screen's edge.
+    let mut lines = crate::engine::text::wrap(&headline, area.width as usize);
+    if lines.len() > MAX_HEADLINE {
+        lines.truncate(MAX_HEADLINE);
+        let last = lines.pop().unwrap_or_default();
+        lines.push(fit(&format!("{last} …"), area.width as usize));
+    }
+    let [title, info, table, detail] = Layout::vertical([
+        Constraint::Length(lines.len().max(1) as u16),
+        Constraint::Length(1),
+        Constraint::Min(2),
+        Constraint::Length(2),
+    ])
+    .areas(area);
     frame.render_widget(
-        Paragraph::new(Span::styled(fit(&headline, title.width as usize), style)),
+        Paragraph::new(
+            lines
+                .into_iter()
+                .map(|l| Line::from(Span::styled(l, style)))
+                .collect::<Vec<_>>(),
+        ),
         title,
     );
     // The counts come first and the rest only when it says something (the footer has the
