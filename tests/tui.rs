@@ -1559,6 +1559,29 @@ fn basic_information_never_cuts_what_will_be_changed() {
         let said = screen.matches("no answer within 5s").count();
         assert!(said <= 1 && (said == 1 || w == 80), "{said}×:\n{screen}");
     }
+    // At 80×24 the rest is one PgDn away, and the panel's edges say where there is more.
+    let top = render(&state, 80, 24);
+    assert!(top.contains("↓ more below: PgDn"), "{top}");
+    assert!(!top.contains("not overloaded?"), "{top}");
+    for _ in 0..10 {
+        press(&mut state, &[key(KeyCode::PageDown)]);
+    }
+    let bottom = render(&state, 80, 24);
+    assert!(
+        bottom.contains("not overloaded?"),
+        "the end of the reason: {bottom}"
+    );
+    assert!(
+        bottom.contains("↑ more above: PgUp goes to the top"),
+        "{bottom}"
+    );
+    assert!(!bottom.contains("more below"), "{bottom}");
+    press(&mut state, &[key(KeyCode::PageUp)]);
+    assert_eq!(
+        render(&state, 80, 24),
+        top,
+        "one PgUp, however far PgDn went"
+    );
 }
 
 /// A plan with nothing to change says what Enter does in one place (box and footer agree:

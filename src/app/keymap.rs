@@ -52,6 +52,11 @@ pub const TASK: &[KeyHelp] = &[
         "Keep Sequences Ahead: sync again every round while the task runs",
     ),
     k("R / F5", "refresh", "read status and counts again"),
+    k(
+        "PgDn / PgUp",
+        "scroll",
+        "Basic Information taller than the screen: down a page / back to the top",
+    ),
 ];
 
 pub const MARGIN: &[KeyHelp] = &[

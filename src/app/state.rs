@@ -64,6 +64,8 @@ pub struct TaskView {
     pub history: Option<Result<Vec<JournalEntry>, String>>,
     /// The run selected in the History tab.
     pub history_selected: usize,
+    /// Lines of Basic Information scrolled past (PgDn), when it is taller than the panel.
+    pub basic_scroll: usize,
 }
 
 /// What the offset dialog leads to.

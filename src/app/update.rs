@@ -323,6 +323,7 @@ fn open_task(state: &mut State, index: usize) -> Vec<Effect> {
         behind: None,
         history: None,
         history_selected: 0,
+        basic_scroll: 0,
     });
     state.screen = Screen::Task;
     state.message = None;
@@ -357,6 +358,10 @@ fn refresh_task(state: &State) -> Vec<Effect> {
     effects
 }
 
+/// Lines PgDn moves Basic Information by, and the most it scrolls (far past any real content).
+const BASIC_PAGE: usize = 8;
+const BASIC_MOST: usize = 400;
+
 fn on_task_key(state: &mut State, key: KeyEvent) -> Vec<Effect> {
     let task = state.task.as_mut().expect("the task screen has a task");
     match key.code {
@@ -377,6 +382,12 @@ fn on_task_key(state: &mut State, key: KeyEvent) -> Vec<Effect> {
                 .map_or(0, Vec::len);
             task.history_selected = (task.history_selected + 1).min(runs.saturating_sub(1));
         }
+        // The view stops at the last line, wherever PgDn went: PgUp goes back to the top, so
+        // there is never an overshoot to undo.
+        KeyCode::PageDown if task.tab == TaskTab::Basic => {
+            task.basic_scroll = (task.basic_scroll + BASIC_PAGE).min(BASIC_MOST)
+        }
+        KeyCode::PageUp | KeyCode::Home if task.tab == TaskTab::Basic => task.basic_scroll = 0,
         KeyCode::Up | KeyCode::Char('k') => task.step = task.step.saturating_sub(1),
         KeyCode::Down | KeyCode::Char('j') => task.step = (task.step + 1).min(STEPS.len() - 1),
         KeyCode::Char('u') if task.tab == TaskTab::History => {

@@ -224,6 +224,21 @@ fn draw_basic(frame: &mut Frame, area: Rect, state: &State, theme: Theme, block:
     if !row.observing && !row.observed.note.is_empty() && !note_said {
         lines.extend(field("Seen", shown(&row.observed.note).into_owned()));
     }
+    // Taller than the panel (a long refusal at 80×24): PgDn scrolls, and the edges say so.
+    let height = area.height.saturating_sub(2) as usize;
+    let most = lines.len().saturating_sub(height);
+    let start = task.basic_scroll.min(most);
+    let mut lines: Vec<Line> = lines.into_iter().skip(start).take(height).collect();
+    if start < most {
+        if let Some(last) = lines.last_mut() {
+            *last = Line::styled("↓ more below: PgDn", theme.title());
+        }
+    }
+    if start > 0 {
+        if let Some(first) = lines.first_mut() {
+            *first = Line::styled("↑ more above: PgUp goes to the top", theme.title());
+        }
+    }
     frame.render_widget(
         Paragraph::new(lines)
             .wrap(Wrap { trim: false })
