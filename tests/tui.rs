@@ -1760,3 +1760,85 @@ fn repair_from_data_takes_a_validated_margin_on_a_failed_task_and_says_repaired(
     // A sync afterwards is a sync again.
     assert!(state.repair_request.is_none());
 }
+
+/// PostgreSQL's longest names (63 bytes, schema and sequence) on the preview, the results and
+/// Keep Sequences Ahead: rows stay one line each inside the frame, cut with `…`, and the
+/// selected row's detail says the whole name.
+#[test]
+fn names_of_63_bytes_keep_every_screen_whole_and_the_selected_name_readable() {
+    let schema = format!("s{}", "c".repeat(62));
+    let name = |i: usize| format!("n{i}{}", "q".repeat(61));
+    assert_eq!((schema.len(), name(1).len()), (63, 63));
+    let long = |(i, mut r): (usize, PlanRow)| {
+        r.schema = schema.clone();
+        r.name = name(i);
+        r
+    };
+    let whole = |state: &State, what: &str| {
+        for (w, h) in [(80, 24), (120, 40)] {
+            let frame = render(state, w, h);
+            for line in frame.lines().filter(|l| l.starts_with('│')) {
+                assert_eq!(line.chars().count(), w as usize, "{what} {w}×{h}: {line}");
+            }
+            let folded: String = frame.split_whitespace().collect::<Vec<_>>().join("");
+            let folded = folded.replace('│', "");
+            assert!(
+                folded.contains(&format!("{schema}.{}", name(0))),
+                "{what} {w}×{h}: the selected row's name is readable whole:\n{frame}"
+            );
+        }
+    };
+    let mut state = scene();
+    let request = plan_orders(&mut state);
+    let planned: Vec<PlanRow> = rows().into_iter().enumerate().map(long).collect();
+    update(
+        &mut state,
+        Msg::Worker(Response::Planned {
+            request,
+            notices: vec![],
+            result: Ok(Choice::new(planned.clone(), Default::default())),
+        }),
+    );
+    whole(&state, "preview");
+    snap("preview_long_names", &state);
+    press(&mut state, &[key(KeyCode::Enter)]);
+    update(
+        &mut state,
+        Msg::Worker(Response::Applied {
+            request,
+            run_id: "20261128T030000000Z-9".into(),
+            outcome: "applied".into(),
+            error: None,
+            rows: applied(&planned),
+        }),
+    );
+    whole(&state, "results");
+    snap("results_long_names", &state);
+
+    let mut round = watch_round(2, 1);
+    for (i, watched) in round.sequences.iter_mut().enumerate() {
+        watched.row = long((i, watched.row.clone()));
+        if let Some(h) = watched.headroom.as_mut() {
+            h.schema = schema.clone();
+            h.name = name(i);
+        }
+    }
+    let mut watching = task_scene();
+    let mut view = seqsync::app::state::WatchView::new(
+        7,
+        0,
+        offset(10_000),
+        std::time::Duration::from_secs(5),
+    );
+    view.last = Some(round);
+    watching.watch = Some(view);
+    watching.screen = Screen::Watch;
+    for (w, h) in [(80, 24), (120, 40)] {
+        let frame = render(&watching, w, h);
+        for line in frame.lines() {
+            assert!(line.chars().count() <= w as usize, "watch {w}×{h}: {line}");
+        }
+        assert!(frame.contains('…'), "long names are cut with …:\n{frame}");
+    }
+    snap("watch_long_names", &watching);
+}
