@@ -1786,6 +1786,10 @@ fn names_of_63_bytes_keep_every_screen_whole_and_the_selected_name_readable() {
                 folded.contains(&format!("{schema}.{}", name(0))),
                 "{what} {w}×{h}: the selected row's name is readable whole:\n{frame}"
             );
+            assert!(
+                folded.contains("matchedbyschemaandname"),
+                "{what} {w}×{h}: and its story, to the end:\n{frame}"
+            );
         }
     };
     let mut state = scene();

@@ -152,7 +152,7 @@ pub fn draw(frame: &mut Frame, area: Rect, state: &State, theme: Theme) {
             let [counts, table, detail, confirm] = Layout::vertical([
                 Constraint::Length(2),
                 Constraint::Min(2),
-                Constraint::Length(2),
+                Constraint::Length(sequences::detail_height(rows.get(*scroll), inner.width)),
                 Constraint::Length(1),
             ])
             .areas(inner);

@@ -53,11 +53,15 @@ pub fn draw(frame: &mut Frame, area: Rect, state: &State, theme: Theme) {
         let last = lines.pop().unwrap_or_default();
         lines.push(fit(&format!("{last} …"), area.width as usize));
     }
+    let selected = results
+        .visible
+        .get(results.selected)
+        .map(|&i| &results.rows[i]);
     let [title, info, table, detail] = Layout::vertical([
         Constraint::Length(lines.len().max(1) as u16),
         Constraint::Length(1),
         Constraint::Min(2),
-        Constraint::Length(2),
+        Constraint::Length(sequences::detail_height(selected, area.width)),
     ])
     .areas(area);
     frame.render_widget(
@@ -127,10 +131,6 @@ pub fn draw(frame: &mut Frame, area: Rect, state: &State, theme: Theme) {
         Block::default().borders(Borders::TOP),
         theme,
     );
-    let selected = results
-        .visible
-        .get(results.selected)
-        .map(|&i| &results.rows[i]);
     sequences::draw_detail(frame, detail, selected, theme);
 }
 

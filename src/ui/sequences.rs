@@ -20,10 +20,20 @@ pub struct Columns {
 
 /// The selected row's story, under the table: its names, status, and why (the reason it is
 /// refused or left out, or how the two sides were paired).
-pub fn draw_detail(frame: &mut Frame, area: Rect, row: Option<&PlanRow>, theme: Theme) {
-    let Some(row) = row else {
-        return;
-    };
+/// Lines the selected row's story may take under a table: a long refusal is read whole, and
+/// the rows keep most of the screen.
+const MOST_DETAIL_LINES: usize = 6;
+
+/// The height `draw_detail` needs at `width` for `row`'s whole story (2 to 6 lines).
+pub fn detail_height(row: Option<&PlanRow>, width: u16) -> u16 {
+    let lines = row.map_or(0, |r| {
+        crate::engine::text::wrap_shown(&story(r), width as usize).len()
+    });
+    lines.clamp(2, MOST_DETAIL_LINES) as u16
+}
+
+/// The selected row, told: its names, its status and why.
+fn story(row: &PlanRow) -> String {
     let why = if row.message.is_empty() {
         match &row.matched {
             Matched::Column(column) => format!("matched through {column}"),
@@ -38,11 +48,30 @@ pub fn draw_detail(frame: &mut Frame, area: Rect, row: Option<&PlanRow>, theme: 
     } else {
         row.message.clone()
     };
-    let text = shown(&format!("{}: {} — {why}", row.names(), row.status.name())).into_owned();
+    shown(&format!("{}: {} — {why}", row.names(), row.status.name())).into_owned()
+}
+
+pub fn draw_detail(frame: &mut Frame, area: Rect, row: Option<&PlanRow>, theme: Theme) {
+    let Some(row) = row else {
+        return;
+    };
+    // Wrapped here, as detail_height counted, so the height given is the height needed.
+    let mut lines = crate::engine::text::wrap_shown(&story(row), area.width as usize);
+    let room = area.height as usize;
+    if lines.len() > room {
+        lines.truncate(room);
+        if let Some(last) = lines.last_mut() {
+            *last = super::widgets::fit(&format!("{last} …"), area.width as usize);
+        }
+    }
     frame.render_widget(
-        Paragraph::new(text)
-            .style(theme.dim())
-            .wrap(ratatui::widgets::Wrap { trim: true }),
+        Paragraph::new(
+            lines
+                .into_iter()
+                .map(ratatui::text::Line::raw)
+                .collect::<Vec<_>>(),
+        )
+        .style(theme.dim()),
         area,
     );
 }
