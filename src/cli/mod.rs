@@ -25,7 +25,7 @@ use global::PlanArgs;
 #[derive(Debug, Parser)]
 #[command(
     name = "seqsync",
-    version,
+    version = build_version(),
     about = "Sets destination sequences from the source's values plus an offset, all or nothing",
     after_help = "Exit codes: 0 done or nothing to do; 1 failed, nothing applied; 2 usage, config or \
                   prerequisite error; 3 applied, but some rows were not; 4 failed and the rollback \
@@ -64,6 +64,29 @@ pub enum Command {
     Man(completions::ManArgs),
     /// Print an example config file to standard output: seqsync example-config > seqsync.toml
     ExampleConfig,
+}
+
+/// `0.1.0 (commit 1a2b3c4, x86_64-unknown-linux-gnu.2.17)`: what an operator pastes into a
+/// report. `scripts/package` sets the commit and the target it built for; a plain `cargo
+/// build` says what it knows (no build script: nothing is rebuilt when the commit moves).
+fn build_version() -> &'static str {
+    static VERSION: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    VERSION.get_or_init(|| {
+        let commit = option_env!("SEQSYNC_BUILD_COMMIT").unwrap_or("unknown");
+        let target = match option_env!("SEQSYNC_BUILD_TARGET") {
+            Some(target) => target.to_string(),
+            None => format!(
+                "{}-{}{}",
+                std::env::consts::ARCH,
+                std::env::consts::OS,
+                if cfg!(target_env = "gnu") { "-gnu" } else { "" }
+            ),
+        };
+        format!(
+            "{} (commit {commit}, {target})",
+            env!("CARGO_PKG_VERSION")
+        )
+    })
 }
 
 /// Runs the subcommand (the TUI when there is none) and returns the exit code.
