@@ -27,7 +27,11 @@ fn binary(arch: &str) -> PathBuf {
 
 /// The highest `GLIBC_x.y` version a binary's dynamic symbols ask for.
 fn highest_glibc(binary: &Path) -> (u32, u32) {
-    let out = Command::new("objdump").arg("-T").arg(binary).output().unwrap();
+    let out = Command::new("objdump")
+        .arg("-T")
+        .arg(binary)
+        .output()
+        .unwrap();
     assert!(out.status.success(), "objdump -T {}", binary.display());
     String::from_utf8_lossy(&out.stdout)
         .split(|c: char| c.is_whitespace() || c == '(' || c == ')')
@@ -44,7 +48,12 @@ fn highest_glibc(binary: &Path) -> (u32, u32) {
 fn every_binary_needs_nothing_newer_than_glibc_2_17() {
     for arch in ["x86_64", "aarch64"] {
         let needed = highest_glibc(&binary(arch));
-        assert!(needed <= (2, 17), "{arch}: needs GLIBC_{}.{}", needed.0, needed.1);
+        assert!(
+            needed <= (2, 17),
+            "{arch}: needs GLIBC_{}.{}",
+            needed.0,
+            needed.1
+        );
     }
 }
 
@@ -97,7 +106,10 @@ async fn the_aarch64_binary_plans_under_qemu_user() {
     let pair = Pair::new("pkg_arm").await;
     pair.both("CREATE SEQUENCE arm;").await;
     let qemu = "qemu-aarch64-static";
+    // Debian's libc6-arm64-cross: the aarch64 loader and glibc the binary links against.
+    let sysroot = ["-L", "/usr/aarch64-linux-gnu"];
     let version = Command::new(qemu)
+        .args(sysroot)
         .arg(binary("aarch64"))
         .arg("--version")
         .output()
@@ -107,6 +119,7 @@ async fn the_aarch64_binary_plans_under_qemu_user() {
     let mut args = pair.ad_hoc("plan", "10");
     args.extend(["--format", "json"]);
     let out = Command::new(qemu)
+        .args(sysroot)
         .arg(binary("aarch64"))
         .args(&args)
         .current_dir(&pair.dir)
@@ -141,7 +154,11 @@ fn the_deb_installs_the_manual_and_completions_and_removes_cleanly() {
     let dpkg = |args: &[&str]| {
         let out = Command::new("dpkg")
             .arg(format!("--root={}", root.display()))
-            .args(["--force-depends", "--force-not-root", "--force-script-chrootless"])
+            .args([
+                "--force-depends",
+                "--force-not-root",
+                "--force-script-chrootless",
+            ])
             .args(args)
             .output()
             .unwrap();

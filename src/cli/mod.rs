@@ -82,10 +82,7 @@ fn build_version() -> &'static str {
                 if cfg!(target_env = "gnu") { "-gnu" } else { "" }
             ),
         };
-        format!(
-            "{} (commit {commit}, {target})",
-            env!("CARGO_PKG_VERSION")
-        )
+        format!("{} (commit {commit}, {target})", env!("CARGO_PKG_VERSION"))
     })
 }
 
