@@ -210,7 +210,10 @@ destination = {{ engine = "postgresql", url = "{}" }}
     assert_eq!(next, 1_300);
     // H goes straight to this run in History.
     tmux.keys(&["H"]);
-    let history = tmux.wait_for(&format!("run {run}"), 30);
+    // The History tab's own header: the results headline names the run too, so waiting for the
+    // run id alone could return before H took effect.
+    let history = tmux.wait_for("WHEN (UTC)", 30);
+    assert!(history.contains(&format!("run {run}")), "{history}");
     assert!(history.contains("applied"), "{history}");
     assert!(history.contains("recovered"), "{history}");
     // One line per run (a run's plan is not a line of its own once it was applied), and the
