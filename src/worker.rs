@@ -45,19 +45,27 @@ impl Shared {
         cancel
     }
 
-    /// Keeps a plan for its apply, and answers with its rows to choose from.
-    fn keep(
+    /// Keeps a plan for its apply; the answer carries its rows to choose from and what was said
+    /// on the way.
+    fn planned(
         &self,
         request: u64,
         planned: Result<Prepared, crate::engine::Error>,
-    ) -> Result<Choice, String> {
-        let prepared = planned.map_err(|e| e.message)?;
-        let choice = Choice::new(
-            prepared.planned().to_vec(),
-            prepared.context.selection.clone(),
-        );
-        self.plans.lock().expect("plans").insert(request, prepared);
-        Ok(choice)
+        notices: Vec<Notice>,
+    ) -> Response {
+        let result = planned.map_err(|e| e.message).map(|prepared| {
+            let choice = Choice::new(
+                prepared.planned().to_vec(),
+                prepared.context.selection.clone(),
+            );
+            self.plans.lock().expect("plans").insert(request, prepared);
+            choice
+        });
+        Response::Planned {
+            request,
+            result,
+            notices,
+        }
     }
 
     fn finished(&self, request: u64) {
@@ -146,13 +154,7 @@ pub fn spawn(config: WorkerConfig) -> (UnboundedSender<Effect>, UnboundedReceive
                             Ok(target) => run::plan(&ctx, &target, options, &notify).await,
                             Err(e) => Err(e),
                         };
-                        let result = shared.keep(request, planned);
-                        let notices = notices.take();
-                        let _ = out.send(Response::Planned {
-                            request,
-                            result,
-                            notices,
-                        });
+                        let _ = out.send(shared.planned(request, planned, notices.take()));
                     });
                 }
                 Effect::Repair {
@@ -173,13 +175,7 @@ pub fn spawn(config: WorkerConfig) -> (UnboundedSender<Effect>, UnboundedReceive
                             Ok(target) => run::repair(&ctx, &target, options, &notify).await,
                             Err(e) => Err(e),
                         };
-                        let result = shared.keep(request, planned);
-                        let notices = notices.take();
-                        let _ = out.send(Response::Planned {
-                            request,
-                            result,
-                            notices,
-                        });
+                        let _ = out.send(shared.planned(request, planned, notices.take()));
                     });
                 }
                 Effect::Apply { request, selection } => {

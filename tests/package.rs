@@ -68,12 +68,8 @@ async fn the_portable_x86_64_binary_runs_a_full_sync() {
         .unwrap();
     let mut args = pair.ad_hoc("sync", "100");
     args.extend(["--yes", "--format", "json"]);
-    let out = Command::new(binary("x86_64"))
+    let out = isolated(Command::new(binary("x86_64")), &pair)
         .args(&args)
-        .current_dir(&pair.dir)
-        .env_remove("SEQSYNC_CONFIG")
-        .env("HOME", &pair.dir)
-        .env("SEQSYNC_JOURNAL", pair.journal())
         .output()
         .unwrap();
     assert_eq!(
@@ -118,16 +114,9 @@ async fn the_aarch64_binary_plans_under_qemu_user() {
     assert!(said.contains("aarch64-unknown-linux-gnu.2.17"), "{said}");
     let mut args = pair.ad_hoc("plan", "10");
     args.extend(["--format", "json"]);
-    let out = Command::new(qemu)
-        .args(sysroot)
-        .arg(binary("aarch64"))
-        .args(&args)
-        .current_dir(&pair.dir)
-        .env_remove("SEQSYNC_CONFIG")
-        .env("HOME", &pair.dir)
-        .env("SEQSYNC_JOURNAL", pair.journal())
-        .output()
-        .unwrap();
+    let mut under_qemu = Command::new(qemu);
+    under_qemu.args(sysroot).arg(binary("aarch64"));
+    let out = isolated(under_qemu, &pair).args(&args).output().unwrap();
     assert_eq!(
         out.status.code(),
         Some(0),
@@ -199,6 +188,16 @@ fn the_deb_installs_the_manual_and_completions_and_removes_cleanly() {
     assert!(!root.join("usr/bin/seqsync").exists(), "removed");
     assert!(!root.join("usr/share/man/man1/seqsync.1.gz").exists());
     let _ = std::fs::remove_dir_all(&root);
+}
+
+/// `command`, kept from any user config and journaling into the test's folder.
+fn isolated(mut command: Command, pair: &Pair) -> Command {
+    command
+        .current_dir(&pair.dir)
+        .env_remove("SEQSYNC_CONFIG")
+        .env("HOME", &pair.dir)
+        .env("SEQSYNC_JOURNAL", pair.journal());
+    command
 }
 
 fn tempdir(name: &str) -> PathBuf {

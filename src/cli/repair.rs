@@ -4,13 +4,13 @@
 
 use super::exit::Done;
 use super::global::{print_notice, setup, sources, Format, Global, SelectArgs};
-use super::prompt::confirm;
+use super::sync::{confirm_apply_and_report, Asked};
 use crate::engine::instance::Endpoint;
 use crate::engine::model::Engine;
 use crate::engine::offset::Offset;
 use crate::engine::repair::{parse_margin, DEFAULT_MARGIN};
 use crate::engine::run::{self, RepairOptions, RepairSource, RepairTarget, AD_HOC};
-use crate::engine::saga::{ApplyOptions, DEFAULT_APPLY_BATCH};
+use crate::engine::saga::DEFAULT_APPLY_BATCH;
 use crate::engine::Error;
 use clap::Args;
 
@@ -105,18 +105,11 @@ pub async fn run(cli: &Global, args: &RepairArgs) -> Result<Done, Error> {
         scan_unindexed: args.scan_unindexed,
     };
     let mut prepared = run::repair(&ctx, &target, options, &print_notice).await?;
-    if prepared.changes() > 0 && !args.yes {
-        confirm(
-            &prepared.rows,
-            prepared.changes(),
-            &target.destination.display,
-        )?;
-    }
-    let apply_options = ApplyOptions {
+    let asked = Asked {
+        yes: args.yes,
         allow_lower: false,
-        batch_size: ctx.batch_size,
-        ..ApplyOptions::default()
+        format: args.format,
+        ad_hoc: args.instance.is_none(),
     };
-    let ad_hoc = args.instance.is_none();
-    super::sync::apply_and_report(&mut prepared, &ctx, &apply_options, args.format, ad_hoc).await
+    confirm_apply_and_report(&mut prepared, &ctx, &asked).await
 }

@@ -28,21 +28,46 @@ pub async fn run(cli: &Global, args: &SyncArgs) -> Result<Done, Error> {
     let target = plan.target(&settings).await?;
     let options = plan.options(&settings)?;
     let mut prepared = run::plan(&ctx, &target, options, &print_notice).await?;
-    if prepared.changes() > 0 && !args.yes {
+    let ad_hoc = plan.pair.instance.is_none();
+    let asked = Asked {
+        yes: args.yes,
+        allow_lower: plan.allow_lower,
+        format: plan.format,
+        ad_hoc,
+    };
+    confirm_apply_and_report(&mut prepared, &ctx, &asked).await
+}
+
+/// What the command line said about applying a plan.
+pub(super) struct Asked {
+    pub yes: bool,
+    pub allow_lower: bool,
+    pub format: Format,
+    /// The run has no instance, so undo needs `--destination`.
+    pub ad_hoc: bool,
+}
+
+/// Asks on the terminal (unless `--yes`) when the plan changes something, then applies it and
+/// prints the result: `sync` and `repair` alike.
+pub(super) async fn confirm_apply_and_report(
+    prepared: &mut Prepared,
+    ctx: &Context,
+    asked: &Asked,
+) -> Result<Done, Error> {
+    if prepared.changes() > 0 && !asked.yes {
         confirm(
             &prepared.rows,
             prepared.changes(),
-            &target.destination.display,
+            &prepared.context.destination,
         )?;
     }
     let apply_options = ApplyOptions {
-        allow_lower: plan.allow_lower,
+        allow_lower: asked.allow_lower,
         batch_size: ctx.batch_size,
         ..ApplyOptions::default()
     };
-    super::global::hint_allow_lower(&prepared.rows, plan.allow_lower);
-    let ad_hoc = plan.pair.instance.is_none();
-    apply_and_report(&mut prepared, &ctx, &apply_options, plan.format, ad_hoc).await
+    super::global::hint_allow_lower(&prepared.rows, asked.allow_lower);
+    apply_and_report(prepared, ctx, &apply_options, asked.format, asked.ad_hoc).await
 }
 
 /// Applies with Ctrl-C rolling back, a progress line on a terminal, and the result printed,
