@@ -232,8 +232,9 @@ fn repair_row(
     if seq.feeds_a_column() && edges.is_empty() {
         return with(
             row,
-            RowStatus::Unchanged,
-            "not chosen: its columns were not read".into(),
+            // Not "unchanged": nobody knows. Put back in by hand, it is refused, not guessed.
+            RowStatus::Unavailable,
+            "left out when planned, so its columns were not read: plan again to repair it".into(),
         );
     }
     let data = read_data(seq, edges, position, input);

@@ -248,3 +248,16 @@ fn a_source_pushes_the_target_further_but_never_lowers() {
         by_name("already")
     );
 }
+
+#[test]
+fn a_sequence_whose_columns_were_not_read_is_never_called_unchanged() {
+    let left_out = feeding("left_out", 1, 1, 1, &["l"]);
+    let rows = repair(&[left_out], HashMap::new(), 1000);
+    assert_eq!(rows[0].status, RowStatus::Unavailable, "{:?}", rows[0]);
+    assert_eq!(rows[0].target, None);
+    assert!(
+        rows[0].message.contains("plan again"),
+        "{}",
+        rows[0].message
+    );
+}
