@@ -5,7 +5,7 @@
 
 use super::context::{Context, Notice, Notify};
 use super::recover::settle;
-use super::sync::{DataRecheck, Prepared};
+use super::sync::{read_destination, DataRecheck, Prepared};
 use super::target::{destination, source, SourceEndpoint};
 use crate::engine::behind::ColumnEdge;
 use crate::engine::instance::Instance;
@@ -107,11 +107,7 @@ pub async fn repair(
                 None => None,
             }
         },
-        async {
-            let session = target.destination.connect(timeouts).await?;
-            let sequences = session.read_sequences().await?;
-            Ok::<_, Error>((session, sequences))
-        }
+        read_destination(&target.destination, timeouts)
     );
     let (session, destination) = destination_read.map_err(|e| e.context("destination"))?;
     if let Some(why) = session.read_only().await? {

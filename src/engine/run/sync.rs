@@ -135,7 +135,7 @@ pub(super) struct Read {
 pub(super) async fn read_both(target: &Target, timeouts: &Timeouts) -> Result<Read, Error> {
     let (source_read, destination_read) = tokio::join!(
         target.source.read(timeouts),
-        read(&target.destination, timeouts)
+        read_destination(&target.destination, timeouts)
     );
     let source = source_read.map_err(|e| e.context("source"))?;
     let (session, destination) = destination_read.map_err(|e| e.context("destination"))?;
@@ -188,7 +188,8 @@ pub(super) fn run_context(target: &Target, options: PlanOptions) -> RunContext {
     }
 }
 
-async fn read(
+/// A destination's sequences, and the session they were read on (the apply's).
+pub(super) async fn read_destination(
     endpoint: &PgEndpoint,
     timeouts: &Timeouts,
 ) -> Result<(PgSession, Vec<Sequence>), Error> {
