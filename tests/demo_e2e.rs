@@ -12,6 +12,9 @@ use std::time::{Duration, Instant};
 /// the test harness sets. Build scripts (ring's) name them in `rerun-if-env-changed`, so with
 /// them set the demo's `cargo build --release` rebuilt ring, rustls and seqsync — minutes on 2
 /// cores, three demos waiting on one lock, and the tests timed out.
+/// The line the test's shell prints when the demo has ended.
+const EXIT: &str = "DEMO-EXIT=";
+
 fn demo_command() -> String {
     let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("scripts/demo");
     let unset: String = std::env::vars()
@@ -28,7 +31,7 @@ fn demo_command() -> String {
         .map(|key| format!(" -u {key}"))
         .collect();
     format!(
-        "env{unset} '{}'; echo DEMO-EXIT=$?; sleep 120",
+        "env{unset} '{}'; echo DEMO-EXIT=$?; sleep 900",
         script.display()
     )
 }
@@ -69,9 +72,10 @@ fn nothing_left(root: &std::path::Path) {
 fn the_demo_syncs_through_the_tui_and_cleans_up() {
     // At 80×24, the smallest screen seqsync promises.
     let tmux = Tmux::start("flow", &demo_command(), 80, 24);
-    let started = tmux.wait_for("Starting two PostgreSQL clusters", 600);
+    let started = tmux.wait_for_unless("Starting two PostgreSQL clusters", Some(EXIT), 600);
     let root = demo_root(&started);
-    let before = tmux.wait_for("Press Enter to open the seqsync TUI", 180);
+    // Three demos set up at once beside the rest of the suite on 2 cores: minutes, not seconds.
+    let before = tmux.wait_for_unless("Press Enter to open the seqsync TUI", Some(EXIT), 420);
     assert!(
         before.contains("duplicate key value violates unique constraint"),
         "the collision stays on screen until a key: {before}"
@@ -108,9 +112,9 @@ fn the_demo_syncs_through_the_tui_and_cleans_up() {
 #[test]
 fn killing_the_tui_still_cleans_up() {
     let tmux = Tmux::start("kill", &demo_command(), 110, 45);
-    let started = tmux.wait_for("Starting two PostgreSQL clusters", 600);
+    let started = tmux.wait_for_unless("Starting two PostgreSQL clusters", Some(EXIT), 600);
     let root = demo_root(&started);
-    tmux.wait_for("Press Enter to open the seqsync TUI", 180);
+    tmux.wait_for_unless("Press Enter to open the seqsync TUI", Some(EXIT), 420);
     tmux.keys(&["Enter"]);
     tmux.wait_for("Data Synchronization", 60);
     let config = root.join("seqsync.toml");
@@ -123,7 +127,7 @@ fn killing_the_tui_still_cleans_up() {
 #[test]
 fn ctrl_c_during_setup_cleans_up() {
     let tmux = Tmux::start("interrupt", &demo_command(), 110, 45);
-    let started = tmux.wait_for("Replicating each database", 600);
+    let started = tmux.wait_for_unless("Replicating each database", Some(EXIT), 600);
     let root = demo_root(&started);
     tmux.keys(&["C-c"]);
     let end = tmux.wait_for("DEMO-EXIT=", 60);

@@ -70,7 +70,7 @@ pg_cluster_start() {
   {
     echo "listen_addresses = '127.0.0.1'"
     echo "port = $port"
-    echo "unix_socket_directories = '$dir'"
+    echo "unix_socket_directories = '$dir${PG_EXTRA_SOCKET_DIR:+,$PG_EXTRA_SOCKET_DIR}'"
     echo "wal_level = logical"
     echo "max_wal_senders = 40"
     echo "max_replication_slots = 40"

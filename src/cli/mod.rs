@@ -4,6 +4,7 @@
 
 mod check;
 mod completions;
+mod conninfo;
 mod example_config;
 pub mod exit;
 mod global;
@@ -58,6 +59,8 @@ pub enum Command {
     Check(check::CheckArgs),
     /// After cutover: set every sequence behind its column's data past it (any task status, source optional), all or nothing
     Repair(repair::RepairArgs),
+    /// Connect as a run would and say where it arrived: server, database, user, TLS, primary or standby
+    Conninfo(conninfo::ConninfoArgs),
     /// Print a shell completion script (bash, zsh or fish) to standard output
     Completions(completions::CompletionsArgs),
     /// Print a manual page (roff) to standard output: seqsync man [SUBCOMMAND] | man -l -
@@ -98,6 +101,7 @@ pub async fn dispatch(cli: &Cli) -> u8 {
         Some(Command::Recover(args)) => ("recover", recover::run(&cli.global, args).await),
         Some(Command::Check(args)) => ("check", check::run(&cli.global, args).await),
         Some(Command::Repair(args)) => ("repair", repair::run(&cli.global, args).await),
+        Some(Command::Conninfo(args)) => ("conninfo", conninfo::run(&cli.global, args).await),
         Some(Command::Completions(args)) => ("completions", completions::run(args, Cli::command())),
         Some(Command::Man(args)) => ("man", completions::man(args, Cli::command())),
         Some(Command::ExampleConfig) => ("example-config", example_config::run()),

@@ -6,6 +6,7 @@ use super::model::NameCase;
 use super::model::{check_pair, Engine};
 use super::select::Selection;
 use serde::Serialize;
+use std::collections::HashMap;
 use std::fmt;
 
 macro_rules! word_enum {
@@ -102,23 +103,35 @@ pub struct Place {
     pub user: Option<String>,
 }
 
-/// Every host of a parsed connection string with its port, as libpq pairs them (one port for
-/// all, or one each; 5432 when none). A Unix socket is its folder.
-pub fn hosts_and_ports(config: &tokio_postgres::Config) -> Vec<(String, u16)> {
-    let ports = config.get_ports();
-    config
-        .get_hosts()
-        .iter()
-        .enumerate()
-        .map(|(i, host)| {
-            let port = ports.get(i).or(ports.first()).copied().unwrap_or(5432);
-            let host = match host {
-                tokio_postgres::config::Host::Tcp(h) => h.clone(),
-                tokio_postgres::config::Host::Unix(p) => p.display().to_string(),
-            };
-            (host, port)
-        })
-        .collect()
+/// Where a connection string leads after libpq's conventions (service file, `PG*` variables,
+/// defaults), or None when it does not resolve. Drawn on every frame of Basic Information, so
+/// each string is resolved once per process (the environment does not change under it).
+fn resolved_place(url: &str) -> Option<Place> {
+    static CACHE: std::sync::OnceLock<std::sync::Mutex<HashMap<String, Option<Place>>>> =
+        std::sync::OnceLock::new();
+    let cache = CACHE.get_or_init(Default::default);
+    if let Some(known) = cache.lock().ok()?.get(url) {
+        return known.clone();
+    }
+    let place = super::conninfo::resolve(url, &super::conninfo::Environment::current())
+        .ok()
+        .map(|settings| Place {
+            server: settings
+                .hosts
+                .iter()
+                .map(|h| h.describe())
+                .collect::<Vec<_>>()
+                .join(","),
+            database: settings.dbname,
+            user: Some(settings.user),
+        });
+    if let Ok(mut cache) = cache.lock() {
+        // A bound, not a policy: an instance list is far smaller.
+        if cache.len() < 10_000 {
+            cache.insert(url.to_string(), place.clone());
+        }
+    }
+    place
 }
 
 impl Endpoint {
@@ -128,30 +141,7 @@ impl Endpoint {
         if !self.engine.speaks_postgres() || self.url.trim().is_empty() {
             return None;
         }
-        let config: tokio_postgres::Config = self.url.trim().parse().ok()?;
-        let server = hosts_and_ports(&config)
-            .into_iter()
-            .map(|(host, port)| match host.contains(':') {
-                true => format!("[{host}]:{port}"),
-                false => format!("{host}:{port}"),
-            })
-            .collect::<Vec<_>>()
-            .join(",");
-        let user = config.get_user().map(String::from);
-        let database = config
-            .get_dbname()
-            .map(String::from)
-            .or_else(|| user.clone())
-            .unwrap_or_default();
-        Some(Place {
-            database,
-            server: if server.is_empty() {
-                "localhost".to_string()
-            } else {
-                server
-            },
-            user,
-        })
+        resolved_place(self.url.trim())
     }
 
     pub fn new(engine: Engine, url: &str) -> Endpoint {

@@ -2,6 +2,7 @@
 //! (tests/architecture.rs checks it); the front ends come in through `run`, the use cases.
 
 pub mod behind;
+pub mod conninfo;
 pub mod detect;
 pub mod dts;
 mod error;

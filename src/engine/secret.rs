@@ -40,7 +40,12 @@ fn mask_url(url: &str, authority_start: usize) -> String {
             let params: Vec<String> = tail[q + 1..]
                 .split('&')
                 .map(|p| match p.split_once('=') {
-                    Some((k, _)) if k.eq_ignore_ascii_case("password") => format!("{k}={MASK}"),
+                    Some((k, _))
+                        if k.eq_ignore_ascii_case("password")
+                            || k.eq_ignore_ascii_case("sslpassword") =>
+                    {
+                        format!("{k}={MASK}")
+                    }
                     _ => p.to_string(),
                 })
                 .collect();
@@ -97,13 +102,17 @@ fn find_password_key(text: &str) -> Option<usize> {
     let lower = text.to_ascii_lowercase();
     let mut from = 0;
     while let Some(found) = lower[from..].find("password") {
-        let start = from + found;
+        let mut start = from + found;
+        // sslpassword, an encrypted key's passphrase, is as secret as password.
+        if lower[..start].ends_with("ssl") {
+            start -= 3;
+        }
         let boundary = start == 0 || lower.as_bytes()[start - 1].is_ascii_whitespace();
-        let after = lower[start + "password".len()..].trim_start();
+        let after = lower[from + found + "password".len()..].trim_start();
         if boundary && after.starts_with('=') {
             return Some(start);
         }
-        from = start + "password".len();
+        from = from + found + "password".len();
     }
     None
 }
@@ -117,27 +126,11 @@ pub fn scrub(text: &str, secrets: &[&str]) -> String {
         .fold(text.to_string(), |acc, s| acc.replace(s, MASK))
 }
 
-/// The password `~/.pgpass` (or `$PGPASSFILE`) gives for a connection, as libpq reads it:
-/// `host:port:database:user:password` lines, `*` matching anything, `\:` and `\\` escaped,
-/// the first match winning. Like libpq, a file readable by group or others is ignored, and the
-/// returned warning says so.
+/// The password a password file (`~/.pgpass`, `passfile`, `$PGPASSFILE`) gives for a
+/// connection, as libpq reads it: `host:port:database:user:password` lines, `*` matching
+/// anything, `\:` and `\\` escaped, the first match winning. Like libpq, a file readable by
+/// group or others is ignored, and the returned warning says so.
 pub fn pgpass_password(
-    host: &str,
-    port: u16,
-    database: &str,
-    user: &str,
-) -> (Option<String>, Option<String>) {
-    let path = match std::env::var_os("PGPASSFILE") {
-        Some(p) => std::path::PathBuf::from(p),
-        None => match std::env::var_os("HOME") {
-            Some(home) => std::path::PathBuf::from(home).join(".pgpass"),
-            None => return (None, None),
-        },
-    };
-    pgpass_password_in(&path, host, port, database, user)
-}
-
-fn pgpass_password_in(
     path: &std::path::Path,
     host: &str,
     port: u16,
@@ -222,7 +215,7 @@ mod tests {
             use std::os::unix::fs::PermissionsExt;
             std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o600)).unwrap();
         }
-        let lookup = |h, p, d, u| pgpass_password_in(&file, h, p, d, u);
+        let lookup = |h, p, d, u| pgpass_password(&file, h, p, d, u);
         assert_eq!(
             lookup("h", 5433, "orders", "dba").0.as_deref(),
             Some("first")
@@ -274,6 +267,14 @@ mod tests {
         assert_eq!(
             mask_password("host=h user=password"),
             "host=h user=password"
+        );
+        assert_eq!(
+            mask_password("host=h sslkey=k.pem sslpassword='pass phrase' sslmode=require"),
+            "host=h sslkey=k.pem sslpassword=**** sslmode=require"
+        );
+        assert_eq!(
+            mask_password("postgresql://h/db?sslpassword=s3cr3t&sslcert=c.pem"),
+            "postgresql://h/db?sslpassword=****&sslcert=c.pem"
         );
     }
 

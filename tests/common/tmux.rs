@@ -96,17 +96,29 @@ impl Tmux {
         String::from_utf8_lossy(&out.stdout).into_owned()
     }
 
-    /// Waits until the screen shows `text`; fails with the screen otherwise.
+    /// Waits until the screen shows `text`; fails with the screen otherwise, at once when the
+    /// program ended without showing it (its last screen kept, not a vanished server's).
     pub fn wait_for(&self, text: &str, seconds: u64) -> String {
+        self.wait_for_unless(text, None, seconds)
+    }
+
+    /// As `wait_for`, but gives up as soon as `end` (the program's exit line) shows instead.
+    pub fn wait_for_unless(&self, text: &str, end: Option<&str>, seconds: u64) -> String {
         let deadline = Instant::now() + Duration::from_secs(seconds);
+        let mut last = String::new();
         loop {
             let screen = self.screen();
             if screen.contains(text) {
                 return screen;
             }
+            if !screen.trim().is_empty() {
+                last = screen;
+            }
+            let ended = end.is_some_and(|end| last.contains(end));
             assert!(
-                Instant::now() < deadline,
-                "never showed {text:?}:\n{screen}"
+                !ended && Instant::now() < deadline,
+                "never showed {text:?}{}:\n{last}",
+                if ended { " (the program ended)" } else { "" }
             );
             std::thread::sleep(Duration::from_millis(150));
         }

@@ -1,13 +1,17 @@
 //! A PostgreSQL-protocol endpoint (connection string, password, TLS) and a session on it with
 //! its limits: every call is bounded, and its error becomes an operator's sentence.
 
-use super::errors::{describe, describe_with_timeouts, error_chain, next_step, unanswered};
+use super::errors::describe_with_timeouts;
+use crate::engine::conninfo::{
+    self, ChannelBinding, Environment, HostEntry, Origin, Route, Settings,
+};
 use crate::engine::secret::{mask_password, pgpass_password, scrub};
 use crate::engine::text::{excerpt, EXCERPT_CHARS};
-use crate::engine::tls::{connector, split_tls_options};
+use crate::engine::tls::{connector, SslMode, TlsSettings};
 use crate::engine::{Error, Timeouts};
 use std::future::Future;
 use std::time::Duration;
+use tokio_postgres::config::SslNegotiation;
 use tokio_postgres::{Client, Config};
 use tokio_postgres_rustls::MakeRustlsConnect;
 
@@ -15,26 +19,42 @@ use tokio_postgres_rustls::MakeRustlsConnect;
 /// server's clearer error wins when the server is still there.
 pub(super) const CLIENT_GRACE: Duration = Duration::from_secs(5);
 
-/// `application_name` for every seqsync session; a run's sessions add their run id.
-pub fn application_name(run: Option<&str>) -> String {
-    let base = concat!("seqsync/", env!("CARGO_PKG_VERSION"));
-    match run {
-        // PostgreSQL keeps 63 bytes of it; run ids are 25.
-        Some(run) => format!("{base} {run}"),
-        None => base.to_string(),
+/// `application_name` for every seqsync session: seqsync's name first (PostgreSQL keeps 63
+/// bytes, and a refused run finds the holder's run id in it), then the run, then the
+/// operator's own `application_name` in parentheses.
+pub fn application_name(run: Option<&str>, operator: Option<&str>) -> String {
+    let mut name = concat!("seqsync/", env!("CARGO_PKG_VERSION")).to_string();
+    if let Some(run) = run {
+        name.push(' ');
+        name.push_str(run);
     }
+    if let Some(operator) = operator {
+        name.push_str(&format!(" ({operator})"));
+    }
+    name
 }
 
 /// The run id in a seqsync session's `application_name`, if it carries one.
 pub fn run_of(application_name: &str) -> Option<&str> {
     let rest = application_name.strip_prefix("seqsync/")?;
-    rest.split_once(' ').map(|(_, run)| run.trim())
+    let (_, after) = rest.split_once(' ')?;
+    let run = after.split_whitespace().next()?;
+    (!run.starts_with('(')).then_some(run)
+}
+
+/// One host of the list, ready to connect.
+#[derive(Clone)]
+pub(super) struct HostConfig {
+    pub(super) entry: HostEntry,
+    pub(super) config: Config,
 }
 
 #[derive(Clone)]
 pub struct PgEndpoint {
-    config: Config,
-    tls: MakeRustlsConnect,
+    pub(super) hosts: Vec<HostConfig>,
+    pub(super) tls: MakeRustlsConnect,
+    /// Shared: every session keeps a copy of its endpoint.
+    pub(super) settings: std::sync::Arc<Settings>,
     /// The connection string as it may be shown: password masked.
     pub display: String,
     /// Things the operator should know (an ignored ~/.pgpass, say); never secret.
@@ -51,83 +71,138 @@ impl std::fmt::Debug for PgEndpoint {
 }
 
 impl PgEndpoint {
-    /// `conninfo` is a URL or a libpq key=value string. `password` (from `password_env`) is used
-    /// when the string has none; then `PGPASSWORD`.
+    /// `conninfo` is a URL or a libpq key=value string, resolved with libpq's conventions
+    /// (service file, `PG*` variables, defaults). `password` (from `password_env`) is used
+    /// when the string has none, before the service file's, `PGPASSWORD` and the password file.
     pub fn new(conninfo: &str, password: Option<String>) -> Result<Self, Error> {
+        Self::resolve(conninfo, password, &Environment::current())
+    }
+
+    pub fn resolve(
+        conninfo: &str,
+        password: Option<String>,
+        env: &Environment,
+    ) -> Result<Self, Error> {
         // Shown in every error about this endpoint: a pasted 100 KB string is cut, not echoed.
         let display = excerpt(&mask_password(conninfo), EXCERPT_CHARS).into_owned();
-        let mut secrets = vec![];
-        let (conninfo, tls) =
-            split_tls_options(conninfo).map_err(|e| Error::usage(format!("{display}: {e}")))?;
-        let mut config: Config = conninfo.trim().parse().map_err(|e| {
-            Error::usage(format!(
-                "invalid connection string {display}: {}; expected postgresql://user@host:port/dbname or 'host=… dbname=…'",
-                excerpt(&error_chain(&e), EXCERPT_CHARS)
-            ))
-        })?;
-        if config.get_user().is_none() {
-            let user = ["PGUSER", "USER", "LOGNAME"]
-                .iter()
-                .find_map(|v| std::env::var(v).ok())
-                .unwrap_or_else(|| "postgres".to_string());
-            config.user(user);
-        }
-        if config.get_hosts().is_empty() {
-            config.host(std::env::var("PGHOST").as_deref().unwrap_or("localhost"));
-        }
-        // libpq's order: the connection string, then (ours) password_env, PGPASSWORD, ~/.pgpass.
-        let mut warnings = vec![];
-        if let Some(p) = config.get_password() {
-            secrets.push(String::from_utf8_lossy(p).into_owned());
-        } else if let Some(p) = password.or_else(|| std::env::var("PGPASSWORD").ok()) {
-            secrets.push(p.clone());
-            config.password(p);
-        } else {
-            let host = match config.get_hosts().first() {
-                Some(tokio_postgres::config::Host::Tcp(h)) => h.clone(),
-                _ => "localhost".to_string(),
+        let usage = |e: String| {
+            let detail = if conninfo.contains("://") || conninfo.contains('=') {
+                String::new()
+            } else {
+                "; expected postgresql://user@host:port/dbname, 'host=… dbname=…' or 'service=name'"
+                    .to_string()
             };
-            let port = config.get_ports().first().copied().unwrap_or(5432);
-            let user = config.get_user().unwrap_or_default().to_string();
-            let database = config.get_dbname().unwrap_or(&user).to_string();
-            let (found, warning) = pgpass_password(&host, port, &database, &user);
-            warnings.extend(warning);
-            if let Some(p) = found {
-                secrets.push(p.clone());
-                config.password(p);
+            Error::usage(format!(
+                "invalid connection string {display}: {}{detail}",
+                excerpt(&e, EXCERPT_CHARS)
+            ))
+        };
+        let settings = conninfo::resolve(conninfo, env).map_err(usage)?;
+        let mut secrets: Vec<String> = vec![];
+        let mut warnings = settings.warnings.clone();
+        let shared_password = match (&settings.password, password) {
+            (Some((p, Origin::ConnectionString)), _) => Some(p.clone()),
+            (_, Some(p)) => Some(p),
+            (Some((p, _)), None) => Some(p.clone()),
+            (None, None) => None,
+        };
+        secrets.extend(shared_password.clone());
+        secrets.extend(settings.tls.key_password.clone());
+        let (_, tls) =
+            connector(&settings.tls).map_err(|e| Error::usage(format!("{display}: {e}")))?;
+        let mut hosts = vec![];
+        for entry in &settings.hosts {
+            let mut config = Config::new();
+            config.user(&settings.user);
+            config.dbname(&settings.dbname);
+            config.port(entry.port);
+            match &entry.route {
+                Route::Tcp { host, hostaddr } => {
+                    config.host(host);
+                    if let Some(address) = hostaddr {
+                        config.hostaddr(*address);
+                    }
+                }
+                Route::Address(address) => {
+                    // The address is also the name TLS is checked against, as in libpq.
+                    config.host(address.to_string());
+                    config.hostaddr(*address);
+                }
+                Route::Socket(dir) => {
+                    config.host_path(dir);
+                }
             }
+            config.ssl_mode(wire_mode(&settings.tls, &entry.route));
+            if settings.tls.direct {
+                config.ssl_negotiation(SslNegotiation::Direct);
+            }
+            config.application_name(application_name(None, settings.application_name.as_deref()));
+            if let Some(options) = &settings.options {
+                config.options(options);
+            }
+            config.keepalives(settings.keepalives);
+            config.keepalives_idle(settings.keepalives_idle.unwrap_or(Duration::from_secs(30)));
+            if let Some(interval) = settings.keepalives_interval {
+                config.keepalives_interval(interval);
+            }
+            if let Some(count) = settings.keepalives_count {
+                config.keepalives_retries(count);
+            }
+            if let Some(timeout) = settings.tcp_user_timeout {
+                config.tcp_user_timeout(timeout);
+            }
+            config.channel_binding(match settings.channel_binding {
+                ChannelBinding::Disable => tokio_postgres::config::ChannelBinding::Disable,
+                ChannelBinding::Prefer => tokio_postgres::config::ChannelBinding::Prefer,
+                ChannelBinding::Require => tokio_postgres::config::ChannelBinding::Require,
+            });
+            let password = match &shared_password {
+                Some(p) => Some(p.clone()),
+                None => match &settings.passfile {
+                    Some(file) => {
+                        let (found, warning) = pgpass_password(
+                            file,
+                            &entry.pgpass_host(),
+                            entry.port,
+                            &settings.dbname,
+                            &settings.user,
+                        );
+                        warnings.extend(warning.filter(|w| !warnings.contains(w)));
+                        secrets.extend(found.clone());
+                        found
+                    }
+                    None => None,
+                },
+            };
+            if let Some(password) = password {
+                config.password(password);
+            }
+            hosts.push(HostConfig {
+                entry: entry.clone(),
+                config,
+            });
         }
-        let (wire_mode, tls) =
-            connector(&tls).map_err(|e| Error::usage(format!("{display}: {e}")))?;
-        config.ssl_mode(wire_mode);
-        config.application_name(application_name(None));
-        config.keepalives(true);
-        config.keepalives_idle(Duration::from_secs(30));
         let display = scrub(
             &display,
             &secrets.iter().map(String::as_str).collect::<Vec<_>>(),
         );
         Ok(PgEndpoint {
-            config,
+            hosts,
             tls,
+            settings: std::sync::Arc::new(settings),
             display,
             warnings,
             secrets,
         })
     }
 
-    /// The role the connection string names, if it names one.
+    /// The role seqsync logs in as (given, or libpq's default: the operating system's user).
     pub fn user(&self) -> Option<&str> {
-        self.config.get_user()
+        Some(&self.settings.user)
     }
 
-    /// `host "h", port p` (every host when there are several), for the next step of an error.
-    fn place(&self) -> String {
-        let places: Vec<String> = crate::engine::instance::hosts_and_ports(&self.config)
-            .into_iter()
-            .map(|(host, port)| format!("host \"{}\", port {port}", excerpt(&host, 80)))
-            .collect();
-        places.join(" or ")
+    pub fn settings(&self) -> &Settings {
+        &self.settings
     }
 
     pub(super) fn scrub(&self, text: &str) -> String {
@@ -136,74 +211,15 @@ impl PgEndpoint {
             &self.secrets.iter().map(String::as_str).collect::<Vec<_>>(),
         )
     }
+}
 
-    pub async fn connect(&self, timeouts: &Timeouts) -> Result<PgSession, Error> {
-        let mut config = self.config.clone();
-        config.connect_timeout(timeouts.connect);
-        let hosts = config.get_hosts().len().max(1) as u32;
-        // tokio-postgres bounds the TCP connect; this also bounds a server that accepts the
-        // connection and then never answers the startup handshake.
-        let attempt = tokio::time::timeout(timeouts.connect * hosts, async {
-            config.connect(self.tls.clone()).await
-        })
-        .await;
-        let (client, connection) = match attempt {
-            Err(_) => {
-                return Err(Error::failed(format!(
-                    "cannot connect to {}: no answer within {} — {}",
-                    self.display,
-                    humantime::format_duration(timeouts.connect),
-                    unanswered(&self.place())
-                )))
-            }
-            Ok(Err(e)) => {
-                let next = next_step(&e, &self.place())
-                    .map(|step| format!(" — {step}"))
-                    .unwrap_or_default();
-                return Err(Error::failed(self.scrub(&format!(
-                    "cannot connect to {}: {}{next}",
-                    self.display,
-                    describe(&e)
-                ))));
-            }
-            Ok(Ok(pair)) => pair,
-        };
-        tokio::spawn(async move {
-            let _ = connection.await;
-        });
-        let mut session = PgSession {
-            client,
-            endpoint: self.clone(),
-            timeouts: *timeouts,
-            server_version: 0,
-        };
-        // The limits and the server's version in one round trip.
-        let settings = format!(
-            "SET statement_timeout = {}; SET lock_timeout = {}; SET idle_in_transaction_session_timeout = {}; \
-             SELECT pg_catalog.current_setting('server_version_num')",
-            timeouts.statement.as_millis(),
-            timeouts.lock.as_millis(),
-            (timeouts.statement * 2).as_millis()
-        );
-        let answers = session
-            .bounded(
-                "setting session timeouts",
-                session.client.simple_query(&settings),
-            )
-            .await?;
-        session.server_version = answers
-            .iter()
-            .find_map(|m| match m {
-                tokio_postgres::SimpleQueryMessage::Row(row) => row.get(0)?.parse().ok(),
-                _ => None,
-            })
-            .ok_or_else(|| {
-                Error::failed(format!(
-                    "{}: the server did not say its version",
-                    self.display
-                ))
-            })?;
-        Ok(session)
+/// libpq never uses TLS on a Unix socket, whatever sslmode says.
+fn wire_mode(tls: &TlsSettings, route: &Route) -> tokio_postgres::config::SslMode {
+    use tokio_postgres::config::SslMode as Wire;
+    match (route, tls.mode) {
+        (Route::Socket(_), _) | (_, SslMode::Disable | SslMode::Allow) => Wire::Disable,
+        (_, SslMode::Prefer) => Wire::Prefer,
+        _ => Wire::Require,
     }
 }
 
@@ -214,11 +230,26 @@ pub struct PgSession {
     pub(super) timeouts: Timeouts,
     /// `server_version_num`, e.g. 150004.
     pub(super) server_version: i32,
+    /// The host of the list this session reached.
+    pub(super) host: HostEntry,
+    pub(super) in_recovery: bool,
+    pub(super) read_only: bool,
 }
 
 impl PgSession {
     pub fn display(&self) -> &str {
         &self.endpoint.display
+    }
+
+    /// Which host of the list answered: `host:port` or the socket file.
+    pub fn reached(&self) -> String {
+        self.host.describe()
+    }
+
+    /// The operator's own `application_name`, kept after seqsync's when a run renames the
+    /// session.
+    pub(super) fn operator_application_name(&self) -> Option<&str> {
+        self.endpoint.settings.application_name.as_deref()
     }
 
     /// Bounds any database call by the statement timeout plus a grace, so a silently dropped

@@ -67,6 +67,11 @@ pub(super) fn next_step(e: &tokio_postgres::Error, place: &str) -> Option<String
                  ~/.pgpass)"
                     .to_string(),
             ),
+            "28000" if db.message().contains("certificate") => Some(
+                "the server requires a client certificate: give sslcert=FILE and sslkey=FILE \
+                 (or put them in ~/.postgresql/postgresql.crt and postgresql.key)"
+                    .to_string(),
+            ),
             "28000" => Some(
                 "the server's pg_hba.conf has no line that lets this user reach this database \
                  from this address (with this TLS mode): ask for one, or connect as pg_hba.conf \
@@ -108,6 +113,14 @@ pub(super) fn next_step(e: &tokio_postgres::Error, place: &str) -> Option<String
         Some(
             "the server does not offer TLS: use sslmode=prefer (or disable), or turn ssl on \
              in its postgresql.conf"
+                .to_string(),
+        )
+    } else if chain.contains("alert")
+        && (chain.contains("unknownca") || chain.contains("certificate"))
+    {
+        Some(
+            "the server did not accept this client's certificate: check sslcert and sslkey, and \
+             that the server's ssl_ca_file holds the CA that signed it"
                 .to_string(),
         )
     } else if chain.contains("certificate") {

@@ -51,7 +51,7 @@ impl PgSession {
         run: &str,
         who_holds: impl Fn(&Holder) -> String,
     ) -> Result<(), Error> {
-        let name = application_name(Some(run));
+        let name = application_name(Some(run), self.operator_application_name());
         self.bounded(
             "naming the session",
             self.client.execute(
@@ -110,11 +110,15 @@ mod tests {
 
     #[test]
     fn the_run_id_travels_in_the_application_name() {
-        let name = application_name(Some("20261126T114407123Z-4242"));
+        let name = application_name(Some("20261126T114407123Z-4242"), None);
         assert!(name.starts_with("seqsync/"), "{name}");
         assert!(name.len() <= 63, "PostgreSQL keeps 63 bytes: {name}");
         assert_eq!(run_of(&name), Some("20261126T114407123Z-4242"));
-        assert_eq!(run_of(&application_name(None)), None);
+        assert_eq!(run_of(&application_name(None, None)), None);
+        assert_eq!(run_of(&application_name(None, Some("etl job"))), None);
+        let theirs = application_name(Some("20261126T114407123Z-4242"), Some("etl job"));
+        assert_eq!(theirs, "seqsync/0.1.0 20261126T114407123Z-4242 (etl job)");
+        assert_eq!(run_of(&theirs), Some("20261126T114407123Z-4242"));
         assert_eq!(run_of("psql"), None);
     }
 }

@@ -46,6 +46,7 @@
 //! runs SQL.
 
 mod apply;
+mod connect;
 mod edges;
 mod endpoint;
 mod errors;
@@ -55,6 +56,7 @@ mod recover;
 mod status;
 
 pub use apply::{apply, ApplyHooks};
+pub use connect::Arrival;
 pub use endpoint::{application_name, run_of, PgEndpoint, PgSession};
 pub use errors::describe;
 pub use lock::Holder;

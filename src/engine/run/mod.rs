@@ -10,6 +10,7 @@
 //! instance list and Basic Information.
 
 mod check;
+mod conninfo;
 mod context;
 mod history;
 mod instances;
@@ -24,6 +25,7 @@ mod watch;
 
 pub use crate::engine::detect::ObserveGate;
 pub use check::{behind_data, check, Checked};
+pub use conninfo::{conninfo, Reached};
 pub use context::{Context, Level, Notice, Notify};
 pub use history::history;
 pub use instances::{discover, find, list, Found, Sources};
