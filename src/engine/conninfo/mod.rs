@@ -3,131 +3,20 @@
 //! over the `PG*` environment variables, which win over the defaults (the Unix socket, the
 //! operating system's user name, port 5432).
 
+mod environment;
 mod keywords;
+mod merge;
 mod parse;
 mod service;
 mod settings;
 #[cfg(test)]
 mod tests;
 
+pub use environment::Environment;
 pub use keywords::{Keyword, Support, KEYWORDS};
+pub use merge::{merge, Merged, Origin};
 pub use service::SYSTEM_DIRS;
 pub use settings::{ChannelBinding, HostEntry, Route, Settings, TargetSession};
-use std::collections::HashMap;
-use std::path::PathBuf;
-
-/// What libpq reads from outside the string, captured once so resolution is a pure function
-/// (and tests can give any environment without touching the process's).
-#[derive(Debug, Clone, Default)]
-pub struct Environment {
-    pub vars: HashMap<String, String>,
-    pub home: Option<PathBuf>,
-    /// The operating system's name for the effective user: libpq's default role.
-    pub os_user: Option<String>,
-}
-
-impl Environment {
-    pub fn current() -> Environment {
-        Environment {
-            vars: std::env::vars()
-                .filter(|(k, _)| k.starts_with("PG"))
-                .collect(),
-            home: std::env::var_os("HOME").map(PathBuf::from),
-            os_user: whoami::username().ok(),
-        }
-    }
-
-    pub fn var(&self, name: &str) -> Option<&str> {
-        self.vars.get(name).map(String::as_str)
-    }
-}
-
-/// Where a value came from, for messages (never the value of a secret).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Origin {
-    ConnectionString,
-    Service(PathBuf),
-    Environment(&'static str),
-}
-
-impl std::fmt::Display for Origin {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            Origin::ConnectionString => write!(f, "the connection string"),
-            Origin::Service(file) => write!(f, "service file {}", file.display()),
-            Origin::Environment(var) => write!(f, "environment variable {var}"),
-        }
-    }
-}
-
-/// Every keyword that has a value, after precedence, with where it came from.
-#[derive(Debug, Clone, Default)]
-pub struct Merged {
-    values: HashMap<&'static str, (String, Origin)>,
-    /// Things to tell the operator (a refused variable from the environment).
-    pub warnings: Vec<String>,
-}
-
-impl Merged {
-    pub fn get(&self, name: &str) -> Option<&str> {
-        self.values.get(name).map(|(v, _)| v.as_str())
-    }
-
-    pub fn origin(&self, name: &str) -> Option<&Origin> {
-        self.values.get(name).map(|(_, o)| o)
-    }
-}
-
-/// Applies libpq's precedence: the string, then its service's entry, then the environment.
-pub fn merge(conninfo: &str, env: &Environment) -> Result<Merged, String> {
-    let mut merged = Merged::default();
-    for (keyword, value) in parse::parse(conninfo)? {
-        if let Support::Refused(why) = keyword.support {
-            return Err(format!("{} is not supported: {why}", keyword.name));
-        }
-        merged
-            .values
-            .insert(keyword.name, (value, Origin::ConnectionString));
-    }
-    let service = match merged.get("service") {
-        Some(name) => Some(name.to_string()),
-        None => env.var("PGSERVICE").map(String::from),
-    };
-    if let Some(name) = service.filter(|s| !s.is_empty()) {
-        let entry = service::lookup(&name, env)?;
-        for (keyword, value) in entry.pairs {
-            if let Support::Refused(why) = keyword.support {
-                return Err(format!(
-                    "{} (in service file {}) is not supported: {why}",
-                    keyword.name,
-                    entry.file.display()
-                ));
-            }
-            merged
-                .values
-                .entry(keyword.name)
-                .or_insert((value, Origin::Service(entry.file.clone())));
-        }
-    }
-    for keyword in KEYWORDS {
-        let Some(var) = keyword.env else { continue };
-        if merged.values.contains_key(keyword.name) {
-            continue;
-        }
-        let Some(value) = env.var(var) else { continue };
-        match keyword.support {
-            Support::Honoured => {
-                merged
-                    .values
-                    .insert(keyword.name, (value.to_string(), Origin::Environment(var)));
-            }
-            Support::Refused(why) => merged
-                .warnings
-                .push(format!("ignoring environment variable {var}: {why}")),
-        }
-    }
-    Ok(merged)
-}
 
 /// The connection string resolved into what seqsync connects with.
 pub fn resolve(conninfo: &str, env: &Environment) -> Result<Settings, String> {

@@ -2,8 +2,8 @@
 //! the user's file (`$PGSERVICEFILE`, else `~/.pg_service.conf`) first; if it does not define
 //! the service, the system file (`$PGSYSCONFDIR/pg_service.conf`, else the distribution's).
 
+use super::environment::Environment;
 use super::keywords::{keyword, Keyword};
-use super::Environment;
 use std::path::{Path, PathBuf};
 
 /// Where distributions' libpq looks when `PGSYSCONFDIR` is not set: Debian and Ubuntu, then

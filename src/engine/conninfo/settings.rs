@@ -1,6 +1,7 @@
 //! The merged keywords as typed settings, checked as libpq checks them, with libpq's defaults.
 
-use super::{Environment, Merged, Origin};
+use super::environment::Environment;
+use super::merge::{Merged, Origin};
 use crate::engine::tls::{CertMode, RootCert, SslMode, TlsSettings, TlsVersion};
 use std::net::IpAddr;
 use std::path::PathBuf;

@@ -2,6 +2,7 @@ use super::*;
 use crate::engine::tls::{RootCert, SslMode};
 use settings::SOCKET_DIRS;
 use std::path::Path;
+use std::path::PathBuf;
 use std::time::Duration;
 
 fn env(vars: &[(&str, &str)]) -> Environment {

@@ -188,12 +188,34 @@ pub fn steps(job: &Job) -> Vec<Step> {
 
 /// Two-way when DTS reports a reverse job or a direction (it only does for two-way topologies).
 pub fn two_way(job: &Job) -> bool {
-    let reverse = job
+    two_way_evidence(job).is_some()
+}
+
+/// Which fields of DTS's answer made the job two-way, and what they said: the operator checks
+/// this against the console when a job they know is one-way is refused.
+pub fn two_way_evidence(job: &Job) -> Option<String> {
+    let mut evidence = vec![];
+    if job
         .reverse_job
         .as_ref()
-        .is_some_and(|r| r.as_object().is_some_and(|o| !o.is_empty()));
-    let direction = |d: &Option<String>| d.as_deref().is_some_and(|d| !d.trim().is_empty());
-    reverse || direction(&job.dts_job_direction) || direction(&job.synchronization_direction)
+        .is_some_and(|r| r.as_object().is_some_and(|o| !o.is_empty()))
+    {
+        evidence.push("ReverseJob is present (a reverse task)".to_string());
+    }
+    for (field, value) in [
+        ("DtsJobDirection", &job.dts_job_direction),
+        ("SynchronizationDirection", &job.synchronization_direction),
+    ] {
+        if let Some(value) = value.as_deref().filter(|v| !v.trim().is_empty()) {
+            evidence.push(format!("{field} = {value}"));
+        }
+    }
+    (!evidence.is_empty()).then(|| {
+        format!(
+            "DTS reports a two-way synchronization: {} (DTS sends these only for two-way tasks)",
+            evidence.join(", ")
+        )
+    })
 }
 
 /// DTS's engine names (compared case-insensitively, ignoring `_`, `-` and spaces).
@@ -353,8 +375,7 @@ pub fn observed(job: &Job) -> Observed {
         status,
         phase: phase(job),
         two_way_detected: Some(two_way(job)),
-        two_way_evidence: two_way(job)
-            .then(|| "DTS reports a reverse task (two-way synchronization)".to_string()),
+        two_way_evidence: two_way_evidence(job),
         note,
         lag_bytes: None,
     }
@@ -413,6 +434,8 @@ mod tests {
             serde_json::json!({"DtsJobDirection": "Forward"})
         )));
         assert!(!two_way(&job(serde_json::json!({"ReverseJob": {}}))));
+        let said = two_way_evidence(&job(serde_json::json!({"DtsJobDirection": "Forward"})));
+        assert!(said.unwrap().contains("DtsJobDirection = Forward"));
     }
 
     #[test]

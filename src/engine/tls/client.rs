@@ -1,7 +1,7 @@
 //! The client's side of TLS as libpq finds it: a certificate and key (given, or
 //! `~/.postgresql/postgresql.crt` and `.key` when present), and certificate revocation lists.
 
-use super::{CertMode, TlsSettings};
+use super::settings::{CertMode, TlsSettings};
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{
     CertificateDer, CertificateRevocationListDer, PrivateKeyDer, PrivatePkcs8KeyDer,
