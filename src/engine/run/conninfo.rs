@@ -21,7 +21,8 @@ pub struct Reached {
 
 pub async fn conninfo(ctx: &Context, side: &'static str, endpoint: &Endpoint) -> Reached {
     let kept = std::sync::Mutex::new(vec![]);
-    let keep = |notice: super::Notice| kept.lock().expect("not poisoned").push(notice.text);
+    let keep =
+        |notice: super::context::Notice| kept.lock().expect("not poisoned").push(notice.text);
     let resolved = match side {
         "source" => source(endpoint, &keep).and_then(|s| match s {
             SourceEndpoint::Pg(pg) => Ok(pg),
