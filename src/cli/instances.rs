@@ -54,6 +54,12 @@ pub async fn run(cli: &Global, args: &InstancesArgs) -> Result<Done, Error> {
     for unanswered in &found.unanswered {
         print_notice(run::Notice::warning(unanswered.to_string()));
     }
+    if let Some(from) = &found.credentials_from {
+        eprintln!(
+            "seqsync: DTS credentials from {}",
+            crate::engine::text::shown(from)
+        );
+    }
     for unmatched in &found.unmatched {
         print_notice(run::Notice::warning(unmatched.clone()));
     }

@@ -29,6 +29,8 @@ struct RawDts {
     regions: Vec<String>,
     endpoint: Option<String>,
     profile: Option<String>,
+    sts_endpoint: Option<String>,
+    metadata_endpoint: Option<String>,
 }
 
 #[derive(Debug, Clone, Deserialize, Default)]
@@ -377,15 +379,33 @@ fn dts_settings(raw: &RawDts) -> Result<DtsSettings, String> {
         .endpoint
         .clone()
         .unwrap_or_else(|| DEFAULT_ENDPOINT.to_string());
-    if !(endpoint.starts_with("https://") || endpoint.starts_with("http://")) {
-        return Err(format!(
-            "[dts] endpoint = \"{endpoint}\": expected a URL such as {DEFAULT_ENDPOINT}"
-        ));
-    }
+    let url =
+        |key: &str, value: &Option<String>, example: &str| -> Result<Option<String>, String> {
+            match value.as_deref().map(str::trim).filter(|v| !v.is_empty()) {
+                None => Ok(None),
+                Some(v) if v.starts_with("https://") || v.starts_with("http://") => {
+                    Ok(Some(v.to_string()))
+                }
+                Some(v) => Err(format!(
+                    "[dts] {key} = \"{v}\": expected a URL such as {example}"
+                )),
+            }
+        };
+    url("endpoint", &Some(endpoint.clone()), DEFAULT_ENDPOINT)?;
     Ok(DtsSettings {
         regions,
         endpoint,
         profile: raw.profile.clone().filter(|p| !p.trim().is_empty()),
+        sts_endpoint: url(
+            "sts_endpoint",
+            &raw.sts_endpoint,
+            "https://sts.aliyuncs.com",
+        )?,
+        metadata_endpoint: url(
+            "metadata_endpoint",
+            &raw.metadata_endpoint,
+            "http://100.100.100.200",
+        )?,
     })
 }
 
@@ -420,6 +440,12 @@ fn overlay(inst: &RawInstance) -> Result<Overlay, String> {
         source: side(&inst.source, "source")?,
         destination: side(&inst.destination, "destination")?,
         selection: Selection::new(inst.include.clone(), inst.exclude.clone())?,
+        topology: inst
+            .topology
+            .as_deref()
+            .map(Topology::parse)
+            .transpose()
+            .map_err(|e| format!("topology: {e}"))?,
     })
 }
 

@@ -335,9 +335,15 @@ pub fn prerequisites(instance: &Instance, observed: &Observed) -> Vec<Prerequisi
             "one-way",
             !two_way,
             if instance.topology == Topology::TwoWay {
-                "two-way synchronization is not supported: the destination also writes to the \
-                 source, so its sequences cannot simply follow"
-                    .to_string()
+                let evidence = observed
+                    .two_way_evidence
+                    .as_deref()
+                    .map(|e| format!(" ({e})"))
+                    .unwrap_or_default();
+                format!(
+                    "two-way synchronization is not supported: the destination also writes to \
+                     the source, so its sequences cannot simply follow{evidence}"
+                )
             } else {
                 format!(
                     "two-way replication detected: {}",

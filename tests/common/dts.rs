@@ -82,8 +82,9 @@ impl FakeDts {
     pub fn config(&self, extra: &str) -> String {
         format!(
             "[defaults]\nconnect_timeout = \"2s\"\n\n[dts]\nregions = [\"cn-hangzhou\", \"ap-southeast-1\"]\n\
-             endpoint = \"http://127.0.0.1:{}\"\n{extra}",
-            self.port
+             endpoint = \"http://127.0.0.1:{port}\"\n\
+             sts_endpoint = \"http://127.0.0.1:{port}\"\nmetadata_endpoint = \"http://127.0.0.1:{port}\"\n{extra}",
+            port = self.port
         )
     }
 }

@@ -16,15 +16,31 @@ without judging it: {"redirect": URL} (a 302 there), {"huge": BYTES, "declare_le
 (a body that long), {"endless": true} (every page 30 new jobs, TotalRecordCount 10,000,000),
 {"invalid_json": true}, {"html_500": true}.
 
+The same server also plays the credential services, judged the same way:
+* STS (GET /?Action=AssumeRole…, signature V1 recomputed with the SDK's own
+  parameter_helper.compose_string_to_sign and sign_string; AssumeRoleWithOIDC, the token
+  compared with the scenario's);
+* the ECS metadata service (PUT /latest/api/token, then the role's name and credentials under
+  /latest/meta-data/ram/security-credentials/, the IMDSv2 token required when the scenario
+  says so);
+* a credentials URI (GET /credentials).
+Each answer is first parsed by the SDK's own provider (RamRoleArnCredentialsProvider,
+OIDCRoleArnCredentialsProvider, EcsRamRoleCredentialsProvider, URLCredentialsProvider) with
+its HTTP call replaced by the answer. Credentials issued expire after the scenario's
+"credential_seconds"; DTS then refuses them (InvalidSecurityToken.Expired), as it would.
+
 Usage: fake_dts.py serve SCENARIO PORT_FILE
        fake_dts.py sdk-call HOST:PORT ACCESS_KEY_ID ACCESS_KEY_SECRET REGION   (the SDK as client)
 """
 
 import hashlib
 import json
+import os
 import sys
+import threading
 import time
 import urllib.parse
+from unittest import mock
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 from alibabacloud_tea_openapi.utils import Utils
@@ -63,7 +79,126 @@ class Handler(BaseHTTPRequestHandler):
                              "Code": code, "Message": message})
 
     def do_GET(self):
+        self.credentials_service("GET")
+
+    def do_PUT(self):
+        self.credentials_service("PUT")
+
+    def credentials_service(self, method):
+        scenario = json.load(open(self.server.scenario_path))
+        url = urllib.parse.urlsplit(self.path)
+        query = dict(urllib.parse.parse_qsl(url.query, keep_blank_values=True))
+        headers = {k.lower(): v for k, v in self.headers.items()}
+        with open(scenario["log"], "a") as log:
+            log.write(json.dumps({"service": url.path, "method": method,
+                                  "action": query.get("Action"),
+                                  "imds_token": "x-aliyun-ecs-metadata-token" in headers}) + "\n")
+        if url.path.startswith("/latest/"):
+            return self.metadata(scenario, method, url.path, headers)
+        if url.path == "/credentials":
+            return self.uri(scenario)
+        if query.get("Action") in ("AssumeRole", "AssumeRoleWithOIDC"):
+            return self.sts(scenario, query)
         self.refuse(400, "UnsupportedHTTPMethod", "use POST")
+
+    def issue(self, scenario):
+        with self.server.lock:
+            self.server.serial += 1
+            n = self.server.serial
+        key_id, secret, token = f"STS.issued{n}", f"issued-secret-{n}", f"issued-token-{n}"
+        expires = time.time() + scenario.get("credential_seconds", 3600)
+        with self.server.lock:
+            self.server.issued[key_id] = (secret, token, expires)
+        return {"AccessKeyId": key_id, "AccessKeySecret": secret, "SecurityToken": token,
+                "Expiration": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(expires))}
+
+    def metadata(self, scenario, method, path, headers):
+        service = scenario.get("metadata")
+        if service is None:
+            return self.answer_text(404, "Not Found")
+        if service.get("silent"):
+            time.sleep(60)
+            return
+        if method == "PUT" and path == "/latest/api/token":
+            if "x-aliyun-ecs-metadata-token-ttl-seconds" not in headers:
+                return self.answer_text(400, "missing ttl")
+            token = f"imds-{time.time()}"
+            with self.server.lock:
+                self.server.imds_tokens.add(token)
+            return self.answer_text(200, token)
+        if service.get("imdsv2") and headers.get("x-aliyun-ecs-metadata-token") not in self.server.imds_tokens:
+            return self.answer_text(401, "Unauthorized")
+        prefix = "/latest/meta-data/ram/security-credentials/"
+        if path == prefix:
+            return self.answer_text(200, service["role"])
+        if path != prefix + service["role"]:
+            return self.answer_text(404, "Not Found")
+        body = dict(self.issue(scenario), Code="Success",
+                    LastUpdated=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()))
+        from alibabacloud_credentials.provider.ecs_ram_role import EcsRamRoleCredentialsProvider
+        judged = sdk_parses("alibabacloud_credentials.provider.ecs_ram_role", body, lambda:
+                            EcsRamRoleCredentialsProvider(role_name=service["role"],
+                                                          async_update_enabled=False))
+        assert judged == body["AccessKeyId"], judged
+        self.answer(200, body)
+
+    def uri(self, scenario):
+        body = dict(self.issue(scenario), Code="Success")
+        from alibabacloud_credentials.provider.uri import URLCredentialsProvider
+        judged = sdk_parses("alibabacloud_credentials.provider.uri", body,
+                            lambda: URLCredentialsProvider(uri="http://127.0.0.1/credentials"))
+        assert judged == body["AccessKeyId"], judged
+        self.answer(200, body)
+
+    def sts(self, scenario, query):
+        from alibabacloud_credentials.utils import parameter_helper as ph
+        service = scenario.get("sts", {})
+        action, role = query.get("Action"), query.get("RoleArn", "")
+        if action == "AssumeRole":
+            key_id = query.get("AccessKeyId", "")
+            secret = scenario["keys"].get(key_id)
+            issued = self.server.issued.get(key_id)
+            if issued:
+                secret = issued[0]
+                if query.get("SecurityToken") != issued[1]:
+                    return self.refuse(400, "InvalidSecurityToken.Mismatch", "The security token is invalid.")
+            if secret is None:
+                return self.refuse(404, "InvalidAccessKeyId.NotFound", "Specified access key is not found.")
+            unsigned = {k: v for k, v in query.items() if k != "Signature"}
+            expected = ph.sign_string(ph.compose_string_to_sign("GET", unsigned), secret + "&")
+            if expected != query.get("Signature"):
+                return self.refuse(400, "SignatureDoesNotMatch", "Specified signature is not matched with our calculation.")
+        else:
+            if query.get("OIDCToken") != service.get("oidc_token"):
+                return self.refuse(400, "AuthenticationFail.OIDCToken.Invalid", "The OIDC token is invalid.")
+        if role in service.get("refuse", []):
+            return self.refuse(403, "NoPermission", "You are not authorized to do this action. You should be authorized by RAM.")
+        credentials = self.issue(scenario)
+        body = {"RequestId": "fake", "AssumedRoleUser": {"Arn": role, "AssumedRoleId": "1:s"},
+                "Credentials": credentials}
+        if action == "AssumeRole":
+            from alibabacloud_credentials.provider.ram_role_arn import RamRoleArnCredentialsProvider
+            module, make = "alibabacloud_credentials.provider.ram_role_arn", lambda: RamRoleArnCredentialsProvider(
+                access_key_id="judge", access_key_secret="judge", role_arn=role, role_session_name="judge")
+        else:
+            from alibabacloud_credentials.provider.oidc import OIDCRoleArnCredentialsProvider
+            token_file = f"/tmp/fake-dts-oidc-{os.getpid()}"
+            with open(token_file, "w") as f:
+                f.write("judge")
+            module, make = "alibabacloud_credentials.provider.oidc", lambda: OIDCRoleArnCredentialsProvider(
+                role_arn=role, oidc_provider_arn="judge", oidc_token_file_path=token_file,
+                role_session_name="judge")
+        judged = sdk_parses(module, body, make)
+        assert judged == credentials["AccessKeyId"], judged
+        self.answer(200, body)
+
+    def answer_text(self, status, text):
+        data = text.encode()
+        self.send_response(status)
+        self.send_header("content-type", "text/plain")
+        self.send_header("content-length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
 
     def do_POST(self):
         scenario = json.load(open(self.server.scenario_path))
@@ -88,6 +223,8 @@ class Handler(BaseHTTPRequestHandler):
                                "Request was denied due to user flow control.")
         problem = self.check_signature(scenario, url.path or "/", query, headers, body)
         if problem:
+            with open(scenario["log"], "a") as log:
+                log.write(json.dumps({"refused": problem[1]}) + "\n")
             return self.refuse(*problem)
         action = headers.get("x-acs-action")
         if action == "DescribeDtsJobs":
@@ -149,6 +286,13 @@ class Handler(BaseHTTPRequestHandler):
             return 400, "IncompleteSignature", "The request signature does not conform to Aliyun standards."
         key_id = fields["Credential"]
         secret = scenario["keys"].get(key_id)
+        issued = self.server.issued.get(key_id)
+        if issued:
+            secret = issued[0]
+            if time.time() > issued[2]:
+                return 400, "InvalidSecurityToken.Expired", "Specified SecurityToken is expired."
+            if headers.get("x-acs-security-token") != issued[1]:
+                return 400, "InvalidSecurityToken.Mismatch", "The security token is invalid or missing."
         if secret is None:
             return 404, "InvalidAccessKeyId.NotFound", "Specified access key is not found."
         signed = fields["SignedHeaders"].split(";")
@@ -195,12 +339,19 @@ class Handler(BaseHTTPRequestHandler):
         self.refuse(404, "Forbidden.InstanceNotFound", f"no job {job_id} in {region}")
 
 
+def sdk_parses(module, body, make):
+    """The access key id the SDK's own provider reads from `body`, its HTTP call replaced."""
+    answer = mock.Mock(status_code=200, body=json.dumps(body).encode())
+    with mock.patch(module + ".TeaCore.do_action", return_value=answer):
+        return make()._refresh_credentials().value().get_access_key_id()
+
+
 def serve(scenario_path, port_file):
     server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
     server.scenario_path, server.calls = scenario_path, 0
+    server.lock, server.serial, server.issued, server.imds_tokens = threading.Lock(), 0, {}, set()
     with open(port_file + ".tmp", "w") as f:
         f.write(str(server.server_address[1]))
-    import os
     os.rename(port_file + ".tmp", port_file)
     server.serve_forever()
 

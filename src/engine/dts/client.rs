@@ -10,7 +10,7 @@
 //! its field and the rest of its page kept, and nothing of an answer is quoted beyond a short
 //! excerpt.
 
-use super::credentials::Credentials;
+use super::credentials::Source;
 use super::job::Job;
 use super::settings::DtsSettings;
 use super::sign::{authorization, canonical_query, sha256_hex};
@@ -18,6 +18,7 @@ use crate::engine::instance::TaskKind;
 use crate::engine::text::{excerpt, EXCERPT_CHARS};
 use crate::engine::Timeouts;
 use std::collections::BTreeMap;
+use std::sync::Arc;
 use std::time::Duration;
 
 const VERSION: &str = "2020-01-01";
@@ -38,7 +39,9 @@ pub struct Api {
     endpoint: reqwest::Url,
     /// How long one request may take (a connect and a second, like a database's status).
     patience: Duration,
-    credentials: Credentials,
+    credentials: Arc<Source>,
+    /// Where the credentials came from (never a secret), for the operator.
+    pub credentials_from: String,
     http: reqwest::Client,
 }
 
@@ -58,7 +61,9 @@ struct Refusal {
 }
 
 impl Api {
-    pub fn new(settings: &DtsSettings, timeouts: &Timeouts) -> Result<Api, String> {
+    /// The client, once credentials have been found (a role's are fetched here, so a refused
+    /// role is one line, not one per region).
+    pub async fn new(settings: &DtsSettings, timeouts: &Timeouts) -> Result<Api, String> {
         let endpoint = reqwest::Url::parse(&settings.endpoint)
             .ok()
             .filter(|u| matches!(u.scheme(), "https" | "http") && u.host_str().is_some())
@@ -68,7 +73,8 @@ impl Api {
                     settings.endpoint
                 )
             })?;
-        let credentials = Credentials::find(settings.profile.as_deref())?;
+        let credentials = Source::for_settings(settings, timeouts.connect);
+        let (_, credentials_from) = credentials.current().await?;
         let patience = timeouts.connect + Duration::from_secs(1);
         let http = reqwest::Client::builder()
             .connect_timeout(timeouts.connect)
@@ -82,6 +88,7 @@ impl Api {
             endpoint,
             patience,
             credentials,
+            credentials_from,
             http,
         })
     }
@@ -112,7 +119,16 @@ impl Api {
             ("x-acs-signature-nonce".to_string(), nonce()),
             ("x-acs-content-sha256".to_string(), payload.clone()),
         ]);
-        if let Some(token) = &self.credentials.security_token {
+        // Refreshed here when they are near their expiry: a long watch outlives an STS token.
+        let (credentials, _) = self
+            .credentials
+            .current()
+            .await
+            .map_err(|message| Refusal {
+                throttled: false,
+                message,
+            })?;
+        if let Some(token) = &credentials.security_token {
             headers.insert("x-acs-security-token".to_string(), token.clone());
         }
         let auth = authorization(
@@ -121,8 +137,8 @@ impl Api {
             query,
             &headers,
             &payload,
-            &self.credentials.access_key_id,
-            &self.credentials.access_key_secret,
+            &credentials.access_key_id,
+            &credentials.access_key_secret,
         );
         let mut url = self.endpoint.clone();
         url.set_path("/");

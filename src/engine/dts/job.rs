@@ -188,18 +188,28 @@ pub fn steps(job: &Job) -> Vec<Step> {
 
 /// Two-way when DTS reports a reverse job or a direction (it only does for two-way topologies).
 pub fn two_way(job: &Job) -> bool {
-    two_way_evidence(job).is_some()
+    verdict(job, false).two_way
 }
 
-/// Which fields of DTS's answer made the job two-way, and what they said: the operator checks
-/// this against the console when a job they know is one-way is refused.
-pub fn two_way_evidence(job: &Job) -> Option<String> {
-    let mut evidence = vec![];
-    if job
+/// Whether a job is two-way, what showed it, and what the operator must know when the config
+/// asserted `topology = "one-way"`.
+pub struct Verdict {
+    pub two_way: bool,
+    pub evidence: Option<String>,
+    pub warning: Option<String>,
+}
+
+/// DTS's evidence, weighed against the config's assertion: a reverse task is two-way whatever
+/// the config says; a direction alone (`Forward`, which the reference documents only for
+/// two-way jobs, but which a live service may send on one-way ones) yields to the assertion,
+/// with a warning that it is the operator's word against DTS's field.
+pub fn verdict(job: &Job, one_way_asserted: bool) -> Verdict {
+    let reverse = job
         .reverse_job
         .as_ref()
-        .is_some_and(|r| r.as_object().is_some_and(|o| !o.is_empty()))
-    {
+        .is_some_and(|r| r.as_object().is_some_and(|o| !o.is_empty()));
+    let mut evidence = vec![];
+    if reverse {
         evidence.push("ReverseJob is present (a reverse task)".to_string());
     }
     for (field, value) in [
@@ -210,12 +220,33 @@ pub fn two_way_evidence(job: &Job) -> Option<String> {
             evidence.push(format!("{field} = {value}"));
         }
     }
-    (!evidence.is_empty()).then(|| {
-        format!(
-            "DTS reports a two-way synchronization: {} (DTS sends these only for two-way tasks)",
-            evidence.join(", ")
-        )
-    })
+    if evidence.is_empty() {
+        return Verdict {
+            two_way: false,
+            evidence: None,
+            warning: None,
+        };
+    }
+    let said = evidence.join(", ");
+    if one_way_asserted && !reverse {
+        return Verdict {
+            two_way: false,
+            evidence: None,
+            warning: Some(format!(
+                "one-way because the config asserts topology = \"one-way\", although DTS reports {said}: the operator's assertion, not DTS's (a reverse task would override it)"
+            )),
+        };
+    }
+    Verdict {
+        two_way: true,
+        evidence: Some(format!(
+            "DTS reports a two-way synchronization: {said} (DTS sends these only for two-way tasks)"
+        )),
+        warning: (one_way_asserted && reverse).then(|| {
+            "the config asserts topology = \"one-way\", but DTS reports a reverse task: two-way"
+                .to_string()
+        }),
+    }
 }
 
 /// DTS's engine names (compared case-insensitively, ignoring `_`, `-` and spaces).
@@ -313,9 +344,14 @@ fn is_host_name(host: &str) -> bool {
 }
 
 /// The instance a job is, and what DTS says of it now.
-pub fn instance(job: &Job, kind: TaskKind, region: &str) -> (Instance, Observed) {
+pub fn instance(
+    job: &Job,
+    kind: TaskKind,
+    region: &str,
+    one_way_asserted: bool,
+) -> (Instance, Observed) {
     let id = job.dts_job_id.clone().unwrap_or_default();
-    let two_way = two_way(job);
+    let two_way = verdict(job, one_way_asserted).two_way;
     let instance = Instance {
         name: job
             .dts_job_name
@@ -340,11 +376,11 @@ pub fn instance(job: &Job, kind: TaskKind, region: &str) -> (Instance, Observed)
         selection: Default::default(),
         id,
     };
-    (instance, observed(job))
+    (instance, observed(job, one_way_asserted))
 }
 
 /// Status and phase as DTS reports them.
-pub fn observed(job: &Job) -> Observed {
+pub fn observed(job: &Job, one_way_asserted: bool) -> Observed {
     if let Some(why) = &job.unreadable {
         return Observed {
             status: Status::Unknown,
@@ -371,11 +407,15 @@ pub fn observed(job: &Job) -> Observed {
     if let Some(step) = step {
         note.push_str(&format!(", incremental step {step}"));
     }
+    let verdict = verdict(job, one_way_asserted);
+    if let Some(warning) = &verdict.warning {
+        note.push_str(&format!("; warning: {warning}"));
+    }
     Observed {
         status,
         phase: phase(job),
-        two_way_detected: Some(two_way(job)),
-        two_way_evidence: two_way_evidence(job),
+        two_way_detected: Some(verdict.two_way),
+        two_way_evidence: verdict.evidence,
         note,
         lag_bytes: None,
     }
@@ -409,7 +449,7 @@ mod tests {
         ] {
             assert_eq!(status(Some(word)), expected, "{word}");
         }
-        let o = observed(&job(serde_json::json!({"Status": "Locked"})));
+        let o = observed(&job(serde_json::json!({"Status": "Locked"})), false);
         assert!(o.note.contains("status Locked (not a status"), "{}", o.note);
     }
 
@@ -434,8 +474,23 @@ mod tests {
             serde_json::json!({"DtsJobDirection": "Forward"})
         )));
         assert!(!two_way(&job(serde_json::json!({"ReverseJob": {}}))));
-        let said = two_way_evidence(&job(serde_json::json!({"DtsJobDirection": "Forward"})));
-        assert!(said.unwrap().contains("DtsJobDirection = Forward"));
+        let forward = job(serde_json::json!({"DtsJobDirection": "Forward"}));
+        let said = verdict(&forward, false);
+        assert!(said.two_way && said.evidence.unwrap().contains("DtsJobDirection = Forward"));
+        // The operator's assertion wins over a direction alone, and says so.
+        let asserted = verdict(&forward, true);
+        assert!(
+            !asserted.two_way
+                && asserted
+                    .warning
+                    .unwrap()
+                    .contains("DtsJobDirection = Forward")
+        );
+        // A reverse task wins over the assertion.
+        let reverse =
+            job(serde_json::json!({"ReverseJob": {"DtsJobId": "r"}, "DtsJobDirection": "Forward"}));
+        let weighed = verdict(&reverse, true);
+        assert!(weighed.two_way && weighed.warning.unwrap().contains("reverse task"));
     }
 
     #[test]
@@ -444,7 +499,7 @@ mod tests {
             "DtsJobId": "dtsj-bad", "DtsJobName": "bad one", "Status": 42
         }));
         assert_eq!(j.dts_job_id.as_deref(), Some("dtsj-bad"));
-        let o = observed(&j);
+        let o = observed(&j, false);
         assert_eq!(o.status, Status::Unknown);
         assert!(o.note.contains("Status: expected a string"), "{}", o.note);
         assert!(!o.note.contains("42"), "{}", o.note);
@@ -460,7 +515,7 @@ mod tests {
         let name = j.dts_job_name.clone().unwrap();
         assert_eq!(name.chars().count(), NAME_CHARS);
         assert!(name.ends_with('…'));
-        let (i, _) = instance(&j, TaskKind::Synchronization, "r");
+        let (i, _) = instance(&j, TaskKind::Synchronization, "r", false);
         assert!(
             i.source
                 .problem
@@ -481,7 +536,7 @@ mod tests {
             "SourceEndpoint": {"EngineName": "POSTGRESQL", "Ip": "10.0.0.1", "Port": "5432", "DatabaseName": "shop db"},
             "DestinationEndpoint": {"EngineName": "MySQL", "InstanceID": "rm-1", "InstanceType": "RDS"}
         }));
-        let (i, _) = instance(&j, TaskKind::Synchronization, "cn-hangzhou");
+        let (i, _) = instance(&j, TaskKind::Synchronization, "cn-hangzhou", false);
         assert_eq!(i.source.engine, Engine::Postgresql);
         assert_eq!(i.source.url, "postgresql://10.0.0.1:5432/shop%20db");
         assert_eq!(i.destination.engine_label.as_deref(), Some("MySQL"));

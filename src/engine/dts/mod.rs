@@ -8,7 +8,7 @@ pub mod job;
 pub mod settings;
 pub mod sign;
 
-use super::instance::{Endpoint, Instance, Observed, Phase, Status, TaskKind};
+use super::instance::{Endpoint, Instance, Observed, Phase, Status, TaskKind, Topology};
 use super::model::{Engine, NameCase};
 use super::Timeouts;
 use client::Api;
@@ -28,6 +28,8 @@ pub struct Overlay {
     pub source: EndpointOverlay,
     pub destination: EndpointOverlay,
     pub selection: crate::engine::select::Selection,
+    /// `topology` as the entry gives it (a DTS job's is DTS's unless asserted here).
+    pub topology: Option<Topology>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -157,6 +159,8 @@ pub struct Listing {
     pub unanswered: Vec<Unanswered>,
     /// Config entries meant to complete a job that no listed job has the id of (a typo).
     pub unmatched: Vec<String>,
+    /// Where the DTS credentials came from (a profile, a role; never a secret).
+    pub credentials_from: Option<String>,
 }
 
 impl Listing {
@@ -180,7 +184,7 @@ pub async fn list(
     timeouts: &Timeouts,
     deadline: Duration,
 ) -> Listing {
-    let api = match Api::new(settings, timeouts) {
+    let api = match Api::new(settings, timeouts).await {
         Ok(api) => api,
         Err(e) => {
             return Listing {
@@ -195,7 +199,10 @@ pub async fn list(
             .into_iter()
             .map(move |kind| async move { (region, kind, api.jobs(region, kind, deadline).await) })
     });
-    let mut listing = Listing::default();
+    let mut listing = Listing {
+        credentials_from: Some(api.credentials_from.clone()),
+        ..Listing::default()
+    };
     for (region, kind, jobs) in join_all(asks).await {
         match jobs {
             Ok(jobs) => {
@@ -206,10 +213,16 @@ pub async fn list(
                     });
                 }
                 for job in jobs.jobs.iter().filter(|j| j.dts_job_id.is_some()) {
-                    let (mut instance, observed) = job::instance(job, kind, region);
+                    let one_way_asserted = overlays.iter().any(|o| {
+                        Some(&o.id) == job.dts_job_id.as_ref()
+                            && o.topology == Some(Topology::OneWay)
+                    });
+                    let (mut instance, observed) =
+                        job::instance(job, kind, region, one_way_asserted);
                     instance.dts = Some(JobRef {
                         settings: settings.clone(),
                         region: region.clone(),
+                        one_way_asserted,
                     });
                     listing.found.push((merge(instance, overlays), observed));
                 }
@@ -276,12 +289,12 @@ pub async fn observe(instance: &Instance, job: &JobRef, timeouts: &Timeouts) -> 
         note,
         lag_bytes: None,
     };
-    let api = match Api::new(&job.settings, timeouts) {
+    let api = match Api::new(&job.settings, timeouts).await {
         Ok(api) => api,
         Err(e) => return unknown(format!("DTS: {e}")),
     };
     match api.job(&job.region, &instance.id).await {
-        Ok(found) => job::observed(&found),
+        Ok(found) => job::observed(&found, job.one_way_asserted),
         Err(e) => unknown(format!("DTS: {e}")),
     }
 }

@@ -34,6 +34,8 @@ pub struct Found {
     pub unanswered: Vec<Unanswered>,
     /// Config entries that complete no DTS job.
     pub unmatched: Vec<String>,
+    /// Where DTS's credentials came from (never a secret).
+    pub credentials_from: Option<String>,
 }
 
 /// Every instance, each observed through `gate` within its deadline, handed to `each` as soon
@@ -99,6 +101,7 @@ pub async fn list(
         instances,
         unanswered: listing.unanswered,
         unmatched: listing.unmatched,
+        credentials_from: listing.credentials_from,
     }
 }
 
