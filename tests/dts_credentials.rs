@@ -415,3 +415,34 @@ async fn a_forward_direction_names_its_evidence_and_yields_only_to_an_asserted_o
         "{still}"
     );
 }
+
+/// The metadata service's answers are untrusted too: a redirect (which would carry the IMDSv2
+/// token, or the role's name, elsewhere) is refused and its target receives nothing; an endless
+/// answer is cut at 64 KiB.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_redirecting_or_endless_metadata_service_is_refused() {
+    let pair = Pair::new("dts_hostile_imds").await;
+    let trap = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    trap.set_nonblocking(true).unwrap();
+    let target = format!("http://{}/stolen", trap.local_addr().unwrap());
+    let fake = FakeDts::start(
+        &pair.dir,
+        scenario(json!({ "metadata": { "role": "r", "redirect": target } })),
+    );
+    let config = pair.write_config(&fake.config(""));
+    let (code, _, stderr, _) =
+        instances(&pair, &config, &[("ALIBABA_CLOUD_IMDSV1_DISABLED", "true")]);
+    assert_eq!(code, 3, "{stderr}");
+    assert!(stderr.contains("redirect"), "{stderr}");
+    assert!(
+        trap.accept().is_err(),
+        "the redirect's target received nothing"
+    );
+
+    fake.set(scenario(
+        json!({ "metadata": { "role": "r", "huge": 50_000_000 } }),
+    ));
+    let (code, _, stderr, _) = instances(&pair, &config, &[]);
+    assert_eq!(code, 3, "{stderr}");
+    assert!(stderr.contains("over 64 KiB"), "{stderr}");
+}

@@ -119,6 +119,24 @@ class Handler(BaseHTTPRequestHandler):
         if service.get("silent"):
             time.sleep(60)
             return
+        if "redirect" in service:  # hostile: send the token request elsewhere
+            self.send_response(307)
+            self.send_header("location", service["redirect"])
+            self.send_header("content-length", "0")
+            self.end_headers()
+            return
+        if "huge" in service and path != "/latest/api/token":  # hostile: an endless answer
+            self.send_response(200)
+            self.send_header("content-type", "application/json")
+            self.send_header("connection", "close")
+            self.close_connection = True
+            self.end_headers()
+            try:
+                for _ in range(int(service["huge"]) // 65536):
+                    self.wfile.write(b"x" * 65536)
+            except (BrokenPipeError, ConnectionResetError):
+                pass  # the client hung up on a body it would not read: as it should
+            return
         if method == "PUT" and path == "/latest/api/token":
             if "x-aliyun-ecs-metadata-token-ttl-seconds" not in headers:
                 return self.answer_text(400, "missing ttl")

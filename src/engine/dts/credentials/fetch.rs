@@ -217,6 +217,7 @@ async fn put_token(http: &reqwest::Client, url: &str) -> Result<String, String> 
         .await
         .map_err(|e| describe(&e))?;
     let status = response.status();
+    refuse_redirect(status)?;
     let body = bounded(response).await?;
     if !status.is_success() {
         return Err(format!("HTTP {status}"));
@@ -235,11 +236,7 @@ async fn get(
     }
     let response = request.send().await.map_err(|e| describe(&e))?;
     let status = response.status();
-    if status.is_redirection() {
-        return Err(format!(
-            "HTTP {status}, a redirect, refused: seqsync never sends a credentials request anywhere it was not configured to"
-        ));
-    }
+    refuse_redirect(status)?;
     let body = bounded(response).await?;
     if !status.is_success() {
         let json: Option<serde_json::Value> = serde_json::from_slice(&body).ok();
@@ -256,6 +253,17 @@ async fn get(
         });
     }
     Ok(body)
+}
+
+/// Followed, a redirect would carry a signed request, a metadata token or a role's name to a
+/// host nobody configured.
+fn refuse_redirect(status: reqwest::StatusCode) -> Result<(), String> {
+    match status.is_redirection() {
+        true => Err(format!(
+            "HTTP {status}: a redirect, refused (seqsync sends credential requests only where it was configured to)"
+        )),
+        false => Ok(()),
+    }
 }
 
 async fn bounded(mut response: reqwest::Response) -> Result<Vec<u8>, String> {
