@@ -9,6 +9,7 @@ mod example_config;
 pub mod exit;
 mod global;
 mod instances;
+mod journal;
 mod plan;
 mod prompt;
 mod rates;
@@ -59,6 +60,8 @@ pub enum Command {
     Check(check::CheckArgs),
     /// After cutover: set every sequence behind its column's data past it (any task status, source optional), all or nothing
     Repair(repair::RepairArgs),
+    /// Where the journal is, its size and its newest runs (changes nothing)
+    Journal(journal::JournalArgs),
     /// Connect as a run would and say where it arrived: server, database, user, TLS, primary or standby
     Conninfo(conninfo::ConninfoArgs),
     /// Print a shell completion script (bash, zsh or fish) to standard output
@@ -101,6 +104,7 @@ pub async fn dispatch(cli: &Cli) -> u8 {
         Some(Command::Recover(args)) => ("recover", recover::run(&cli.global, args).await),
         Some(Command::Check(args)) => ("check", check::run(&cli.global, args).await),
         Some(Command::Repair(args)) => ("repair", repair::run(&cli.global, args).await),
+        Some(Command::Journal(args)) => ("journal", journal::run(&cli.global, args).await),
         Some(Command::Conninfo(args)) => ("conninfo", conninfo::run(&cli.global, args).await),
         Some(Command::Completions(args)) => ("completions", completions::run(args, Cli::command())),
         Some(Command::Man(args)) => ("man", completions::man(args, Cli::command())),
