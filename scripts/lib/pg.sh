@@ -39,10 +39,15 @@ pg_as_owner() {
   if [ "$(id -u)" -eq 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi
 }
 
+# A port nothing listens on, below the kernel's ephemeral range: a port in that range can be
+# taken at any moment by an outgoing connection (the tests make thousands), and the server's
+# bind then fails with "Address already in use".
 pg_free_port() {
-  local port
+  local port low=32768
+  read -r low _ < /proc/sys/net/ipv4/ip_local_port_range 2>/dev/null || true
+  [ "$low" -gt 11000 ] || low=32768
   for _ in $(seq 1 200); do
-    port=$(( 20000 + RANDOM % 30000 ))
+    port=$(( 10000 + RANDOM % (low - 10000) ))
     if ! (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then echo "$port"; return 0; fi
   done
   return 1
@@ -84,8 +89,19 @@ pg_cluster_start() {
       echo "full_page_writes = off"
     fi
   } >> "$dir/data/postgresql.conf"
-  pg_as_owner "${run[@]}" "$bin/pg_ctl" -D "$dir/data" -l "$dir/server.log" -w -t 60 start >/dev/null \
-    || { cat "$dir/server.log" >&2; return 1; }
+  # Another cluster (a test's, a demo's) may have taken the port since it was chosen: then
+  # choose again.
+  local attempt
+  for attempt in 1 2 3; do
+    pg_as_owner "${run[@]}" "$bin/pg_ctl" -D "$dir/data" -l "$dir/server.log" -w -t 60 start >/dev/null 2>&1 && break
+    if [ "$attempt" -lt 3 ] && grep -q "could not bind\|Address already in use" "$dir/server.log"; then
+      port=$(pg_free_port) || return 1
+      echo "port = $port" >> "$dir/data/postgresql.conf"
+      continue
+    fi
+    cat "$dir/server.log" >&2
+    return 1
+  done
   # How to stop it again, whichever build it is.
   printf '%s\n%s\n' "$bin" "${PG_LIB:-}" > "$dir/build"
   echo "$port"
@@ -108,7 +124,7 @@ pg_cluster_stop() {
 pg_psql() {
   local root=$1 name=$2; shift 2
   local port
-  port=$(sed -n 's/^port = //p' "$root/$name/data/postgresql.conf")
+  port=$(sed -n 's/^port = //p' "$root/$name/data/postgresql.conf" | tail -n 1)
   pg_as_owner psql -X -q -v ON_ERROR_STOP=1 -h "$root/$name" -p "$port" -U postgres "$@"
 }
 
