@@ -26,7 +26,8 @@ The same server also plays the credential services, judged the same way:
 * a credentials URI (GET /credentials).
 Each answer is first parsed by the SDK's own provider (RamRoleArnCredentialsProvider,
 OIDCRoleArnCredentialsProvider, EcsRamRoleCredentialsProvider, URLCredentialsProvider) with
-its HTTP call replaced by the answer. Credentials issued expire after the scenario's
+its HTTP call replaced by the answer, and STS's answers also by the STS SDK's response models
+(alibabacloud_sts20150401: AssumeRoleResponseBody, AssumeRoleWithOIDCResponseBody). Credentials issued expire after the scenario's
 "credential_seconds"; DTS then refuses them (InvalidSecurityToken.Expired), as it would.
 
 Usage: fake_dts.py serve SCENARIO PORT_FILE
@@ -208,6 +209,13 @@ class Handler(BaseHTTPRequestHandler):
                 role_session_name="judge")
         judged = sdk_parses(module, body, make)
         assert judged == credentials["AccessKeyId"], judged
+        # And the STS SDK's own response models.
+        from alibabacloud_sts20150401.models import (AssumeRoleResponseBody,
+                                                     AssumeRoleWithOIDCResponseBody)
+        model = (AssumeRoleResponseBody if action == "AssumeRole"
+                 else AssumeRoleWithOIDCResponseBody)().from_map(body)
+        model.validate()
+        assert model.credentials.access_key_id == credentials["AccessKeyId"]
         self.answer(200, body)
 
     def answer_text(self, status, text):
