@@ -73,12 +73,15 @@ conninfo_cluster_start() {
 SELECT pg_reload_conf();
 CREATE ROLE dba LOGIN PASSWORD '$password';
 CREATE ROLE certuser LOGIN;
-CREATE ROLE "$me" LOGIN;
 CREATE DATABASE db_a OWNER dba;
 CREATE DATABASE db_b OWNER dba;
 CREATE DATABASE dba OWNER dba;
 CREATE DATABASE certdb OWNER certuser;
-CREATE DATABASE "$me" OWNER "$me";
+-- The peer role and its database, unless this user is one the cluster has already.
+SELECT format('CREATE ROLE %I LOGIN', '$me') WHERE NOT EXISTS (SELECT FROM pg_roles WHERE rolname = '$me')
+\gexec
+SELECT format('CREATE DATABASE %I OWNER %I', '$me', '$me') WHERE NOT EXISTS (SELECT FROM pg_database WHERE datname = '$me')
+\gexec
 SQL
   echo "$port"
 }
