@@ -265,15 +265,14 @@ fn tls(merged: &Merged, env: &Environment) -> Result<TlsSettings, String> {
     if compression.transpose()?.is_some_and(|v| v != 0) {
         return Err("sslcompression=1 is not supported: TLS compression is insecure and seqsync's TLS has none".into());
     }
+    if merged.get("sslcertmode") == Some("require") {
+        return Err("sslcertmode=require is not supported yet: seqsync sends the certificate when the server asks for it (sslcertmode=allow)".into());
+    }
     let cert_mode = one_of(
         merged,
         "sslcertmode",
         CertMode::Allow,
-        &[
-            ("disable", CertMode::Disable),
-            ("allow", CertMode::Allow),
-            ("require", CertMode::Require),
-        ],
+        &[("disable", CertMode::Disable), ("allow", CertMode::Allow)],
     )?;
     let version = |name: &str| {
         one_of(
@@ -350,11 +349,8 @@ impl Settings {
             &merged,
             "gssencmode",
             (),
-            &[("disable", ()), ("prefer", ()), ("require", ())],
+            &[("disable", ()), ("prefer", ())],
         )?;
-        if merged.get("sslcertmode") == Some("require") {
-            return Err("sslcertmode=require is not supported yet: seqsync sends the certificate when the server asks for it (sslcertmode=allow)".into());
-        }
         let millis = |name: &str| -> Result<Option<Duration>, String> {
             match merged.get(name).filter(|v| !v.is_empty()) {
                 None => Ok(None),

@@ -13,7 +13,7 @@
 use super::credentials::Source;
 use super::job::Job;
 use super::settings::DtsSettings;
-use super::sign::{authorization, canonical_query, sha256_hex};
+use super::sign::{authorization, canonical_query, nonce, sha256_hex};
 use crate::engine::instance::TaskKind;
 use crate::engine::text::{excerpt, EXCERPT_CHARS};
 use crate::engine::Timeouts;
@@ -76,14 +76,7 @@ impl Api {
         let credentials = Source::for_settings(settings, timeouts.connect);
         let (_, credentials_from) = credentials.current().await?;
         let patience = timeouts.connect + Duration::from_secs(1);
-        let http = reqwest::Client::builder()
-            .connect_timeout(timeouts.connect)
-            .timeout(patience)
-            .redirect(reqwest::redirect::Policy::none())
-            .referer(false)
-            .user_agent(concat!("seqsync/", env!("CARGO_PKG_VERSION")))
-            .build()
-            .map_err(|e| format!("cannot set up HTTPS: {e}"))?;
+        let http = super::http::client(timeouts.connect, patience)?;
         Ok(Api {
             endpoint,
             patience,
@@ -426,13 +419,6 @@ fn answer_excerpt(body: &[u8]) -> String {
         None => format!("«{folded}…» ({} bytes)", body.len()),
         Some((cut, _)) => format!("«{}…» ({} bytes)", &folded[..cut], body.len()),
     }
-}
-
-fn nonce() -> String {
-    let mut bytes = [0u8; 16];
-    ring::rand::SecureRandom::fill(&ring::rand::SystemRandom::new(), &mut bytes)
-        .expect("the system's random source");
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 impl Api {

@@ -4,6 +4,7 @@
 
 mod client;
 pub mod credentials;
+mod http;
 pub mod job;
 pub mod settings;
 pub mod sign;

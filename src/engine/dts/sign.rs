@@ -1,6 +1,7 @@
 //! Alibaba Cloud's request signature V3 (`ACS3-HMAC-SHA256`), as its public reference and the
 //! official SDKs compute it: a canonical request (method, path, sorted query, the signed headers,
-//! the payload's SHA-256), hashed, then HMAC-SHA256 with the AccessKey secret.
+//! the payload's SHA-256), hashed, then HMAC-SHA256 with the AccessKey secret. And the RPC
+//! signature V1 that STS's AssumeRole still takes.
 
 use ring::{digest, hmac};
 use std::collections::BTreeMap;
@@ -28,6 +29,30 @@ pub fn canonical_query(query: &BTreeMap<String, String>) -> String {
         .map(|(k, v)| format!("{}={}", percent_encode(k), percent_encode(v)))
         .collect::<Vec<_>>()
         .join("&")
+}
+
+/// The RPC signature V1: HMAC-SHA1, keyed with the secret and `&`, over the method, the
+/// encoded path `/` and the encoded, sorted query.
+pub fn rpc_signature(method: &str, query: &BTreeMap<String, String>, secret: &str) -> String {
+    use base64::Engine as _;
+    let to_sign = format!(
+        "{method}&{}&{}",
+        percent_encode("/"),
+        percent_encode(&canonical_query(query))
+    );
+    let key = hmac::Key::new(
+        hmac::HMAC_SHA1_FOR_LEGACY_USE_ONLY,
+        format!("{secret}&").as_bytes(),
+    );
+    base64::engine::general_purpose::STANDARD.encode(hmac::sign(&key, to_sign.as_bytes()))
+}
+
+/// A request's one-time nonce (`x-acs-signature-nonce`, `SignatureNonce`).
+pub fn nonce() -> String {
+    let mut bytes = [0u8; 16];
+    ring::rand::SecureRandom::fill(&ring::rand::SystemRandom::new(), &mut bytes)
+        .expect("the system's random source");
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 pub fn sha256_hex(data: &[u8]) -> String {

@@ -25,7 +25,6 @@ pub enum RootCert {
 pub enum CertMode {
     Disable,
     Allow,
-    Require,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]

@@ -4,9 +4,8 @@
 //! up to [`MAX_ANSWER_BYTES`], never through a redirect, within the services' patience.
 
 use super::types::{Credentials, Issued, Provider, Services};
-use crate::engine::dts::sign::percent_encode;
+use crate::engine::dts::sign;
 use crate::engine::text::excerpt;
-use base64::Engine as _;
 use std::collections::BTreeMap;
 use std::future::Future;
 use std::pin::Pin;
@@ -44,11 +43,11 @@ pub fn issue<'a>(provider: &'a Provider, services: &'a Services) -> Answer<'a> {
                 query.insert("AccessKeyId".into(), base.access_key_id.clone());
                 query.insert("SignatureMethod".into(), "HMAC-SHA1".into());
                 query.insert("SignatureVersion".into(), "1.0".into());
-                query.insert("SignatureNonce".into(), nonce());
+                query.insert("SignatureNonce".into(), sign::nonce());
                 if let Some(token) = &base.security_token {
                     query.insert("SecurityToken".into(), token.clone());
                 }
-                let signature = rpc_signature("GET", &query, &base.access_key_secret);
+                let signature = sign::rpc_signature("GET", &query, &base.access_key_secret);
                 query.insert("Signature".into(), signature);
                 sts(services, &query, role_arn).await
             }
@@ -102,41 +101,9 @@ fn rpc_query(
     ])
 }
 
-/// The RPC signature V1: HMAC-SHA1, keyed with the secret and `&`, over the method, the
-/// encoded path `/` and the encoded, sorted query.
-pub fn rpc_signature(method: &str, query: &BTreeMap<String, String>, secret: &str) -> String {
-    let canonical = query
-        .iter()
-        .map(|(k, v)| format!("{}={}", percent_encode(k), percent_encode(v)))
-        .collect::<Vec<_>>()
-        .join("&");
-    let to_sign = format!(
-        "{method}&{}&{}",
-        percent_encode("/"),
-        percent_encode(&canonical)
-    );
-    let key = ring::hmac::Key::new(
-        ring::hmac::HMAC_SHA1_FOR_LEGACY_USE_ONLY,
-        format!("{secret}&").as_bytes(),
-    );
-    base64::engine::general_purpose::STANDARD.encode(ring::hmac::sign(&key, to_sign.as_bytes()))
-}
-
-fn nonce() -> String {
-    let mut bytes = [0u8; 16];
-    let _ = ring::rand::SecureRandom::fill(&ring::rand::SystemRandom::new(), &mut bytes);
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
-
+/// Credential services answer at once; a jump host must not wait long for one that does not.
 fn client(patience: Duration) -> Result<reqwest::Client, String> {
-    reqwest::Client::builder()
-        .connect_timeout(patience.min(Duration::from_secs(5)))
-        .timeout(patience)
-        .redirect(reqwest::redirect::Policy::none())
-        .referer(false)
-        .user_agent(concat!("seqsync/", env!("CARGO_PKG_VERSION")))
-        .build()
-        .map_err(|e| format!("cannot set up HTTP: {e}"))
+    crate::engine::dts::http::client(patience.min(Duration::from_secs(5)), patience)
 }
 
 async fn sts(
@@ -144,12 +111,11 @@ async fn sts(
     query: &BTreeMap<String, String>,
     role_arn: &str,
 ) -> Result<Issued, String> {
-    let encoded = query
-        .iter()
-        .map(|(k, v)| format!("{}={}", percent_encode(k), percent_encode(v)))
-        .collect::<Vec<_>>()
-        .join("&");
-    let url = format!("{}/?{encoded}", services.sts.trim_end_matches('/'));
+    let url = format!(
+        "{}/?{}",
+        services.sts.trim_end_matches('/'),
+        sign::canonical_query(query)
+    );
     let body = get(&client(services.patience)?, &url, &[])
         .await
         .map_err(|e| format!("STS ({}) refused role {role_arn}: {e}", services.sts))?;

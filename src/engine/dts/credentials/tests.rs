@@ -224,7 +224,7 @@ fn the_v1_signature_is_hmac_sha1_over_the_encoded_sorted_query() {
     .map(|(k, v)| (k.to_string(), v.to_string()))
     .collect();
     assert_eq!(
-        fetch::rpc_signature("GET", &query, "testsecret"),
+        crate::engine::dts::sign::rpc_signature("GET", &query, "testsecret"),
         "OLeaidS1JvxuMvnyHOwuJ+uX5qY="
     );
 }
