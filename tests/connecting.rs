@@ -181,7 +181,10 @@ fn seqsync(
             "{}: a failure says why: {json} {stderr}",
             case.name
         );
-        return Err(stderr);
+        return Err(format!(
+            "exit {}: {stderr}",
+            out.status.code().unwrap_or(-1)
+        ));
     }
     let text = |key: &str| side[key].as_str().unwrap_or_default().to_string();
     Ok(Arrival {
@@ -332,7 +335,25 @@ fn seqsync_arrives_where_psql_arrives_and_refuses_where_it_refuses() {
                     failures.push(format!("{}: psql {theirs:?}, seqsync {ours:?}", case.name));
                 }
             }
-            (Err(_), Err(_)) => refused += 1,
+            (Err(_), Err(ours)) => {
+                refused += 1;
+                // What the operator must fix before anything is tried (the string, a service,
+                // their own key file) is a usage error; what the server refuses is a failure.
+                let usage = [
+                    "an unknown service",
+                    "an option libpq does not know",
+                    "client certificate, wrong passphrase",
+                    "a key readable by others",
+                ];
+                let expected = if usage.contains(&case.name) {
+                    "exit 2:"
+                } else {
+                    "exit 1:"
+                };
+                if !ours.starts_with(expected) {
+                    failures.push(format!("{}: expected {expected} {ours}", case.name));
+                }
+            }
             _ => failures.push(format!("{}: psql {judged:?}, seqsync {ours:?}", case.name)),
         }
     }

@@ -64,13 +64,20 @@ pub async fn run(cli: &Global, args: &ConninfoArgs) -> Result<Done, Error> {
     }
     let failed: Vec<String> = reached.iter().filter_map(|r| r.error.clone()).collect();
     if failed.is_empty() {
-        Ok(Done::Complete)
-    } else {
-        Err(Error {
-            kind: ErrorKind::Failed,
-            message: failed.join("\n"),
-        })
+        return Ok(Done::Complete);
     }
+    // A string to fix outranks a server that did not answer: exit 2, as for any bad input.
+    let usage = reached
+        .iter()
+        .any(|r| matches!(r.error_kind, Some(ErrorKind::Usage | ErrorKind::Refused)));
+    Err(Error {
+        kind: if usage {
+            ErrorKind::Usage
+        } else {
+            ErrorKind::Failed
+        },
+        message: failed.join("\n"),
+    })
 }
 
 /// psql's `\conninfo` sentence, plus what a sync cares about: TLS, primary or standby, version.

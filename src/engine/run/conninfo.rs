@@ -16,6 +16,10 @@ pub struct Reached {
     #[serde(flatten)]
     pub arrival: Option<Arrival>,
     pub error: Option<String>,
+    /// A string that does not resolve is the operator's to fix (usage); a server that does
+    /// not answer is a failure.
+    #[serde(skip)]
+    pub error_kind: Option<crate::engine::ErrorKind>,
     pub warnings: Vec<String>,
 }
 
@@ -42,17 +46,18 @@ pub async fn conninfo(ctx: &Context, side: &'static str, endpoint: &Endpoint) ->
             (pg.display.clone(), arrival)
         }
     };
-    let (arrival, error) = match arrival {
-        Ok(a) => (Some(a), None),
+    let (arrival, error, error_kind) = match arrival {
+        Ok(a) => (Some(a), None, None),
         // Errors from resolving carry the side already; a connection's do not.
-        Err(e) if e.message.starts_with(side) => (None, Some(e.message)),
-        Err(e) => (None, Some(format!("{side}: {}", e.message))),
+        Err(e) if e.message.starts_with(side) => (None, Some(e.message), Some(e.kind)),
+        Err(e) => (None, Some(format!("{side}: {}", e.message)), Some(e.kind)),
     };
     Reached {
         side,
         endpoint: display,
         arrival,
         error,
+        error_kind,
         warnings: kept.into_inner().expect("not poisoned"),
     }
 }
