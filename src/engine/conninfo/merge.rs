@@ -14,16 +14,6 @@ pub enum Origin {
     Environment(&'static str),
 }
 
-impl std::fmt::Display for Origin {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            Origin::ConnectionString => write!(f, "the connection string"),
-            Origin::Service(file) => write!(f, "service file {}", file.display()),
-            Origin::Environment(var) => write!(f, "environment variable {var}"),
-        }
-    }
-}
-
 /// Every keyword that has a value, after precedence, with where it came from.
 #[derive(Debug, Clone, Default)]
 pub struct Merged {

@@ -13,9 +13,7 @@ mod settings;
 mod tests;
 
 pub use environment::Environment;
-pub use keywords::{Keyword, Support, KEYWORDS};
 pub use merge::{merge, Merged, Origin};
-pub use service::SYSTEM_DIRS;
 pub use settings::{ChannelBinding, HostEntry, Route, Settings, TargetSession};
 
 /// The connection string resolved into what seqsync connects with.

@@ -201,10 +201,6 @@ impl PgEndpoint {
         Some(&self.settings.user)
     }
 
-    pub fn settings(&self) -> &Settings {
-        &self.settings
-    }
-
     pub(super) fn scrub(&self, text: &str) -> String {
         scrub(
             text,

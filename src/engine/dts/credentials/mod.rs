@@ -15,15 +15,13 @@ mod files;
 mod types;
 
 use super::settings::DtsSettings;
-pub use files::cli_config_path;
+use files::cli_config_path;
 use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, SystemTime};
-pub use types::{
-    Credentials, Environment, Issued, Link, Provider, Services, DEFAULT_METADATA_ENDPOINT,
-    DEFAULT_STS_ENDPOINT, ROLE_SECONDS,
-};
+pub use types::{Credentials, Environment, Link, Provider, Services};
+use types::{Issued, ROLE_SECONDS};
 
 /// The links to try, in the SDKs' order. Only what can be known without a network call is
 /// decided here; a link that then fails to fetch gives way to the next, as in the SDKs. A
