@@ -256,7 +256,8 @@ pub fn spawn(config: WorkerConfig) -> (UnboundedSender<Effect>, UnboundedReceive
                 }
                 Effect::History { index, instance_id } => {
                     tokio::task::spawn_blocking(move || {
-                        let result = run::history(&ctx, &instance_id).map_err(|e| e.message);
+                        let result = run::history(&ctx, &instance_id, run::HISTORY_RUNS)
+                            .map_err(|e| e.message);
                         let _ = out.send(Response::History { index, result });
                     });
                 }

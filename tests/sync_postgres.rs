@@ -283,20 +283,30 @@ async fn the_journal_records_intent_before_and_result_after() {
         "{stderr}"
     );
     let text = std::fs::read_to_string(pair.journal()).unwrap();
-    let entries: Vec<serde_json::Value> = text
+    let lines: Vec<serde_json::Value> = text
         .lines()
         .map(|l| serde_json::from_str(l).unwrap())
         .collect();
-    let events: Vec<&str> = entries
-        .iter()
-        .map(|e| e["event"].as_str().unwrap())
-        .collect();
+    let events: Vec<&str> = lines.iter().map(|e| e["event"].as_str().unwrap()).collect();
     // The plan, as `plan` and the TUI journal it; then the intent, before anything changes.
     assert_eq!(
         events,
         vec!["plan", "apply-started", "batch-locked", "applied"]
     );
-    assert!(entries.iter().all(|e| e["run_id"] == json["run_id"]));
+    assert!(lines
+        .iter()
+        .all(|e| e["run_id"] == json["run_id"] && e["v"] == 2));
+    // Rows are written once, with the plan; later lines carry only what is new.
+    assert_eq!(lines[0]["rows"][0]["target"], 10);
+    assert!(lines[1..].iter().all(|e| e.get("rows").is_none()), "{text}");
+    // What recovery and undo read: every entry with its rows rebuilt.
+    let entries = seqsync::engine::journal::Journal::new(pair.journal())
+        .read_all()
+        .unwrap();
+    let entries: Vec<serde_json::Value> = entries
+        .iter()
+        .map(|e| serde_json::to_value(e).unwrap())
+        .collect();
     let entries = &entries[1..];
     assert_eq!(entries[0]["rows"][0]["target"], 10);
     assert_eq!(

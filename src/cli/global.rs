@@ -137,7 +137,8 @@ pub fn setup(cli: &Global, batch_size: usize) -> Result<(Settings, Context), Err
         .unwrap_or_else(Journal::default_path);
     let context = Context {
         timeouts: settings.timeouts,
-        journal: Journal::new(journal),
+        journal: Journal::new(journal)
+            .with_rotation(settings.journal_rotate_at, settings.journal_archives),
         batch_size,
     };
     Ok((settings, context))

@@ -43,6 +43,10 @@ struct RawDefaults {
     /// Time between Keep Sequences Ahead rounds.
     watch_interval: Option<String>,
     journal: Option<PathBuf>,
+    /// Where the journal rolls over to an archive: "16MiB", "512KiB", or bytes.
+    journal_rotate_at: Option<String>,
+    /// Archives kept beside the journal.
+    journal_archives: Option<usize>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -92,6 +96,9 @@ pub struct Settings {
     /// Time between Keep Sequences Ahead rounds (`seqsync watch`, the TUI's `w`).
     pub watch_interval: Duration,
     pub journal: Option<PathBuf>,
+    /// Where the journal rolls over, and how many archives it keeps.
+    pub journal_rotate_at: u64,
+    pub journal_archives: usize,
     pub instances: Vec<Instance>,
     /// Alibaba Cloud DTS as a source of instances, when `[dts]` is configured.
     pub dts: Option<DtsSettings>,
@@ -216,6 +223,34 @@ fn parse_duration(
     }
 }
 
+/// A size such as "16MiB", "512 KiB", "1GiB" or "65536" (bytes); at least 64 KiB, so that a
+/// typo does not roll the journal over at every run.
+fn parse_size(text: &str) -> Result<u64, String> {
+    let t = text.trim();
+    let split = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
+    let (digits, unit) = t.split_at(split);
+    let scale: u64 = match unit.trim() {
+        "" | "B" => 1,
+        "KiB" | "kB" | "KB" | "K" => 1 << 10,
+        "MiB" | "MB" | "M" => 1 << 20,
+        "GiB" | "GB" | "G" => 1 << 30,
+        other => {
+            return Err(format!(
+                "unknown unit '{other}'; expected a size such as \"16MiB\" or \"512KiB\""
+            ))
+        }
+    };
+    let bytes = digits
+        .parse::<u64>()
+        .ok()
+        .and_then(|n| n.checked_mul(scale))
+        .ok_or_else(|| "expected a size such as \"16MiB\" or \"512KiB\"".to_string())?;
+    if bytes < 64 << 10 {
+        return Err("must be at least 64KiB".to_string());
+    }
+    Ok(bytes)
+}
+
 fn validate(raw: RawConfig, file: Option<PathBuf>) -> Result<Settings, String> {
     let where_ = file
         .as_ref()
@@ -244,6 +279,11 @@ fn validate(raw: RawConfig, file: Option<PathBuf>) -> Result<Settings, String> {
         crate::engine::run::DEFAULT_INTERVAL,
     )
     .map_err(in_file)?;
+    let journal_rotate_at = match &raw.defaults.journal_rotate_at {
+        None => crate::engine::journal::DEFAULT_ROTATE_AT,
+        Some(text) => parse_size(text)
+            .map_err(|e| in_file(format!("[defaults] journal_rotate_at = \"{text}\": {e}")))?,
+    };
     let offset = raw
         .defaults
         .offset
@@ -364,6 +404,11 @@ fn validate(raw: RawConfig, file: Option<PathBuf>) -> Result<Settings, String> {
         timeouts,
         watch_interval,
         journal: raw.defaults.journal,
+        journal_rotate_at,
+        journal_archives: raw
+            .defaults
+            .journal_archives
+            .unwrap_or(crate::engine::journal::DEFAULT_KEEP_ARCHIVES),
         instances,
         dts,
         overlays,

@@ -380,7 +380,7 @@ pub struct PlanRow {
 }
 
 /// How a source sequence was paired with a destination sequence.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case", tag = "by", content = "column")]
 pub enum Matched {
     /// Same schema and name (after the Oracle name mapping), or not paired at all.

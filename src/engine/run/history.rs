@@ -4,31 +4,18 @@
 //! intent and the per-batch records are the journal's, not the operator's.
 
 use super::context::Context;
-use crate::engine::journal::{unfinished, JournalEntry, JournalEvent};
+use crate::engine::journal::JournalEntry;
 use crate::engine::Error;
 
-pub fn history(ctx: &Context, instance_id: &str) -> Result<Vec<JournalEntry>, Error> {
-    let entries = ctx.journal.read_all().map_err(Error::failed)?;
-    Ok(latest_per_run(entries, |e| e.instance == instance_id))
-}
+/// How many runs the History tab lists: a page, so that its cost does not grow with the
+/// journal's age.
+pub const HISTORY_RUNS: usize = 500;
 
-fn latest_per_run(
-    entries: Vec<JournalEntry>,
-    keep: impl Fn(&JournalEntry) -> bool,
-) -> Vec<JournalEntry> {
-    let mut seen = std::collections::HashSet::new();
-    entries
-        .into_iter()
-        .rev()
-        .filter(|e| keep(e))
-        .filter(|e| {
-            !matches!(
-                e.event,
-                JournalEvent::ApplyStarted | JournalEvent::BatchLocked
-            )
-        })
-        .filter(|e| seen.insert(e.run_id.clone()))
-        .collect()
+/// The newest runs of one instance, at most `limit`.
+pub fn history(ctx: &Context, instance_id: &str, limit: usize) -> Result<Vec<JournalEntry>, Error> {
+    ctx.journal
+        .runs(limit, &|e| e.instance == instance_id)
+        .map_err(Error::failed)
 }
 
 /// The journal as `seqsync journal` shows it: where it is, how big, and its newest runs.
@@ -38,41 +25,47 @@ pub struct Overview {
     /// Whether the file exists (the first plan writes it).
     pub exists: bool,
     pub bytes: u64,
+    /// Entries and runs in the active file (archives hold older ones).
     pub entries: usize,
     pub runs: usize,
+    /// Lines that are not entries (a torn write, garbage), skipped by every reader.
+    pub unreadable: usize,
     /// Runs that started applying and never ended: the next start on their destination
     /// settles them.
     pub unfinished: Vec<String>,
+    /// Where the active file rolls over, and how many archives are kept.
+    pub rotate_at: u64,
+    pub keep_archives: usize,
+    /// The archives, newest first, with their sizes.
+    pub archives: Vec<Archive>,
     /// The newest runs, newest first, at most the number asked for.
     pub recent: Vec<JournalEntry>,
 }
 
+#[derive(Debug, serde::Serialize)]
+pub struct Archive {
+    pub path: String,
+    pub bytes: u64,
+}
+
 pub fn overview(ctx: &Context, newest: usize) -> Result<Overview, Error> {
-    let path = ctx.journal.path();
-    let (exists, bytes) = match std::fs::metadata(path) {
-        Ok(m) => (true, m.len()),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => (false, 0),
-        Err(e) => {
-            return Err(Error::failed(format!(
-                "cannot read the journal {}: {e}",
-                path.display()
-            )))
-        }
-    };
-    let entries = ctx.journal.read_all().map_err(Error::failed)?;
-    let count = entries.len();
-    let open = unfinished(&entries)
-        .into_iter()
-        .map(|e| e.run_id.clone())
-        .collect();
-    let runs = latest_per_run(entries, |_| true);
+    let stats = ctx.journal.stats().map_err(Error::failed)?;
+    let recent = ctx.journal.runs(newest, &|_| true).map_err(Error::failed)?;
     Ok(Overview {
-        path: path.display().to_string(),
-        exists,
-        bytes,
-        entries: count,
-        runs: runs.len(),
-        unfinished: open,
-        recent: runs.into_iter().take(newest).collect(),
+        path: ctx.journal.path().display().to_string(),
+        exists: stats.bytes.is_some(),
+        bytes: stats.bytes.unwrap_or(0),
+        entries: stats.entries,
+        runs: stats.runs,
+        unreadable: stats.unreadable,
+        unfinished: stats.unfinished,
+        rotate_at: ctx.journal.rotate_at(),
+        keep_archives: ctx.journal.keep_archives(),
+        archives: stats
+            .archives
+            .into_iter()
+            .map(|(path, bytes)| Archive { path, bytes })
+            .collect(),
+        recent,
     })
 }

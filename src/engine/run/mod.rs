@@ -27,7 +27,7 @@ pub use crate::engine::detect::ObserveGate;
 pub use check::{behind_data, check, Checked};
 pub use conninfo::{conninfo, Reached};
 pub use context::{Context, Level, Notice, Notify};
-pub use history::{history, overview, Overview};
+pub use history::{history, overview, Overview, HISTORY_RUNS};
 pub use instances::{discover, find, list, Found, Sources};
 pub use rates::{rates, DEFAULT_HORIZON, DEFAULT_SAMPLE};
 pub use recover::{recover, settle, Recovered};

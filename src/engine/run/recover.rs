@@ -90,7 +90,13 @@ pub async fn settle(
             &message,
         );
         journal
-            .append(&RunContext::of(entry).entry(JournalEvent::Recovered, &rows, &message))
+            .record(
+                &RunContext::of(entry),
+                JournalEvent::Recovered,
+                &rows,
+                &message,
+                &[],
+            )
             .map_err(Error::failed)?;
         notify(Notice {
             text: message.clone(),

@@ -269,7 +269,7 @@ impl Prepared {
     /// Journals the plan (with `note` as its message) before anything changes.
     pub(super) fn journal_plan(&self, journal: &Journal, note: &str) -> Result<(), Error> {
         journal
-            .append(&self.context.entry(JournalEvent::Plan, &self.rows, note))
+            .record(&self.context, JournalEvent::Plan, &self.rows, note, &[])
             .map_err(|e| Error::failed(format!("{e}; nothing was changed")))
     }
 
@@ -338,10 +338,12 @@ impl Prepared {
         }
         // Write-ahead: the intent is on disk before the first sequence changes.
         journal
-            .append(
-                &self
-                    .context
-                    .entry(JournalEvent::ApplyStarted, &self.rows, ""),
+            .record(
+                &self.context,
+                JournalEvent::ApplyStarted,
+                &self.rows,
+                "",
+                &[],
             )
             .map_err(|e| not_started(e.to_string()))?;
         let (outcome, event, message) = if self.changes() == 0 {
@@ -360,9 +362,7 @@ impl Prepared {
                 &postgres::ApplyHooks {
                     progress,
                     record: &|locked| {
-                        let mut entry = self.context.entry(JournalEvent::BatchLocked, &[], "");
-                        entry.locked = locked.to_vec();
-                        journal.append(&entry)
+                        journal.record(&self.context, JournalEvent::BatchLocked, &[], "", locked)
                     },
                     cancel,
                 },
@@ -398,7 +398,7 @@ impl Prepared {
             ),
         );
         let journaled = journal
-            .append(&self.context.entry(event, &self.rows, &message))
+            .record(&self.context, event, &self.rows, &message, &[])
             .err();
         Ok((outcome, journaled))
     }

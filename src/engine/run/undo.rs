@@ -23,10 +23,10 @@ pub async fn undo(
     ad_hoc: Option<&Endpoint>,
     notify: Notify<'_>,
 ) -> Result<Prepared, Error> {
-    let entries = ctx.journal.read_all().map_err(Error::failed)?;
-    let Some(last) = last_entry(&entries, run_id) else {
+    let Some(last) = last_entry(ctx, run_id)? else {
         return Err(Error::usage(format!(
-            "no run {run_id} in the journal {}; `seqsync` lists runs in each instance's History tab",
+            "no run {run_id} in the journal {} or its archives; `seqsync journal` and each \
+             instance's History tab list runs",
             ctx.journal.path().display()
         )));
     };
@@ -43,12 +43,15 @@ pub async fn undo(
     prepare_undo(ctx, run_id, &destination).await
 }
 
-/// The last entry of a run, if the journal has it.
-fn last_entry<'a>(entries: &'a [JournalEntry], run_id: &str) -> Option<&'a JournalEntry> {
-    entries
-        .iter()
-        .rev()
-        .find(|e| e.run_id == run_id && e.event != JournalEvent::BatchLocked)
+/// The last entry of a run, rows rebuilt, if the journal or an archive has it.
+fn last_entry(ctx: &Context, run_id: &str) -> Result<Option<JournalEntry>, Error> {
+    let entries = ctx.journal.run(run_id).map_err(Error::failed)?;
+    Ok(entries.and_then(|entries| {
+        entries
+            .into_iter()
+            .rev()
+            .find(|e| e.event != JournalEvent::BatchLocked)
+    }))
 }
 
 /// The undo of a run that was applied: every sequence it set goes back to its "before", as long
@@ -61,18 +64,14 @@ async fn prepare_undo(
     destination: &PgEndpoint,
 ) -> Result<Prepared, Error> {
     // Read again: settling may just have closed the run being undone.
-    let entries = ctx.journal.read_all().map_err(Error::failed)?;
-    let Some(last) = last_entry(&entries, run_id) else {
+    let Some(last) = last_entry(ctx, run_id)? else {
         return Err(Error::usage(format!(
             "no run {run_id} in the journal {}",
             ctx.journal.path().display()
         )));
     };
-    if let Some(undo) = entries.iter().rev().find(|e| {
-        e.undo_of.as_deref() == Some(run_id)
-            && matches!(e.event, JournalEvent::Applied | JournalEvent::Recovered)
-            && e.rows.iter().any(|r| r.status == RowStatus::Updated)
-    }) {
+    let undos = ctx.journal.undos_of(run_id).map_err(Error::failed)?;
+    if let Some(undo) = undos.iter().find(|e| e.undoable()) {
         return Err(Error::failed(format!(
             "run {run_id} was already undone by run {}",
             undo.run_id
