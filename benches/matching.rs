@@ -35,7 +35,7 @@ fn sequence(name: &str, table: Option<&str>, last: i64) -> Sequence {
         can_read: true,
         can_update: true,
         schema_usable: true,
-        owned_by: table.map(column),
+        owned_by: table.map(|t| Box::new(column(t))),
         default_for: table
             .filter(|t| t.ends_with('0'))
             .map(|t| vec![column(&format!("{t}_archive"))])

@@ -30,7 +30,8 @@ pub fn print_rows(
             t.push_str(&format!("{outcome}: {}\n", summary_text(rows)));
             t
         }
-        RowFormat::Json => render_json(context, rows, outcome, error),
+        // Streamed: 100,000 rows are not held a second time as text.
+        RowFormat::Json => return print_json(&RowsDocument::new(context, rows, outcome, error)),
         RowFormat::Csv => render_csv(rows),
     });
 }
@@ -384,24 +385,45 @@ pub fn columns<const N: usize>(
     out
 }
 
+/// A run's rows as one JSON document, borrowing them (keys in the order they always had).
+#[derive(serde::Serialize)]
+struct RowsDocument<'a> {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    error: Option<&'a str>,
+    instance: &'a str,
+    offset: i64,
+    outcome: &'a str,
+    rows: &'a [PlanRow],
+    run_id: &'a str,
+    summary: std::collections::BTreeMap<&'static str, usize>,
+}
+
+impl<'a> RowsDocument<'a> {
+    fn new(
+        context: &'a RunContext,
+        rows: &'a [PlanRow],
+        outcome: &'a str,
+        error: Option<&'a str>,
+    ) -> Self {
+        RowsDocument {
+            error,
+            instance: &context.instance,
+            offset: context.offset,
+            outcome,
+            rows,
+            run_id: &context.run_id,
+            summary: summarize(rows),
+        }
+    }
+}
+
 pub fn render_json(
     context: &RunContext,
     rows: &[PlanRow],
     outcome: &str,
     error: Option<&str>,
 ) -> String {
-    let mut doc = serde_json::json!({
-        "instance": context.instance,
-        "run_id": context.run_id,
-        "offset": context.offset,
-        "outcome": outcome,
-        "rows": rows,
-        "summary": summarize(rows),
-    });
-    if let Some(e) = error {
-        doc["error"] = serde_json::Value::String(e.to_string());
-    }
-    json(&doc)
+    json(&RowsDocument::new(context, rows, outcome, error))
 }
 
 pub fn render_csv(rows: &[PlanRow]) -> String {

@@ -1326,7 +1326,10 @@ fn the_preview_chooses_rows_by_keys_and_applies_only_the_chosen() {
     let mut state = scene();
     let request = plan_orders(&mut state);
     let mut planned = rows();
-    planned[4].source_key = Some(("hr".into(), "LEGACY_SEQ".into()));
+    planned[4].source_key = Some(seqsync::engine::model::SourceKey::Other(Box::new((
+        "hr".into(),
+        "LEGACY_SEQ".into(),
+    ))));
     planned[2].matched = Matched::Column("public.refunds.id".into());
     planned[2].source_name = Some("public.refund_seq".into());
     // The config left legacy_seq out already.

@@ -94,7 +94,7 @@ pub fn pair<'a>(source: &'a [Sequence], destination: &'a [Sequence]) -> Vec<Pair
             group.1.push(k - n);
         }
     }
-    let mut out = vec![];
+    let mut out = Vec::with_capacity(source.len().max(destination.len()));
     let mut taken_source = vec![false; n];
     let mut taken_destination = vec![false; destination.len()];
     for (sources, destinations) in members.values() {
@@ -184,8 +184,8 @@ pub fn pair<'a>(source: &'a [Sequence], destination: &'a [Sequence]) -> Vec<Pair
 pub fn source_label(source: &Sequence) -> String {
     source
         .origin
-        .clone()
-        .unwrap_or_else(|| source.qualified_name())
+        .as_deref()
+        .map_or_else(|| source.qualified_name(), String::from)
 }
 
 /// Names every sequence of a refused group and the columns that link them.
@@ -258,7 +258,7 @@ mod tests {
             }
         };
         let mut fed = feeds.iter().map(column);
-        s.owned_by = fed.next();
+        s.owned_by = fed.next().map(Box::new);
         s.default_for = fed.collect();
         s
     }

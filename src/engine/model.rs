@@ -147,7 +147,9 @@ pub struct Sequence {
     pub oid: u32,
     pub schema: String,
     pub name: String,
-    pub data_type: String,
+    /// `bigint`, `integer`, `smallint` (no allocation for these: there are as many as
+    /// sequences), or what the catalogue says.
+    pub data_type: std::borrow::Cow<'static, str>,
     pub start: i64,
     pub min: i64,
     pub max: i64,
@@ -162,20 +164,33 @@ pub struct Sequence {
     /// This role has USAGE on the sequence's schema (without it, no privilege on the sequence
     /// helps).
     pub schema_usable: bool,
-    pub owned_by: Option<OwnedBy>,
+    /// Boxed: most sequences of a large catalogue own no column, and each one read is held
+    /// twice over (source and destination) while a plan is made.
+    pub owned_by: Option<Box<OwnedBy>>,
     /// Other columns whose DEFAULT calls `nextval()` on it (a sequence may feed many tables).
     pub default_for: Vec<OwnedBy>,
     /// The source's own name when it differs from the one matched (Oracle's `OWNER.NAME`).
-    pub origin: Option<String>,
+    pub origin: Option<Box<str>>,
     /// An unlogged sequence (PostgreSQL 15+): physical replication does not carry it, and a
     /// crash resets it to its start.
     pub unlogged: bool,
     /// Why its value cannot be read here although the role may read it (an unlogged sequence
     /// on a standby).
-    pub unavailable: Option<String>,
+    pub unavailable: Option<Box<str>>,
     /// Something the operator should know about the value read (an Oracle CYCLE sequence
     /// read past its MAXVALUE, taken as wrapped).
-    pub note: Option<String>,
+    pub note: Option<Box<str>>,
+}
+
+/// A type name as a sequence holds it: the usual ones without an allocation.
+pub fn type_name(name: String) -> std::borrow::Cow<'static, str> {
+    match ["bigint", "integer", "smallint", "NUMBER"]
+        .into_iter()
+        .find(|known| *known == name)
+    {
+        Some(known) => known.into(),
+        None => name.into(),
+    }
 }
 
 /// What the next `nextval()` would do.
@@ -227,7 +242,10 @@ impl Sequence {
     /// Every column it feeds: the owning column (serial, identity) first, then the columns
     /// whose DEFAULT calls it.
     pub fn fed_columns(&self) -> impl Iterator<Item = &OwnedBy> {
-        self.owned_by.iter().chain(&self.default_for)
+        self.owned_by
+            .as_deref()
+            .into_iter()
+            .chain(&self.default_for)
     }
 
     pub fn feeds_a_column(&self) -> bool {
@@ -374,9 +392,38 @@ pub struct PlanRow {
     #[serde(default)]
     pub matched: Matched,
     /// The source sequence's (schema, name) as planned (after any name mapping), to join the
-    /// row with what was read of the source.
+    /// row with what was read of the source; read it with [`PlanRow::source_names`].
     #[serde(skip)]
-    pub source_key: Option<(String, String)>,
+    pub source_key: Option<SourceKey>,
+}
+
+/// Where a row's source sequence is, by name.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SourceKey {
+    /// The row's own schema and name (most rows: no copy of the names is kept).
+    SameName,
+    Other(Box<(String, String)>),
+}
+
+impl SourceKey {
+    /// The key of a source named `schema.name` on a row named `row_schema.row_name`.
+    pub fn of(row_schema: &str, row_name: &str, schema: &str, name: &str) -> SourceKey {
+        if (row_schema, row_name) == (schema, name) {
+            SourceKey::SameName
+        } else {
+            SourceKey::Other(Box::new((schema.to_string(), name.to_string())))
+        }
+    }
+}
+
+impl PlanRow {
+    /// The source sequence's (schema, name), when the row has one.
+    pub fn source_names(&self) -> Option<(&str, &str)> {
+        match self.source_key.as_ref()? {
+            SourceKey::SameName => Some((&self.schema, &self.name)),
+            SourceKey::Other(names) => Some((&names.0, &names.1)),
+        }
+    }
 }
 
 /// How a source sequence was paired with a destination sequence.

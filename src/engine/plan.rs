@@ -1,7 +1,7 @@
 //! The planner: pure, no I/O. (source sequences, destination sequences, offset) → plan rows.
 
 use super::matching::{pair, source_label, Pairing};
-use super::model::{Matched, NextValue, PlanRow, RowStatus, Sequence};
+use super::model::{Matched, NextValue, PlanRow, RowStatus, Sequence, SourceKey};
 use super::offset::Offset;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -31,8 +31,29 @@ pub fn plan_with_offsets(
         .into_iter()
         .map(|pairing| row_for(pairing, options, offset_for))
         .collect();
-    rows.sort_by(|a, b| (&a.schema, &a.name).cmp(&(&b.schema, &b.name)));
+    sort_by_name(&mut rows);
     rows
+}
+
+/// Sorts rows by schema and name, keeping equal names in their order, without the buffer of
+/// half the rows a stable sort of the rows themselves takes (12 MB at 100,000 rows): the
+/// indices are sorted, then the rows moved into place along the permutation's cycles.
+fn sort_by_name(rows: &mut [PlanRow]) {
+    let mut order: Vec<usize> = (0..rows.len()).collect();
+    order.sort_by(|&a, &b| (&rows[a].schema, &rows[a].name).cmp(&(&rows[b].schema, &rows[b].name)));
+    // Position i takes the row at order[i].
+    for start in 0..rows.len() {
+        let mut at = start;
+        loop {
+            let from = order[at];
+            order[at] = at;
+            if from == start {
+                break;
+            }
+            rows.swap(at, from);
+            at = from;
+        }
+    }
 }
 
 fn row_for(
@@ -110,7 +131,11 @@ fn row_for(
         .filter(|(_, seq)| seq.is_some_and(|q| q.unlogged))
         .map(|(side, _)| side)
         .collect();
-    let mut notes: Vec<String> = s.and_then(|s| s.note.clone()).into_iter().collect();
+    let mut notes: Vec<String> = s
+        .and_then(|s| s.note.as_deref())
+        .map(String::from)
+        .into_iter()
+        .collect();
     if !unlogged.is_empty() {
         notes.push(format!(
             "unlogged in the {}: physical replication does not carry it and a crash resets it to its start",
@@ -147,9 +172,9 @@ fn plan_row(
         status: RowStatus::Update,
         message: String::new(),
         destination_oid: destination.map(|d| d.oid),
-        source_name: source.and_then(|s| s.origin.clone()),
+        source_name: source.and_then(|s| s.origin.as_deref()).map(String::from),
         matched: Matched::Name,
-        source_key: source.map(|s| (s.schema.clone(), s.name.clone())),
+        source_key: source.map(|s| SourceKey::of(schema, name, &s.schema, &s.name)),
     };
     let (src, dst) = match (source, destination) {
         (Some(s), Some(d)) => (s, d),
@@ -298,6 +323,26 @@ mod tests {
             offset: Offset::new(offset).unwrap(),
             allow_lower: false,
             scan_unindexed: false,
+        }
+    }
+
+    proptest! {
+        #[test]
+        fn rows_sort_by_name_as_a_stable_sort_would(names in proptest::collection::vec((0u8..3, 0u8..6), 0..60)) {
+            let rows: Vec<PlanRow> = names
+                .iter()
+                .enumerate()
+                .map(|(i, (schema, name))| {
+                    let mut row = plan_row(&format!("s{schema}"), &format!("n{name}"), None, None, opts(1).offset, false);
+                    row.message = i.to_string();
+                    row
+                })
+                .collect();
+            let mut expected = rows.clone();
+            expected.sort_by(|a, b| (&a.schema, &a.name).cmp(&(&b.schema, &b.name)));
+            let mut sorted = rows;
+            sort_by_name(&mut sorted);
+            prop_assert_eq!(sorted, expected);
         }
     }
 

@@ -3,7 +3,7 @@
 //! source, where one is given, can only push a target further. Nothing is ever lowered.
 
 use super::behind::ColumnEdge;
-use super::model::{DataEdge, Matched, OwnedBy, PlanRow, RowStatus, Sequence};
+use super::model::{DataEdge, Matched, OwnedBy, PlanRow, RowStatus, Sequence, SourceKey};
 use std::collections::HashMap;
 
 /// Ids kept free past a column's largest value by default. Rows that land after the read and
@@ -210,7 +210,9 @@ fn repair_row(
         destination_oid: Some(seq.oid),
         source_name: synced.and_then(|r| r.source_name.clone()),
         matched: synced.map_or(Matched::Name, |r| r.matched.clone()),
-        source_key: synced.and_then(|r| r.source_key.clone()),
+        source_key: synced
+            .and_then(PlanRow::source_names)
+            .map(|(schema, name)| SourceKey::of(&seq.schema, &seq.name, schema, name)),
     };
     if let Some(why) = &seq.unavailable {
         return with(

@@ -157,7 +157,7 @@ impl Choice {
 /// The names a row is matched by: the destination's, and the source's where it differs.
 fn names_of(row: &PlanRow) -> Vec<String> {
     let mut names = vec![format!("{}.{}", row.schema, row.name)];
-    if let Some((schema, name)) = &row.source_key {
+    if let Some((schema, name)) = row.source_names() {
         let source = format!("{schema}.{name}");
         if source != names[0] {
             names.push(source);
@@ -267,6 +267,7 @@ fn in_set(set: &[char], c: char) -> bool {
 mod tests {
     use super::*;
     use crate::engine::model::Matched;
+    use crate::engine::model::SourceKey;
 
     fn row(schema: &str, name: &str, status: RowStatus) -> PlanRow {
         PlanRow {
@@ -281,7 +282,7 @@ mod tests {
             destination_oid: None,
             source_name: None,
             matched: Matched::Name,
-            source_key: Some((schema.into(), name.into())),
+            source_key: Some(SourceKey::SameName),
         }
     }
 
@@ -348,7 +349,12 @@ mod tests {
     #[test]
     fn the_source_name_is_matched_too() {
         let mut r = row("public", "orders_id_seq1", RowStatus::Update);
-        r.source_key = Some(("public".into(), "orders_id_seq".into()));
+        r.source_key = Some(SourceKey::of(
+            "public",
+            "orders_id_seq1",
+            "public",
+            "orders_id_seq",
+        ));
         let selection = Selection::new(vec![], vec!["public.orders_id_seq".into()]).unwrap();
         assert_eq!(selection.apply(&[r])[0].status, RowStatus::Excluded);
     }

@@ -109,7 +109,7 @@ impl Tracker {
 
     /// What was observed of the source sequence a row was planned from.
     pub fn source_of(&self, row: &PlanRow) -> Option<&Tracked> {
-        let (schema, name) = row.source_key.as_ref()?;
+        let (schema, name) = row.source_names()?;
         self.get(schema, name)
     }
 
@@ -240,6 +240,7 @@ pub fn backoff(failures: u32, interval: Duration) -> Duration {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::engine::model::SourceKey;
 
     fn key(name: &str) -> Key {
         ("public".to_string(), name.to_string())
@@ -262,7 +263,7 @@ mod tests {
             destination_oid: None,
             source_name: None,
             matched: Default::default(),
-            source_key: Some(("public".into(), name.into())),
+            source_key: Some(SourceKey::SameName),
         }
     }
 

@@ -24,7 +24,7 @@ pub fn map_names(
     }
     seq.schema = schema;
     if (&seq.schema, &seq.name) != (&original.0, &original.1) {
-        seq.origin = Some(format!("{}.{}", original.0, original.1));
+        seq.origin = Some(format!("{}.{}", original.0, original.1).into());
     }
     seq
 }
@@ -186,7 +186,7 @@ pub fn to_sequence(row: &OracleRow) -> Result<Sequence, String> {
         oid: 0,
         schema: row.owner.clone(),
         name: row.name.clone(),
-        data_type: "NUMBER".to_string(),
+        data_type: "NUMBER".into(),
         start: if increment > 0 { min } else { max },
         min,
         max,
@@ -204,7 +204,7 @@ pub fn to_sequence(row: &OracleRow) -> Result<Sequence, String> {
         schema_usable: true,
         origin: None,
         owned_by: match (&row.table_name, &row.column_name) {
-            (Some(table), Some(column)) => Some(OwnedBy {
+            (Some(table), Some(column)) => Some(Box::new(OwnedBy {
                 schema: row.owner.clone(),
                 table: table.clone(),
                 column: column.clone(),
@@ -212,12 +212,12 @@ pub fn to_sequence(row: &OracleRow) -> Result<Sequence, String> {
                 indexed: false,
                 readable: false,
                 column_type: String::new(),
-            }),
+            })),
             _ => None,
         },
         unlogged: false,
-        unavailable,
-        note,
+        unavailable: unavailable.map(Into::into),
+        note: note.map(Into::into),
         default_for: vec![],
     })
 }

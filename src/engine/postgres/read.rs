@@ -3,9 +3,10 @@
 //! owning columns' data edges for the behind-data check.
 
 use super::endpoint::PgSession;
-use crate::engine::model::{quote_ident, OwnedBy, RawState, Sequence};
+use crate::engine::model::{quote_ident, type_name, OwnedBy, RawState, Sequence};
 use crate::engine::Error;
 use futures_util::{stream, StreamExt, TryStreamExt};
+use tokio_postgres::types::ToSql;
 use tokio_postgres::SimpleQueryMessage;
 
 /// Sequences per value-reading statement. `pg_sequence_last_value` keeps a lock per sequence to
@@ -67,6 +68,54 @@ WHERE c.relpersistence <> 't'
   AND c.oid NOT IN (SELECT e.objid FROM pg_catalog.pg_depend e
                     WHERE e.classid = 'pg_catalog.pg_class'::regclass AND e.deptype = 'e')
 "#;
+
+/// One row of the catalogue query, as what we keep of it.
+fn sequence_of(r: &tokio_postgres::Row) -> Sequence {
+    let owner_table: Option<String> = r.get("owner_table");
+    let unlogged: bool = r.get("unlogged");
+    // A standby has only the init fork of an unlogged sequence: no value at all.
+    let unavailable = (unlogged && r.get::<_, bool>("in_recovery")).then(|| {
+        "it is unlogged, and this server is a standby: an unlogged sequence's value \
+         exists only on the primary (read it there)"
+            .to_string()
+    });
+    let data: (Option<i64>, Option<bool>) = (r.get("data_last_value"), r.get("data_is_called"));
+    Sequence {
+        oid: r.get("oid"),
+        schema: r.get("nspname"),
+        name: r.get("relname"),
+        data_type: type_name(r.get("data_type")),
+        start: r.get("seqstart"),
+        min: r.get("seqmin"),
+        max: r.get("seqmax"),
+        increment: r.get("seqincrement"),
+        cycle: r.get("seqcycle"),
+        cache: r.get("seqcache"),
+        last_value: data.0,
+        is_called: data.1.unwrap_or(false),
+        can_read: r.get("can_read"),
+        can_update: r.get("can_update"),
+        schema_usable: r.get("schema_usable"),
+        origin: None,
+        unlogged,
+        unavailable: unavailable.map(Into::into),
+        note: None,
+        default_for: vec![],
+        owned_by: owner_table.map(|table| {
+            Box::new(OwnedBy {
+                schema: r.get("owner_schema"),
+                table,
+                column: r.get("owner_column"),
+                identity: r.get("owner_identity"),
+                indexed: r.get("owner_indexed"),
+                readable: r.get("owner_readable"),
+                column_type: r
+                    .get::<_, Option<String>>("owner_column_type")
+                    .unwrap_or_default(),
+            })
+        }),
+    }
+}
 
 /// The catalogue query, with every sequence's state where the server can read it in the same
 /// query (PostgreSQL 18's `pg_get_sequence_data`: SELECT privilege, NULL where there is no
@@ -133,67 +182,30 @@ impl PgSession {
     /// Every user sequence of the database: one catalogue query for metadata and privileges,
     /// then the values of the readable ones, a chunk of sequences per statement.
     pub async fn read_sequences(&self) -> Result<Vec<Sequence>, Error> {
-        let rows = self
-            .bounded(
-                "reading the sequence catalogue",
-                self.client
-                    .query(&catalogue_sql(self.reads_sequence_data()), &[]),
-            )
-            .await?;
-        let mut sequences: Vec<Sequence> = rows
-            .iter()
-            .map(|r| {
-                let owner_table: Option<String> = r.get("owner_table");
-                let unlogged: bool = r.get("unlogged");
-                // A standby has only the init fork of an unlogged sequence: no value at all.
-                let unavailable = (unlogged && r.get::<_, bool>("in_recovery")).then(|| {
-                    "it is unlogged, and this server is a standby: an unlogged sequence's value \
-                     exists only on the primary (read it there)"
-                        .to_string()
-                });
-                let data: (Option<i64>, Option<bool>) =
-                    (r.get("data_last_value"), r.get("data_is_called"));
-                Sequence {
-                    oid: r.get("oid"),
-                    schema: r.get("nspname"),
-                    name: r.get("relname"),
-                    data_type: r.get("data_type"),
-                    start: r.get("seqstart"),
-                    min: r.get("seqmin"),
-                    max: r.get("seqmax"),
-                    increment: r.get("seqincrement"),
-                    cycle: r.get("seqcycle"),
-                    cache: r.get("seqcache"),
-                    last_value: data.0,
-                    is_called: data.1.unwrap_or(false),
-                    can_read: r.get("can_read"),
-                    can_update: r.get("can_update"),
-                    schema_usable: r.get("schema_usable"),
-                    origin: None,
-                    unlogged,
-                    unavailable,
-                    note: None,
-                    default_for: vec![],
-                    owned_by: owner_table.map(|table| OwnedBy {
-                        schema: r.get("owner_schema"),
-                        table,
-                        column: r.get("owner_column"),
-                        identity: r.get("owner_identity"),
-                        indexed: r.get("owner_indexed"),
-                        readable: r.get("owner_readable"),
-                        column_type: r
-                            .get::<_, Option<String>>("owner_column_type")
-                            .unwrap_or_default(),
-                    }),
+        // Streamed: each row becomes a `Sequence` as it arrives, so 100,000 rows are never
+        // held twice (the driver's row buffers beside what we keep of them).
+        let sql = catalogue_sql(self.reads_sequence_data());
+        let mut sequences = self
+            .bounded("reading the sequence catalogue", async {
+                let stream = self
+                    .client
+                    .query_raw(&sql, std::iter::empty::<&(dyn ToSql + Sync)>())
+                    .await?;
+                futures_util::pin_mut!(stream);
+                let mut sequences = vec![];
+                while let Some(row) = stream.try_next().await? {
+                    sequences.push(sequence_of(&row));
                 }
+                sequences.shrink_to_fit();
+                Ok(sequences)
             })
-            .collect();
+            .await?;
         self.attach_defaults(&mut sequences).await?;
         if self.reads_sequence_data() {
             // The catalogue query read every value already.
             for seq in sequences.iter_mut() {
                 if seq.can_read && seq.unavailable.is_none() && seq.last_value.is_none() {
-                    seq.unavailable = Some("the server returned no value for it".to_string());
+                    seq.unavailable = Some("the server returned no value for it".into());
                 }
             }
             return Ok(sequences);
@@ -470,7 +482,7 @@ impl PgSession {
                 oid,
                 schema: r.get(1),
                 name: r.get(2),
-                data_type: r.get(3),
+                data_type: type_name(r.get(3)),
                 start: r.get(4),
                 min: r.get(5),
                 max: r.get(6),

@@ -24,7 +24,7 @@ fn feeding(name: &str, oid: u32, next: i64, increment: i64, tables: &[&str]) -> 
     let mut seq = Sequence::for_test(name, next, false, increment, min, max);
     seq.oid = oid;
     let mut fed = tables.iter().map(|t| column(t, "bigint", true));
-    seq.owned_by = fed.next();
+    seq.owned_by = fed.next().map(Box::new);
     seq.default_for = fed.collect();
     seq
 }

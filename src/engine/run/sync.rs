@@ -22,8 +22,10 @@ pub struct Prepared {
     pub context: RunContext,
     /// The plan as chosen (`context.selection` applied to `planned`): what the apply does.
     pub rows: Vec<PlanRow>,
-    /// Every row as planned, before the choice: a preview may choose again.
-    planned: Vec<PlanRow>,
+    /// Every row as planned, before the choice: a preview may choose again. None while the
+    /// choice leaves every row in (`rows` are then the plan itself: 100,000 rows are not
+    /// held twice).
+    planned: Option<Vec<PlanRow>>,
     destination: PgEndpoint,
     session: Option<PgSession>,
     timeouts: Timeouts,
@@ -207,8 +209,13 @@ impl Prepared {
         session: PgSession,
         timeouts: &Timeouts,
     ) -> Prepared {
+        let (rows, planned) = if context.selection.is_everything() {
+            (planned, None)
+        } else {
+            (context.selection.apply(&planned), Some(planned))
+        };
         Prepared {
-            rows: context.selection.apply(&planned),
+            rows,
             planned,
             context,
             destination: destination.clone(),
@@ -273,14 +280,19 @@ impl Prepared {
             .map_err(|e| Error::failed(format!("{e}; nothing was changed")))
     }
 
-    /// Every row as planned, before the choice.
+    /// Every row as planned, before the choice (and before the apply).
     pub fn planned(&self) -> &[PlanRow] {
-        &self.planned
+        self.planned.as_deref().unwrap_or(&self.rows)
     }
 
     /// Chooses again (the preview's rows put in or left out by hand); journaled with the apply.
     pub fn choose(&mut self, selection: Selection) {
-        self.rows = selection.apply(&self.planned);
+        let planned = match self.planned.take() {
+            Some(planned) => planned,
+            None => std::mem::take(&mut self.rows),
+        };
+        self.rows = selection.apply(&planned);
+        self.planned = Some(planned);
         self.context.selection = selection;
     }
 

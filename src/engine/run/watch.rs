@@ -256,8 +256,7 @@ async fn round(
     let offsets: Vec<i64> = rows
         .iter()
         .map(|r| {
-            r.source_key
-                .as_ref()
+            r.source_names()
                 .map_or(floor, |(schema, name)| offset_of(schema, name))
                 .get()
         })
