@@ -180,6 +180,68 @@ impl Fixture {
         started.elapsed()
     }
 
+    /// The job from nothing, as a script that knows the job would do it: two new connections,
+    /// one query reading the source, the destination read exactly (on 18 one query; before
+    /// 18 the called ones in one query and the never-called ones relation by relation, 1,000
+    /// per statement), one `setval` over `unnest`. No journal, no lock, no check, no
+    /// read-back: what seqsync is measured against.
+    pub async fn cold_job_floor(&self, exact: bool) -> Duration {
+        let (source_url, destination_url) = (self.source(), self.destination());
+        let started = Instant::now();
+        let (src, dst) = tokio::join!(connect(&source_url), connect(&destination_url));
+        let source_read = if exact {
+            "SELECT c.relname::text, d.last_value FROM pg_class c \
+             CROSS JOIN LATERAL pg_get_sequence_data(c.oid::regclass) d WHERE c.relkind = 'S'"
+        } else {
+            "SELECT c.relname::text, pg_sequence_last_value(c.oid) FROM pg_class c \
+             WHERE c.relkind = 'S'"
+        };
+        let destination_read = async {
+            if exact {
+                let rows = dst.query(
+                    "SELECT c.relname::text, d.last_value, d.is_called FROM pg_class c \
+                     CROSS JOIN LATERAL pg_get_sequence_data(c.oid::regclass) d WHERE c.relkind = 'S'",
+                    &[],
+                )
+                .await
+                .unwrap();
+                return rows.len();
+            }
+            let rows = dst
+                .query(
+                    "SELECT c.relname::text, pg_sequence_last_value(c.oid) FROM pg_class c \
+                     WHERE c.relkind = 'S'",
+                    &[],
+                )
+                .await
+                .unwrap();
+            let uncalled: Vec<String> = rows
+                .iter()
+                .filter(|r| r.get::<_, Option<i64>>(1).is_none())
+                .map(|r| r.get(0))
+                .collect();
+            for chunk in uncalled.chunks(1_000) {
+                let sql = chunk
+                    .iter()
+                    .map(|n| format!("SELECT last_value, is_called FROM \"{n}\""))
+                    .collect::<Vec<_>>()
+                    .join(" UNION ALL ");
+                dst.query(&sql, &[]).await.unwrap();
+            }
+            rows.len()
+        };
+        let (source, destination) = tokio::join!(src.query(source_read, &[]), destination_read);
+        let source = source.unwrap();
+        assert_eq!(destination as i64, self.count);
+        let names: Vec<String> = source.iter().map(|r| r.get(0)).collect();
+        let values: Vec<i64> = source
+            .iter()
+            .map(|r| r.get::<_, Option<i64>>(1).unwrap_or(0) + self.offset)
+            .collect();
+        set_all(&dst, &names, &values).await;
+        started.elapsed()
+    }
+
     /// `seqsync sync --yes` or `seqsync plan` with this fixture's offset, as a user runs it.
     pub fn seqsync(&self, verb: &str, journal: &std::path::Path) -> Run {
         let offset = self.offset.to_string();

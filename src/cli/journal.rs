@@ -17,7 +17,7 @@ pub struct JournalArgs {
     /// How many of the newest runs to list
     #[arg(long, value_name = "N", default_value_t = 20)]
     pub runs: usize,
-    #[arg(long, value_enum, default_value = "table")]
+    #[arg(long, value_enum, default_value = "table", global = true)]
     pub format: ListFormat,
 }
 
