@@ -2,7 +2,7 @@
 //! or from the files newest first until found (undo, History).
 
 use super::entry::{JournalEntry, JournalEvent};
-use super::format::{self, LineIn};
+use super::format::{self, head, LineIn};
 use super::index::{index_file, index_path, open_read, read_at, read_error, read_run, scan};
 use super::store::Journal;
 use std::collections::HashSet;
@@ -45,7 +45,8 @@ impl Journal {
         Ok(None)
     }
 
-    /// The runs that undid `run_id` and ended, newest first, as header entries (no rows).
+    /// The runs that undid `run_id` and ended, as header entries (no rows), each once. Only
+    /// lines that end a run and name it are parsed.
     pub fn undos_of(&self, run_id: &str) -> Result<Vec<JournalEntry>, String> {
         let needle = format!(
             "\"undo_of\":{}",
@@ -58,22 +59,24 @@ impl Journal {
                 continue;
             };
             scan(&file, |_, line| {
-                if memfind(line, needle.as_bytes()) {
-                    if let Ok(entry) = serde_json::from_slice::<LineIn>(line) {
-                        if entry.undo_of.as_deref() == Some(run_id) && entry.event.ends_apply() {
-                            found.push(entry);
-                        }
+                let ends = head(line).is_none_or(|h| {
+                    !matches!(h.event.as_str(), "plan" | "apply-started" | "batch-locked")
+                });
+                if !ends || !memfind(line, needle.as_bytes()) {
+                    return;
+                }
+                if let Ok(entry) = serde_json::from_slice::<format::HeaderIn>(line) {
+                    if entry.undo_of.as_deref() == Some(run_id)
+                        && entry.event.ends_apply()
+                        && seen.insert(entry.run_id.clone())
+                    {
+                        found.push(entry.into_entry());
                     }
                 }
             })
             .map_err(|e| read_error(&path, e))?;
         }
-        Ok(found
-            .into_iter()
-            .rev()
-            .filter(|e| seen.insert(e.run_id.clone()))
-            .map(LineIn::header)
-            .collect())
+        Ok(found)
     }
 
     /// Runs, newest first, at most `limit`, as each one's latest word (header entries, no
