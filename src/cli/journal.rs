@@ -39,11 +39,11 @@ pub async fn run(cli: &Global, args: &JournalArgs) -> Result<Done, Error> {
                 print(&crate::report::json(&done));
             } else {
                 print(&format!(
-                    "journal {}: {} → {}, {} entries{}\n",
+                    "journal {}: {} → {}, {}{}\n",
                     shown(&ctx.journal.path().display().to_string()),
                     size(done.bytes_before),
                     size(done.bytes_after),
-                    done.entries,
+                    count(done.entries, "entry", "entries"),
                     match done.dropped {
                         0 => String::new(),
                         n => format!(", {n} unreadable line(s) left out (a torn write or garbage)"),
@@ -76,11 +76,11 @@ pub async fn run(cli: &Global, args: &JournalArgs) -> Result<Done, Error> {
         return Ok(Done::Complete);
     }
     let mut out = format!(
-        "journal {}: {}, {} entries, {} runs; rolls over at {}, keeps {} archives",
+        "journal {}: {}, {}, {}; rolls over at {}, keeps {} archives",
         shown(&overview.path),
         size(overview.bytes),
-        overview.entries,
-        overview.runs,
+        count(overview.entries, "entry", "entries"),
+        count(overview.runs, "run", "runs"),
         size(overview.rotate_at),
         overview.keep_archives
     );
@@ -157,4 +157,9 @@ fn counts(summary: &std::collections::BTreeMap<String, usize>) -> String {
         .map(|(k, v)| format!("{v} {}", shown(k)))
         .collect::<Vec<_>>()
         .join(", ")
+}
+
+/// `1 run`, `3 runs`.
+fn count(n: usize, one: &str, many: &str) -> String {
+    format!("{n} {}", if n == 1 { one } else { many })
 }
