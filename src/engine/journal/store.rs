@@ -363,7 +363,7 @@ impl Journal {
                 (digits.len() >= 16
                     && digits.ends_with('Z')
                     && digits.contains('T')
-                    && digits[..8].chars().all(|c| c.is_ascii_digit()))
+                    && digits.as_bytes()[..8].iter().all(u8::is_ascii_digit))
                 .then(|| (stamp.to_string(), e.path()))
             })
             .collect();

@@ -535,3 +535,29 @@ fn a_writer_stopped_mid_write_blocks_no_other_run() {
     );
     assert!(journal.run("20261129T010000001Z-41").unwrap().is_some());
 }
+
+#[test]
+fn files_beside_the_journal_that_are_not_archives_are_left_alone() {
+    let scratch = Scratch::new("strangers");
+    let journal = scratch.journal().with_rotation(1 << 20, 1);
+    for name in [
+        "journal.aééééééééTZ.jsonl",
+        "journal.notes.jsonl",
+        "journal.jsonl.bak",
+        "other.20261129T000000000Z.jsonl",
+    ] {
+        std::fs::write(scratch.0.join(name), "x").unwrap();
+    }
+    full_run(&journal, "20261129T010000000Z-50", &plan(2));
+    assert!(journal.archives().unwrap().is_empty());
+    journal.rotate().unwrap();
+    journal.rotate().unwrap();
+    assert_eq!(journal.archives().unwrap().len(), 1);
+    for name in [
+        "journal.aééééééééTZ.jsonl",
+        "journal.notes.jsonl",
+        "journal.jsonl.bak",
+    ] {
+        assert!(scratch.0.join(name).exists(), "{name} untouched");
+    }
+}
