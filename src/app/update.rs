@@ -9,7 +9,6 @@ use super::state::{
 };
 use super::watching::{on_watch_key, on_watch_response, open_margin, open_offset};
 use crate::engine::instance::{Status, TaskKind};
-use crate::engine::model::RowStatus;
 use crate::engine::run::Level;
 use crossterm::event::{KeyCode, KeyEvent, KeyEventKind};
 
@@ -401,11 +400,7 @@ fn on_task_key(state: &mut State, key: KeyEvent) -> Vec<Effect> {
                     state.dialog = Dialog::ConfirmUndo {
                         run_id: entry.run_id.clone(),
                         when: entry.at.clone(),
-                        sequences: entry
-                            .rows
-                            .iter()
-                            .filter(|r| r.status == RowStatus::Updated)
-                            .count(),
+                        sequences: entry.updated(),
                     };
                     state.message = None;
                 }

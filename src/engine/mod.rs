@@ -5,6 +5,7 @@ pub mod behind;
 pub mod conninfo;
 pub mod detect;
 pub mod dts;
+pub mod engines;
 mod error;
 pub mod instance;
 pub mod journal;

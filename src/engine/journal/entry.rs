@@ -81,11 +81,15 @@ pub struct JournalEntry {
 impl JournalEntry {
     /// An entry closing a run that changed sequences, which an undo could put back.
     pub fn undoable(&self) -> bool {
-        matches!(self.event, JournalEvent::Applied | JournalEvent::Recovered)
-            && self
-                .summary
-                .get(crate::engine::model::RowStatus::Updated.name())
-                .is_some_and(|&n| n > 0)
+        matches!(self.event, JournalEvent::Applied | JournalEvent::Recovered) && self.updated() > 0
+    }
+
+    /// How many sequences the run set, by its summary (History's entries carry no rows).
+    pub fn updated(&self) -> usize {
+        self.summary
+            .get(crate::engine::model::RowStatus::Updated.name())
+            .copied()
+            .unwrap_or(0)
     }
 }
 
