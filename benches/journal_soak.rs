@@ -25,12 +25,13 @@ fn env_or(key: &str, default: usize) -> usize {
         .unwrap_or(default)
 }
 
+/// A run's context as a watch journals it; the URLs are text in the journal, never connected to.
 fn context(run_id: String) -> RunContext {
     RunContext {
         run_id,
         instance: "orders-migration".into(),
-        source: "postgresql://app:****@10.0.0.5:5432/orders".into(),
-        destination: "postgresql://app:****@10.0.9.7:5432/orders".into(),
+        source: "postgresql://app:****@127.0.0.1:5432/orders".into(),
+        destination: "postgresql://app:****@127.0.0.1:5433/orders".into(),
         offset: 1_000,
         allow_lower: false,
         undo_of: None,

@@ -1,7 +1,7 @@
 //! `seqsync journal compact`: the active file rewritten in the current format.
 
-use super::entry::{JournalEntry, JournalEvent};
-use super::format::{self, changes, Changeable, LineOut};
+use super::entry::{JournalEntry, RunContext};
+use super::format::{Changeable, LineOut};
 use super::index::{index_file, read_run};
 use super::store::{create_private, sync_dir, write_line_to, Hold, Journal, LOCK_WAIT};
 use std::collections::HashMap;
@@ -44,10 +44,24 @@ impl Journal {
             let Some(entry) = rebuilt.get_mut(run).and_then(Iterator::next) else {
                 continue;
             };
-            let base = written.get(run);
-            let line = compact_line(&entry, base);
+            let context = RunContext::of(&entry);
+            let base = written.get(run).map(Vec::as_slice);
+            let mut line = LineOut::new(
+                &context,
+                entry.event,
+                &entry.message,
+                &entry.rows,
+                base,
+                &entry.locked,
+            );
+            // As it was written: when, by whom, and its counts (which a line whose base was
+            // lost still has).
+            line.at = entry.at.clone();
+            line.user = entry.user.clone();
+            line.host = entry.host.clone();
+            line.summary = entry.summary.clone();
             write_line_to(&mut out, &line).map_err(|e| self.fail(e))?;
-            if line.rows.is_some() && entry.event != JournalEvent::BatchLocked {
+            if line.is_base() {
                 written.insert(run, entry.rows.iter().map(Changeable::of).collect());
             }
             entries += 1;
@@ -69,63 +83,4 @@ impl Journal {
             dropped: index.unreadable,
         })
     }
-}
-
-/// A rebuilt entry as a format-2 line against the run's base already written, if any.
-fn compact_line<'a>(entry: &'a JournalEntry, base: Option<&Vec<Changeable>>) -> LineOut<'a> {
-    let locked_only = entry.event == JournalEvent::BatchLocked;
-    let (rows, changed) = match base.and_then(|b| changes(&entry.rows, b, entry.event)) {
-        _ if locked_only => (None, vec![]),
-        Some(changed) => (None, changed),
-        None => (Some(entry.rows.as_slice()), vec![]),
-    };
-    LineOut {
-        v: format::FORMAT,
-        run_id: &entry.run_id,
-        event: entry.event,
-        instance: &entry.instance,
-        at: entry.at.clone(),
-        user: entry.user.clone(),
-        host: entry.host.clone(),
-        source: &entry.source,
-        destination: &entry.destination,
-        offset: entry.offset,
-        allow_lower: entry.allow_lower,
-        undo_of: entry.undo_of.as_deref(),
-        margin: entry.margin,
-        backend: entry.backend.as_ref(),
-        message: &entry.message,
-        summary: entry
-            .summary
-            .iter()
-            .map(|(k, v)| (status_word(k), *v))
-            .collect(),
-        rows,
-        changed,
-        locked: &entry.locked,
-        selection: &entry.selection,
-    }
-}
-
-/// The summary's keys are status words; a key we do not know is kept as "other".
-fn status_word(key: &str) -> &'static str {
-    use crate::engine::model::RowStatus;
-    const ALL: [RowStatus; 12] = [
-        RowStatus::Update,
-        RowStatus::Updated,
-        RowStatus::Unchanged,
-        RowStatus::Ahead,
-        RowStatus::MissingInDestination,
-        RowStatus::MissingInSource,
-        RowStatus::OutOfRange,
-        RowStatus::NoPrivilege,
-        RowStatus::Unavailable,
-        RowStatus::BehindData,
-        RowStatus::Ambiguous,
-        RowStatus::Excluded,
-    ];
-    ALL.iter()
-        .map(|s| s.name())
-        .find(|n| *n == key)
-        .unwrap_or("other")
 }

@@ -8,11 +8,13 @@
 //!
 //! Format 1 (no `v`) held every row in every line but `batch-locked`; it is still read.
 
-use super::{JournalEntry, JournalEvent};
-use crate::engine::model::{Backend, Locked, PlanRow, RowStatus};
+use super::entry::{current_user, hostname, JournalEntry, JournalEvent, RunContext};
+use crate::engine::model::{summarize, Backend, Locked, PlanRow, RowStatus};
 use crate::engine::select::Selection;
+use serde::de::IgnoredAny;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
+use std::time::SystemTime;
 
 pub const FORMAT: u8 = 2;
 
@@ -40,7 +42,7 @@ pub struct LineOut<'a> {
     pub backend: Option<&'a Backend>,
     #[serde(skip_serializing_if = "str::is_empty")]
     pub message: &'a str,
-    pub summary: BTreeMap<&'static str, usize>,
+    pub summary: BTreeMap<String, usize>,
     /// Every row: the run's base in this file.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub rows: Option<&'a [PlanRow]>,
@@ -59,11 +61,62 @@ pub struct ChangedOut<'a> {
     pub value: &'a PlanRow,
 }
 
-/// A line as read: format 1 or 2.
+impl<'a> LineOut<'a> {
+    /// One event of `context`'s run, written now by this user and host. Against `base` (the
+    /// run's rows already in the file) only the rows that changed are written; without one, or
+    /// when the rows are not the base's, every row. A batch's record holds its locked states
+    /// only.
+    pub fn new(
+        context: &'a RunContext,
+        event: JournalEvent,
+        message: &'a str,
+        rows: &'a [PlanRow],
+        base: Option<&[Changeable]>,
+        locked: &'a [Locked],
+    ) -> LineOut<'a> {
+        let (full, changed) = match base.and_then(|b| changes(rows, b, event)) {
+            _ if event == JournalEvent::BatchLocked => (None, vec![]),
+            Some(changed) => (None, changed),
+            None => (Some(rows), vec![]),
+        };
+        LineOut {
+            v: FORMAT,
+            run_id: &context.run_id,
+            event,
+            instance: &context.instance,
+            at: humantime::format_rfc3339_millis(SystemTime::now()).to_string(),
+            user: current_user(),
+            host: hostname(),
+            source: &context.source,
+            destination: &context.destination,
+            offset: context.offset,
+            allow_lower: context.allow_lower,
+            undo_of: context.undo_of.as_deref(),
+            margin: context.margin,
+            backend: context.backend.as_ref(),
+            message,
+            summary: summarize(rows)
+                .into_iter()
+                .map(|(k, v)| (k.to_string(), v))
+                .collect(),
+            rows: full,
+            changed,
+            locked,
+            selection: &context.selection,
+        }
+    }
+
+    /// Whether the line holds the run's rows, to diff its later lines against.
+    pub fn is_base(&self) -> bool {
+        self.rows.is_some() && self.event != JournalEvent::BatchLocked
+    }
+}
+
+/// A line as read, format 1 or 2. What it holds beside its header is read as `Rows`,
+/// `Changes` and `Locks`: [`LineIn`] builds them, [`HeaderIn`] skips them unbuilt (a line can
+/// hold every row of a 100,000-sequence run).
 #[derive(Deserialize)]
-pub struct LineIn {
-    #[serde(default)]
-    pub v: Option<u8>,
+pub struct Line<Rows, Changes, Locks> {
     pub run_id: String,
     pub event: JournalEvent,
     pub at: String,
@@ -84,14 +137,17 @@ pub struct LineIn {
     pub message: String,
     pub summary: BTreeMap<String, usize>,
     #[serde(default)]
-    pub rows: Option<Vec<PlanRow>>,
+    pub rows: Option<Rows>,
     #[serde(default)]
-    pub changed: Vec<ChangedIn>,
+    pub changed: Option<Changes>,
     #[serde(default)]
-    pub locked: Vec<Locked>,
+    pub locked: Option<Locks>,
     #[serde(default)]
     pub selection: Selection,
 }
+
+pub type LineIn = Line<Vec<PlanRow>, Vec<ChangedIn>, Vec<Locked>>;
+pub type HeaderIn = Line<IgnoredAny, IgnoredAny, IgnoredAny>;
 
 #[derive(Deserialize)]
 pub struct ChangedIn {
@@ -100,17 +156,8 @@ pub struct ChangedIn {
     pub value: PlanRow,
 }
 
-impl LineIn {
-    /// The rows this line holds in full, if it is a base. A format-1 `batch-locked` line
-    /// wrote an empty list that means "none", not "no rows".
-    fn full_rows(&mut self) -> Option<Vec<PlanRow>> {
-        if self.event == JournalEvent::BatchLocked {
-            return None;
-        }
-        self.rows.take()
-    }
-
-    fn into_entry(self, rows: Vec<PlanRow>) -> JournalEntry {
+impl<Rows, Changes, Locks> Line<Rows, Changes, Locks> {
+    fn into_entry(self, rows: Vec<PlanRow>, locked: Vec<Locked>) -> JournalEntry {
         JournalEntry {
             run_id: self.run_id,
             event: self.event,
@@ -128,66 +175,17 @@ impl LineIn {
             message: self.message,
             summary: self.summary,
             rows,
-            locked: self.locked,
+            locked,
             selection: self.selection,
         }
     }
-
-    /// The entry without its rows (what History lists: the summary says how many of each).
-    pub fn header(mut self) -> JournalEntry {
-        self.rows = None;
-        self.into_entry(vec![])
-    }
-}
-
-/// A line's fields but its rows: what History and the scans need, read without building rows.
-#[derive(Deserialize)]
-pub struct HeaderIn {
-    pub run_id: String,
-    pub event: JournalEvent,
-    pub at: String,
-    pub user: String,
-    pub host: String,
-    pub instance: String,
-    pub source: String,
-    pub destination: String,
-    pub offset: i64,
-    pub allow_lower: bool,
-    #[serde(default)]
-    pub undo_of: Option<String>,
-    #[serde(default)]
-    pub margin: Option<u64>,
-    #[serde(default)]
-    pub backend: Option<Backend>,
-    #[serde(default)]
-    pub message: String,
-    pub summary: BTreeMap<String, usize>,
-    #[serde(default)]
-    pub selection: Selection,
 }
 
 impl HeaderIn {
-    pub fn into_entry(self) -> JournalEntry {
-        JournalEntry {
-            run_id: self.run_id,
-            event: self.event,
-            at: self.at,
-            user: self.user,
-            host: self.host,
-            instance: self.instance,
-            source: self.source,
-            destination: self.destination,
-            offset: self.offset,
-            allow_lower: self.allow_lower,
-            undo_of: self.undo_of,
-            margin: self.margin,
-            backend: self.backend,
-            message: self.message,
-            summary: self.summary,
-            rows: vec![],
-            locked: vec![],
-            selection: self.selection,
-        }
+    /// The entry without rows or locked states (what History lists: the summary says how
+    /// many of each).
+    pub fn header(self) -> JournalEntry {
+        self.into_entry(vec![], vec![])
     }
 }
 
@@ -261,20 +259,26 @@ pub fn materialize(lines: Vec<LineIn>) -> Vec<JournalEntry> {
     let mut base: Option<Vec<PlanRow>> = None;
     let mut entries = Vec::with_capacity(lines.len());
     for mut line in lines {
-        if let Some(rows) = line.full_rows() {
+        let locked = line.locked.take().unwrap_or_default();
+        // A batch's record holds its locked states only: a format-1 one wrote an empty list
+        // of rows that means "none", not "no rows".
+        let full = line
+            .rows
+            .take()
+            .filter(|_| line.event != JournalEvent::BatchLocked);
+        if let Some(rows) = full {
             base = Some(rows.clone());
-            entries.push(line.into_entry(rows));
+            entries.push(line.into_entry(rows, locked));
             continue;
         }
         let rows = match (&base, line.event) {
-            // A batch's record holds its locked states only.
             (_, JournalEvent::BatchLocked) | (None, _) => vec![],
             (Some(base), event) => {
                 let mut rows: Vec<PlanRow> = base
                     .iter()
                     .map(|b| expected(Changeable::of(b), event).onto(b))
                     .collect();
-                for changed in std::mem::take(&mut line.changed) {
+                for changed in line.changed.take().unwrap_or_default() {
                     if let Some(slot) = rows.get_mut(changed.row) {
                         *slot = changed.value;
                     }
@@ -282,7 +286,7 @@ pub fn materialize(lines: Vec<LineIn>) -> Vec<JournalEntry> {
                 rows
             }
         };
-        entries.push(line.into_entry(rows));
+        entries.push(line.into_entry(rows, locked));
     }
     entries
 }

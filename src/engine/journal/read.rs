@@ -70,7 +70,7 @@ impl Journal {
                         && entry.event.ends_apply()
                         && seen.insert(entry.run_id.clone())
                     {
-                        found.push(entry.into_entry());
+                        found.push(entry.header());
                     }
                 }
             })
@@ -111,7 +111,7 @@ impl Journal {
                 }
                 let line = read_at(&file, at, len).map_err(|e| read_error(&path, e))?;
                 if let Ok(entry) = serde_json::from_slice::<format::HeaderIn>(&line) {
-                    let entry = entry.into_entry();
+                    let entry = entry.header();
                     if keep(&entry) {
                         out.push(entry);
                     }

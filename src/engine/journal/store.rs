@@ -6,10 +6,10 @@
 //! SIGSTOP in the middle of a write must not stop every other run. Readers take no lock (a
 //! rename is atomic, so a reader sees the old file or the new one, whole).
 
-use super::entry::{current_user, hostname, JournalEntry, JournalEvent, RunContext};
-use super::format::{self, changes, Changeable, LineOut};
+use super::entry::{JournalEntry, JournalEvent, RunContext};
+use super::format::{Changeable, LineOut};
 use super::index::{index_file, index_path, read_at};
-use crate::engine::model::{summarize, Locked, PlanRow};
+use crate::engine::model::{Locked, PlanRow};
 use std::fs::{File, OpenOptions};
 use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
@@ -131,43 +131,10 @@ impl Journal {
                 .iter()
                 .position(|b| b.run_id == context.run_id && b.file == id);
         }
-        // A batch's record holds its locked states only.
-        let is_locked = event == JournalEvent::BatchLocked;
-        let (full, changed) = match known.map(|i| &bases[i]) {
-            _ if is_locked => (None, vec![]),
-            Some(base) => match changes(rows, &base.rows, event) {
-                Some(changed) => (None, changed),
-                None => (Some(rows), vec![]),
-            },
-            None => (Some(rows), vec![]),
-        };
-        let line = LineOut {
-            v: format::FORMAT,
-            run_id: &context.run_id,
-            event,
-            instance: &context.instance,
-            at: now(),
-            user: current_user(),
-            host: hostname(),
-            source: &context.source,
-            destination: &context.destination,
-            offset: context.offset,
-            allow_lower: context.allow_lower,
-            undo_of: context.undo_of.as_deref(),
-            margin: context.margin,
-            backend: context.backend.as_ref(),
-            message,
-            summary: summarize(rows),
-            rows: full,
-            changed,
-            locked,
-            selection: &context.selection,
-        };
+        let base = known.map(|i| bases[i].rows.as_slice());
+        let line = LineOut::new(context, event, message, rows, base, locked);
         write_line(&mut file, &line).map_err(|e| self.fail(e))?;
-        if full.is_some() && !is_locked {
-            if let Some(i) = known {
-                bases.remove(i);
-            }
+        if line.is_base() {
             bases.retain(|b| b.run_id != context.run_id);
             if bases.len() >= BASES_KEPT {
                 bases.remove(0);
@@ -220,8 +187,10 @@ impl Journal {
             if !lock(&file, hold, wait).map_err(|e| self.fail(e))? {
                 return Err(self.fail(format!(
                     "another seqsync process has held it for {} (rotating or compacting it, or \
-                     stopped while writing); nothing was written",
-                    humantime::format_duration(wait)
+                     stopped while writing); nothing was written. `fuser {}` names it; run \
+                     again once it is done",
+                    humantime::format_duration(wait),
+                    self.path.display()
                 )));
             }
             let now = std::fs::metadata(&self.path).map(|m| meta_id(&m));
