@@ -15,6 +15,7 @@ CREATE SEQUENCE small AS smallint;
 CREATE SEQUENCE small_over AS smallint;
 CREATE SEQUENCE medium AS integer;
 CREATE SEQUENCE never_used START 7;
+CREATE SEQUENCE first_step INCREMENT 2000;
 CREATE SEQUENCE cyc MAXVALUE 1000000 CYCLE;
 CREATE SEQUENCE "MixedCase";
 CREATE SEQUENCE "with space";
@@ -49,6 +50,7 @@ async fn scene(name: &str) -> Pair {
             SELECT setval('"a""; DROP TABLE t; --"', 14);
             SELECT setval('"Sales"."Invoice No"', 15);
             SELECT setval('ahead', 10);
+            SELECT setval('first_step', 1);
             CREATE SEQUENCE only_in_source;
             "#,
         )
@@ -101,6 +103,8 @@ async fn sync_sets_every_kind_of_sequence_and_nextval_returns_the_target() {
         ("a\"; DROP TABLE t; --", 1_014),
         ("Invoice No", 1_015),
         ("never_used", 1_007),
+        // 1001 - 2000 is below its minimum: set as not yet called, read from its relation.
+        ("first_step", 1_001),
     ];
     for (name, target) in expect {
         let r = row(&result, name);
@@ -110,6 +114,11 @@ async fn sync_sets_every_kind_of_sequence_and_nextval_returns_the_target() {
     }
     assert_eq!(row(&result, "small_over")["status"], "out-of-range");
     assert_eq!(row(&result, "ahead")["status"], "ahead");
+    assert_eq!(
+        row(&result, "ahead")["destination_after"],
+        1_000_000,
+        "a row the run did not set is read back too"
+    );
     assert_eq!(
         row(&result, "only_in_source")["status"],
         "missing-in-destination"

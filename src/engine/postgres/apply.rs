@@ -4,15 +4,39 @@
 use super::endpoint::{PgEndpoint, PgSession};
 use super::read::READ_CHUNK;
 use super::recover::roll_back;
-use crate::engine::model::{Locked, PlanRow, RawState, RowStatus};
+use crate::engine::model::{Locked, PlanRow, RawState, RowStatus, Sequence};
 use crate::engine::saga::{
     recheck, state_for_next, ApplyFailure, ApplyOptions, ApplyProgress, Touched,
 };
 use crate::engine::{Error, Timeouts};
 use std::sync::atomic::{AtomicBool, Ordering};
 
-const SETVAL_SQL: &str = "SELECT count(pg_catalog.setval(u.o::regclass, u.v, u.c)) \
-     FROM unnest($1::oid[], $2::int8[], $3::bool[]) AS u(o, v, c)";
+/// Sets every sequence of a batch, in order: the first part of both statements below.
+macro_rules! set_batch {
+    () => {
+        "WITH set AS MATERIALIZED (\
+         SELECT u.i, u.o, pg_catalog.setval(u.o::regclass, u.v, u.c) AS value \
+         FROM unnest($1::oid[], $2::int8[], $3::bool[]) WITH ORDINALITY AS u(o, v, c, i)) "
+    };
+}
+
+/// Sets a batch and reads each sequence back in the same statement, once every `setval` of the
+/// batch has run (a materialized CTE is evaluated in full before the query that reads it). So
+/// the "after" column is read from the destination, under the batch's lock, without a second
+/// pass over every sequence once the apply is done. PostgreSQL 18 reads the exact state.
+const SET_AND_READ_DATA_SQL: &str = concat!(
+    set_batch!(),
+    "SELECT d.last_value, d.is_called FROM set \
+     LEFT JOIN LATERAL pg_catalog.pg_get_sequence_data(set.o::regclass) d ON true \
+     ORDER BY set.i"
+);
+
+/// Older servers read `last_value`: NULL for a sequence set as not yet called (its target is
+/// its first value), which is then read from its relation.
+const SET_AND_READ_SQL: &str = concat!(
+    set_batch!(),
+    "SELECT pg_catalog.pg_sequence_last_value(set.o) FROM set ORDER BY set.i"
+);
 
 /// What an apply reports to, and listens to, while it runs.
 pub struct ApplyHooks<'a> {
@@ -46,13 +70,58 @@ pub async fn apply(
             .map_err(|e| ApplyFailure::RolledBack { reason: e.message })?,
     };
     let mut touched: Vec<Touched> = Vec::with_capacity(to_apply.len());
-    let outcome = apply_batches(&session, rows, &to_apply, options, hooks, &mut touched).await;
+    let mut after = Vec::with_capacity(to_apply.len());
+    let outcome = apply_batches(
+        &session,
+        rows,
+        &to_apply,
+        options,
+        hooks,
+        &mut touched,
+        &mut after,
+    )
+    .await;
     if let Err(reason) = outcome {
         drop(session);
         return Err(roll_back(endpoint, timeouts, options, touched, reason.message).await);
     }
-    read_back(&session, rows).await;
+    for (i, value) in after {
+        let row = &mut rows[i];
+        row.destination_after = value;
+        row.status = RowStatus::Updated;
+        if value != row.target {
+            row.message = "the destination was used while it was being set".to_string();
+        }
+    }
+    read_back_untouched(&session, rows).await;
     Ok(())
+}
+
+/// The state each sequence of a batch holds after the set: as the set read it, and from the
+/// relation where an older server could not.
+async fn complete_states(
+    session: &PgSession,
+    set: Vec<Option<RawState>>,
+    oids: &[u32],
+    live: &[Sequence],
+) -> Result<Vec<RawState>, Error> {
+    let unread: Vec<usize> = (0..set.len()).filter(|&k| set[k].is_none()).collect();
+    if unread.is_empty() {
+        return Ok(set.into_iter().flatten().collect());
+    }
+    let unread_oids: Vec<u32> = unread.iter().map(|&k| oids[k]).collect();
+    let names: Vec<(&str, &str)> = unread
+        .iter()
+        .map(|&k| (live[k].schema.as_str(), live[k].name.as_str()))
+        .collect();
+    let mut states = set;
+    for (&k, state) in unread
+        .iter()
+        .zip(session.uncalled_states(&unread_oids, &names).await?)
+    {
+        states[k] = Some(state);
+    }
+    Ok(states.into_iter().flatten().collect())
 }
 
 async fn apply_batches(
@@ -62,6 +131,7 @@ async fn apply_batches(
     options: &ApplyOptions,
     hooks: &ApplyHooks<'_>,
     touched: &mut Vec<Touched>,
+    after: &mut Vec<(usize, Option<i64>)>,
 ) -> Result<(), Error> {
     let ApplyHooks {
         progress,
@@ -236,8 +306,14 @@ async fn apply_batches(
             let _ = session.execute("rolling back", "ROLLBACK").await;
             return Err(Error::failed(e));
         }
-        session.set_states(&oids, &targets).await?;
+        let set = session.set_states(&oids, &targets).await?;
+        let read_after = complete_states(session, set, &oids, &live).await?;
         session.execute("committing", "COMMIT").await?;
+        for ((&i, state), sequence) in batch.iter().zip(read_after).zip(live.iter_mut()) {
+            sequence.last_value = Some(state.last_value);
+            sequence.is_called = state.is_called;
+            after.push((i, sequence.next_display()));
+        }
         progress(ApplyProgress {
             done: (batch_no * batch_size + batch.len()).min(total),
             total,
@@ -246,54 +322,83 @@ async fn apply_batches(
     Ok(())
 }
 
-/// Fills `destination_after` from what the destination holds now. A failed read leaves the
-/// column empty and says so; the apply itself has succeeded by then.
-async fn read_back(session: &PgSession, rows: &mut [PlanRow]) {
-    let with_destination: Vec<usize> = (0..rows.len())
-        .filter(|&i| rows[i].destination_oid.is_some())
+/// Fills `destination_after` of the readable rows the run did not set (those it set were read
+/// with the set) from what the destination holds now. A failed read leaves the column empty and
+/// says so in each row's message; the apply itself has succeeded by then.
+async fn read_back_untouched(session: &PgSession, rows: &mut [PlanRow]) {
+    let untouched: Vec<usize> = (0..rows.len())
+        .filter(|&i| {
+            let row = &rows[i];
+            row.destination_oid.is_some()
+                && row.destination_before.is_some()
+                && row.status != RowStatus::Updated
+        })
         .collect();
-    let mut after = Vec::with_capacity(with_destination.len());
-    for chunk in with_destination.chunks(READ_CHUNK) {
+    for chunk in untouched.chunks(READ_CHUNK) {
         let oids: Vec<u32> = chunk
             .iter()
             .filter_map(|&i| rows[i].destination_oid)
             .collect();
         match session.read_by_oid(&oids).await {
-            Ok(live) => after.extend(live.iter().map(|l| l.sequence.next_display())),
+            Ok(live) => {
+                for (&i, l) in chunk.iter().zip(&live) {
+                    rows[i].destination_after = l.sequence.next_display();
+                }
+            }
             Err(e) => {
-                for row in rows.iter_mut().filter(|r| r.status == RowStatus::Update) {
-                    row.status = RowStatus::Updated;
-                    row.message = format!("applied, but reading back failed: {e}");
+                for &i in &untouched {
+                    let row = &mut rows[i];
+                    let failed = format!("reading it back failed: {e}");
+                    row.message = if row.message.is_empty() {
+                        failed
+                    } else {
+                        format!("{}; {failed}", row.message)
+                    };
                 }
                 return;
             }
         }
     }
-    for (&i, value) in with_destination.iter().zip(after) {
-        let row = &mut rows[i];
-        row.destination_after = value;
-        if row.status == RowStatus::Update {
-            row.status = RowStatus::Updated;
-            if value != row.target {
-                row.message = "the destination has been used since it was set".to_string();
-            }
-        }
-    }
-    for row in rows.iter_mut().filter(|r| r.status == RowStatus::Update) {
-        row.status = RowStatus::Updated;
-    }
 }
 
 impl PgSession {
-    pub(super) async fn set_states(&self, oids: &[u32], states: &[RawState]) -> Result<(), Error> {
+    /// Sets each sequence to its state and reads it back (see `SET_AND_READ_DATA_SQL`). A
+    /// `None` is a sequence an older server cannot read without its relation: one set as not yet
+    /// called.
+    pub(super) async fn set_states(
+        &self,
+        oids: &[u32],
+        states: &[RawState],
+    ) -> Result<Vec<Option<RawState>>, Error> {
         let values: Vec<i64> = states.iter().map(|s| s.last_value).collect();
         let called: Vec<bool> = states.iter().map(|s| s.is_called).collect();
-        self.bounded(
-            "setting destination sequences",
-            self.client
-                .query_one(SETVAL_SQL, &[&oids, &values, &called]),
-        )
-        .await
-        .map(|_| ())
+        let exact = self.reads_sequence_data();
+        let sql = if exact {
+            SET_AND_READ_DATA_SQL
+        } else {
+            SET_AND_READ_SQL
+        };
+        let rows = self
+            .bounded(
+                "setting destination sequences",
+                self.client.query(sql, &[&oids, &values, &called]),
+            )
+            .await?;
+        if rows.len() != oids.len() {
+            return Err(Error::failed(
+                "a sequence was dropped while seqsync was setting it; try again",
+            ));
+        }
+        Ok(rows
+            .iter()
+            .map(|r| {
+                let last_value: Option<i64> = r.get(0);
+                let is_called = if exact { r.get(1) } else { Some(true) };
+                Some(RawState {
+                    last_value: last_value?,
+                    is_called: is_called?,
+                })
+            })
+            .collect())
     }
 }
