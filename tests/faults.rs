@@ -248,6 +248,26 @@ async fn a_bound_lowered_during_the_apply_leaves_no_sequence_changed() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn a_sequence_renamed_during_the_apply_leaves_no_sequence_changed() {
+    let (pair, original) = scene("fault_rename").await;
+    let Stalled {
+        sync,
+        holder,
+        observer: _,
+        pid: _,
+    } = stall_third_batch(&pair, "BEGIN; ALTER SEQUENCE s6 RENAME TO s6_moved;", "30s").await;
+    holder
+        .batch_execute("COMMIT; ALTER SEQUENCE s6_moved RENAME TO s6;")
+        .await
+        .unwrap();
+    let (code, shown) = sync.finish().await;
+    assert_eq!(code, 1, "{shown}");
+    assert!(shown.contains("renamed to public.s6_moved"), "{shown}");
+    assert_eq!(pair.destination_states().await, original);
+    assert_eq!(last_journal_event(&pair), "rolled-back");
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn a_sequence_used_after_being_set_is_not_lowered_by_the_rollback() {
     let (pair, original) = scene("fault_used").await;
     let Stalled {
