@@ -31,6 +31,7 @@ pub mod cli;
 pub mod config;
 pub mod engine;
 pub mod log;
+pub mod metrics;
 pub mod report;
 pub mod tui;
 pub mod ui;

@@ -34,7 +34,7 @@ pub struct Global {
 #[derive(Debug, Args)]
 pub struct PairArgs {
     /// Instance id from the config file (or a DTS job id)
-    #[arg(long, value_name = "ID", conflicts_with_all = ["source", "destination"], required_unless_present_all = ["source", "destination"])]
+    #[arg(long, value_name = "ID", conflicts_with_all = ["source", "destination"])]
     pub instance: Option<String>,
     /// Source connection string (ad-hoc pair instead of --instance)
     #[arg(long, requires = "destination", value_name = "URL")]

@@ -8,6 +8,7 @@ mod conninfo;
 mod example_config;
 pub mod exit;
 mod global;
+mod guard;
 mod instances;
 mod journal;
 mod plan;

@@ -21,6 +21,11 @@ use std::time::Duration;
 pub struct WatchArgs {
     #[command(flatten)]
     pub pair: PairArgs,
+    /// Guard every instance whose task is in its incremental phase, as a service (see `guard` in the README)
+    #[arg(long, conflicts_with_all = ["instance", "source", "destination", "yes"])]
+    pub all: bool,
+    #[command(flatten)]
+    pub service: super::guard::ServiceArgs,
     #[command(flatten)]
     pub select: SelectArgs,
     /// The smallest offset any sequence gets; default from the config
@@ -43,6 +48,9 @@ pub struct WatchArgs {
     pub yes: bool,
     #[arg(long, value_enum, default_value = "table")]
     pub format: ListFormat,
+    /// Print each round's counts only, not the sequences that moved (always so with --all)
+    #[arg(long)]
+    pub summary: bool,
     /// Sequences per apply transaction
     #[arg(long, hide = true, env = "SEQSYNC_APPLY_BATCH", default_value_t = DEFAULT_APPLY_BATCH)]
     pub batch_size: usize,
@@ -59,6 +67,10 @@ pub fn positive_duration(text: &str) -> Result<Duration, String> {
 }
 
 pub async fn run(cli: &Global, args: &WatchArgs) -> Result<Done, Error> {
+    if args.all {
+        return super::guard::run(cli, args).await;
+    }
+    args.service.refuse_without_all()?;
     let (settings, ctx) = setup(cli, args.batch_size)?;
     let target = args.select.narrow(args.pair.target(&settings).await?)?;
     let plan = PlanOptions {
@@ -111,9 +123,9 @@ pub async fn run(cli: &Global, args: &WatchArgs) -> Result<Done, Error> {
             }
         }
     });
-    let format = args.format;
+    let (format, summary) = (args.format, args.summary);
     let floor = plan.offset.get();
-    let report = move |event: Event| print_event(format, floor, &event);
+    let report = move |event: Event| print_event(format, summary, floor, &event);
     let result = run::watch(
         &ctx,
         &target,
@@ -130,11 +142,17 @@ pub async fn run(cli: &Global, args: &WatchArgs) -> Result<Done, Error> {
     Ok(Done::Complete)
 }
 
-fn print_event(format: ListFormat, floor: i64, event: &Event) {
+fn print_event(format: ListFormat, summary: bool, floor: i64, event: &Event) {
     match (format, event) {
-        (ListFormat::Table, Event::Round(round)) => print!("{}", round_lines(round, floor)),
+        (ListFormat::Table, Event::Round(round)) => {
+            let lines = round_lines(round, floor);
+            match summary {
+                true => println!("{}", lines.lines().next().unwrap_or_default()),
+                false => print!("{lines}"),
+            }
+        }
         (ListFormat::Json, Event::Round(round)) => {
-            println!("{}", crate::report::json_line(&round_json(round)))
+            println!("{}", crate::report::json_line(&round_json(round, summary)))
         }
         (
             ListFormat::Table,
@@ -227,12 +245,12 @@ fn round_lines(round: &Round, floor: i64) -> String {
 }
 
 /// One JSON object per round: the counts, the tightest headroom, the task's state, refusals,
-/// and the sequences that moved this round.
-fn round_json(round: &Round) -> serde_json::Value {
+/// and (unless `summary`) the sequences that moved this round.
+pub fn round_json(round: &Round, summary: bool) -> serde_json::Value {
     let moved: Vec<serde_json::Value> = round
         .sequences
         .iter()
-        .filter(|w| w.changed_in == Some(round.number))
+        .filter(|w| !summary && w.changed_in == Some(round.number))
         .map(|w| {
             json!({
                 "schema": w.row.schema,
@@ -254,7 +272,7 @@ fn round_json(round: &Round) -> serde_json::Value {
             json!({"schema": r.schema, "name": r.name, "status": r.status.name(), "message": r.message})
         })
         .collect();
-    json!({
+    let mut line = json!({
         "event": "round",
         "round": round.number,
         "at": clock(round.at),
@@ -270,5 +288,9 @@ fn round_json(round: &Round) -> serde_json::Value {
         })),
         "refusals": refusals,
         "sequences": moved,
-    })
+    });
+    if summary {
+        line.as_object_mut().expect("an object").remove("sequences");
+    }
+    line
 }

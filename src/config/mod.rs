@@ -5,6 +5,7 @@ use crate::engine::dts::{DtsSettings, EndpointOverlay, Overlay, DEFAULT_ENDPOINT
 use crate::engine::instance::{Endpoint, Instance, Phase, Status, Step, TaskKind, Topology};
 use crate::engine::model::{check_pair, Engine};
 use crate::engine::offset::Offset;
+use crate::engine::run::InstanceWatch;
 use crate::engine::select::Selection;
 use crate::engine::Timeouts;
 use serde::Deserialize;
@@ -62,6 +63,10 @@ struct RawInstance {
     status: Option<String>,
     phase: Option<String>,
     steps: Option<Vec<String>>,
+    /// What `watch --all` uses for this instance instead of the command line's defaults.
+    offset: Option<i64>,
+    horizon: Option<String>,
+    interval: Option<String>,
     /// Globs on `schema.name`: only matching sequences are set.
     #[serde(default)]
     include: Vec<String>,
@@ -104,6 +109,8 @@ pub struct Settings {
     pub dts: Option<DtsSettings>,
     /// What each `[[instances]]` entry adds to a DTS job with the same id.
     pub overlays: Vec<Overlay>,
+    /// Instances whose entry sets its own `offset`, `horizon` or `interval` (`watch --all`).
+    pub watch: HashMap<String, InstanceWatch>,
 }
 
 impl Settings {
@@ -208,19 +215,37 @@ fn parse_duration(
     key: &str,
     default: Duration,
 ) -> Result<Duration, String> {
+    Ok(parse_duration_of(value, &format!("[defaults] {key}"))?.unwrap_or(default))
+}
+
+/// A duration above zero, `key` naming where it was given.
+fn parse_duration_of(value: &Option<String>, key: &str) -> Result<Option<Duration>, String> {
     match value {
-        None => Ok(default),
+        None => Ok(None),
         Some(text) => match humantime::parse_duration(text.trim()) {
             // PostgreSQL reads 0 as "no limit": a zero here would let a statement wait forever.
             Ok(d) if d.is_zero() => Err(format!(
-                "[defaults] {key} = \"{text}\": must be more than zero, such as \"5s\""
+                "{key} = \"{text}\": must be more than zero, such as \"5s\""
             )),
-            Ok(d) => Ok(d),
+            Ok(d) => Ok(Some(d)),
             Err(e) => Err(format!(
-                "[defaults] {key} = \"{text}\": {e}; expected a duration such as \"5s\" or \"500ms\""
+                "{key} = \"{text}\": {e}; expected a duration such as \"5s\" or \"500ms\""
             )),
         },
     }
+}
+
+/// An instance's own `offset`, `horizon` and `interval` for `watch --all`.
+fn instance_watch(inst: &RawInstance) -> Result<InstanceWatch, String> {
+    Ok(InstanceWatch {
+        offset: inst
+            .offset
+            .map(Offset::new)
+            .transpose()
+            .map_err(|e| format!("offset: {e}"))?,
+        horizon: parse_duration_of(&inst.horizon, "horizon")?,
+        interval: parse_duration_of(&inst.interval, "interval")?,
+    })
 }
 
 /// A size such as "16MiB", "512 KiB", "1GiB" or "65536" (bytes); at least 64 KiB, so that a
@@ -297,6 +322,7 @@ fn validate(raw: RawConfig, file: Option<PathBuf>) -> Result<Settings, String> {
         .transpose()
         .map_err(in_file)?;
     let mut overlays = vec![];
+    let mut watch = HashMap::new();
     let mut seen = HashSet::new();
     let mut instances = vec![];
     for (n, inst) in raw.instances.into_iter().enumerate() {
@@ -314,6 +340,10 @@ fn validate(raw: RawConfig, file: Option<PathBuf>) -> Result<Settings, String> {
             )));
         }
         let overlay = overlay(&inst).map_err(|e| in_file(format!("{label}: {e}")))?;
+        let own = instance_watch(&inst).map_err(|e| in_file(format!("{label}: {e}")))?;
+        if own != InstanceWatch::default() {
+            watch.insert(inst.id.clone(), own);
+        }
         let complete = [&inst.source, &inst.destination]
             .iter()
             .all(|e| e.engine.is_some() && e.url.is_some());
@@ -412,6 +442,7 @@ fn validate(raw: RawConfig, file: Option<PathBuf>) -> Result<Settings, String> {
         instances,
         dts,
         overlays,
+        watch,
     })
 }
 

@@ -89,11 +89,14 @@ impl PgSession {
 
     /// The session holding the applier lock of this database, if any.
     pub async fn applier(&self) -> Result<Option<Holder>, Error> {
+        self.holder_of(LOCK_KEYS.0, LOCK_KEYS.1).await
+    }
+
+    async fn holder_of(&self, key1: i32, key2: i32) -> Result<Option<Holder>, Error> {
         let row = self
             .bounded(
-                "looking for the run that holds the applier lock",
-                self.client
-                    .query_opt(HOLDER_SQL, &[&LOCK_KEYS.0, &LOCK_KEYS.1]),
+                "looking for the session that holds a seqsync lock",
+                self.client.query_opt(HOLDER_SQL, &[&key1, &key2]),
             )
             .await?;
         Ok(row.map(|r| Holder {
@@ -101,6 +104,125 @@ impl PgSession {
             application_name: r.get(1),
             user: r.get(2),
         }))
+    }
+}
+
+/// The guard lock's first key, "SEQG"; the second is a hash of the instance id, so replicas
+/// guarding the same instance contend and different instances on one database do not.
+const GUARD_KEY: i32 = 0x5345_5147;
+
+/// The guard lock's second key: FNV-1a of the instance id, stable across builds and hosts.
+fn guard_key(instance: &str) -> i32 {
+    let hash = instance.bytes().fold(0x811c_9dc5_u32, |h, b| {
+        (h ^ u32::from(b)).wrapping_mul(0x0100_0193)
+    });
+    hash as i32
+}
+
+/// What a guard replica is for an instance this round.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Role {
+    /// It holds the instance's guard lock: it runs the rounds.
+    Active,
+    /// Another session holds it (named when it can be seen): this replica waits.
+    Standby(Option<Holder>),
+}
+
+/// A guard replica's claim on one instance: a session on the destination that holds the
+/// instance's guard lock for as long as it lives. When the active replica dies its session
+/// ends, the server releases the lock, and a standby's next try takes it.
+pub struct GuardLease {
+    instance: String,
+    session: Option<PgSession>,
+    held: bool,
+}
+
+impl GuardLease {
+    pub fn new(instance: &str) -> GuardLease {
+        GuardLease {
+            instance: instance.to_string(),
+            session: None,
+            held: false,
+        }
+    }
+
+    /// Holds the lock if it can, or says who does. An error (the destination cannot be
+    /// reached) leaves this replica holding nothing.
+    pub async fn claim(
+        &mut self,
+        endpoint: &super::PgEndpoint,
+        timeouts: &crate::engine::Timeouts,
+    ) -> Result<Role, Error> {
+        if let Some(session) = self.session.as_ref().filter(|s| s.is_open()) {
+            if self.held {
+                // Still ours while the session answers: the lock lives as long as the session.
+                if session
+                    .execute("checking the guard session", "SELECT 1")
+                    .await
+                    .is_ok()
+                {
+                    return Ok(Role::Active);
+                }
+                self.release();
+            }
+        } else {
+            self.release();
+        }
+        let session = match self.session.take() {
+            Some(s) => s,
+            None => {
+                let s = endpoint.connect(timeouts).await?;
+                // "(guard on HOST)" carries no run id, so a refused run names it as a guard.
+                let on = format!("guard on {}", crate::engine::journal::hostname());
+                let name: String = application_name(None, Some(&on)).chars().take(63).collect();
+                s.bounded(
+                    "naming the guard session",
+                    s.client.execute(
+                        "SELECT pg_catalog.set_config('application_name', $1, false)",
+                        &[&name],
+                    ),
+                )
+                .await?;
+                s
+            }
+        };
+        let key = guard_key(&self.instance);
+        let row = session
+            .bounded(
+                "taking the guard lock",
+                session.client.query_one(
+                    "SELECT pg_catalog.pg_try_advisory_lock($1, $2)",
+                    &[&GUARD_KEY, &key],
+                ),
+            )
+            .await?;
+        let taken: bool = row.get(0);
+        let role = if taken {
+            Role::Active
+        } else {
+            Role::Standby(session.holder_of(GUARD_KEY, key).await.ok().flatten())
+        };
+        self.held = taken;
+        self.session = Some(session);
+        Ok(role)
+    }
+
+    /// Whether the last claim took the lock.
+    pub fn is_held(&self) -> bool {
+        self.held
+    }
+
+    /// Lets the lock go (the instance stopped qualifying, or the guard stops).
+    pub fn release(&mut self) {
+        self.session = None;
+        self.held = false;
+    }
+}
+
+impl PgSession {
+    /// The session holding the guard lock of `instance` on this database, if any.
+    pub async fn guard_holder(&self, instance: &str) -> Result<Option<Holder>, Error> {
+        self.holder_of(GUARD_KEY, guard_key(instance)).await
     }
 }
 

@@ -59,6 +59,6 @@ pub use apply::{apply, ApplyHooks};
 pub use connect::Arrival;
 pub use endpoint::{application_name, run_of, PgEndpoint, PgSession};
 pub use errors::describe;
-pub use lock::Holder;
+pub use lock::{GuardLease, Holder, Role};
 pub use recover::recover;
 pub use status::{SlotState, SubscriptionState};

@@ -12,6 +12,7 @@
 mod check;
 mod conninfo;
 mod context;
+mod guard;
 mod history;
 mod instances;
 mod rates;
@@ -27,6 +28,7 @@ pub use crate::engine::detect::ObserveGate;
 pub use check::{behind_data, check, Checked};
 pub use conninfo::{conninfo, Reached};
 pub use context::{Context, Level, Notice, Notify};
+pub use guard::{guard, Fleet, GuardEvent, GuardOptions, InstanceWatch, Report};
 pub use history::{history, overview, Overview, HISTORY_RUNS};
 pub use instances::{discover, find, list, Found, Sources};
 pub use rates::{rates, DEFAULT_HORIZON, DEFAULT_SAMPLE};

@@ -34,7 +34,7 @@ pub const DEFAULT_INTERVAL: Duration = Duration::from_secs(30);
 pub const DEFAULT_GIVE_UP: Duration = Duration::from_secs(600);
 
 /// How a watch runs.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, PartialEq)]
 pub struct WatchOptions {
     /// The offset floor (`options.offset`); a watch never lowers, so `allow_lower` is ignored.
     pub plan: PlanOptions,
@@ -66,7 +66,7 @@ pub struct Watched {
 pub struct Round {
     pub number: u64,
     pub at: SystemTime,
-    /// How long the round took, from the status check to the read-back.
+    /// How long the round took, from reading both sides to the read-back.
     pub took: Duration,
     /// Source sequences read.
     pub read: usize,
@@ -105,7 +105,7 @@ pub enum Event {
 }
 
 /// Why a round did not complete.
-enum Stop {
+pub(super) enum Stop {
     /// Try again later.
     Retry(Error),
     /// End the watch with this error.
@@ -136,18 +136,18 @@ pub async fn watch(
             return Ok(number);
         }
         number += 1;
-        let wait = match round(
-            ctx,
-            target,
-            &options,
-            &mut tracker,
-            number,
-            began,
-            notify,
-            cancel,
-        )
-        .await
-        {
+        let outcome = match qualify(ctx, target, number).await {
+            Ok(observed) => {
+                let state = RoundState {
+                    tracker: &mut tracker,
+                    number,
+                    began,
+                };
+                round(ctx, target, &options, state, observed, notify, cancel).await
+            }
+            Err(stop) => Err(stop),
+        };
+        let wait = match outcome {
             Ok(done) => {
                 completed += 1;
                 failures = 0;
@@ -196,43 +196,63 @@ fn round_secs(d: Duration) -> Duration {
     Duration::from_secs(d.as_secs())
 }
 
-#[allow(clippy::too_many_arguments)]
-async fn round(
+/// Whether the task still qualifies for a round: its status and phase (None for an ad-hoc
+/// pair), or why not. A status that cannot be read is a lost connection (retried), not a
+/// finished task.
+pub(super) async fn qualify(
+    ctx: &Context,
+    target: &Target,
+    number: u64,
+) -> Result<Option<Observed>, Stop> {
+    let Some(instance) = &target.instance else {
+        return Ok(None);
+    };
+    let observed = observe(instance, &ctx.timeouts).await;
+    if let Some(reason) = refusal(&prerequisites(instance, &observed)) {
+        // Refused before any round ran is "not available", as for a sync.
+        let what = if number == 1 {
+            "is not available"
+        } else {
+            "stopped"
+        };
+        let error = Error::refused(format!(
+            "Keep Sequences Ahead {what} for instance {}: {reason}",
+            instance.id
+        ));
+        return Err(if observed.status == Status::Unknown {
+            Stop::Retry(error.as_kind(crate::engine::ErrorKind::Failed))
+        } else {
+            Stop::End(error)
+        });
+    }
+    Ok(Some(observed))
+}
+
+/// What a watch carries from round to round.
+pub(super) struct RoundState<'a> {
+    pub tracker: &'a mut Tracker,
+    pub number: u64,
+    /// When the watch began: rates are measured from it.
+    pub began: Instant,
+}
+
+/// One round on a task that qualified (`observed`): read both sides, plan with each
+/// sequence's offset, apply what moved, all or nothing.
+pub(super) async fn round(
     ctx: &Context,
     target: &Target,
     options: &WatchOptions,
-    tracker: &mut Tracker,
-    number: u64,
-    began: Instant,
+    state: RoundState<'_>,
+    observed: Option<Observed>,
     notify: Notify<'_>,
     cancel: &AtomicBool,
 ) -> Result<Round, Stop> {
+    let RoundState {
+        tracker,
+        number,
+        began,
+    } = state;
     let started = Instant::now();
-    let observed = match &target.instance {
-        None => None,
-        Some(instance) => {
-            let observed = observe(instance, &ctx.timeouts).await;
-            if let Some(reason) = refusal(&prerequisites(instance, &observed)) {
-                // A status that cannot be read is a lost connection, not a finished task.
-                // Refused before any round ran is "not available", as for a sync.
-                let what = if number == 1 {
-                    "is not available"
-                } else {
-                    "stopped"
-                };
-                let error = Error::refused(format!(
-                    "Keep Sequences Ahead {what} for instance {}: {reason}",
-                    instance.id
-                ));
-                return Err(if observed.status == Status::Unknown {
-                    Stop::Retry(error.as_kind(crate::engine::ErrorKind::Failed))
-                } else {
-                    Stop::End(error)
-                });
-            }
-            Some(observed)
-        }
-    };
     let at = SystemTime::now();
     let Read {
         session,
