@@ -625,3 +625,82 @@ async fn two_replicas_one_active_and_the_standby_takes_over_after_sigkill() {
     drop(standby);
     pair.stop_replication().await;
 }
+
+/// Mean time between the rounds of `instance` over `span`, and how many there were.
+fn round_gaps(guard: &Guard, instance: &str, span: Duration) -> (Duration, usize) {
+    let deadline = Instant::now() + span;
+    let mut times = vec![];
+    while Instant::now() < deadline {
+        let left = deadline.saturating_duration_since(Instant::now());
+        match guard.events.recv_timeout(left) {
+            Ok(e) if e["event"] == "round" && e["instance"] == instance => {
+                times.push(Instant::now())
+            }
+            Ok(_) => {}
+            Err(_) => break,
+        }
+    }
+    assert!(
+        times.len() >= 3,
+        "too few rounds of {instance}: {}",
+        times.len()
+    );
+    let total = *times.last().unwrap() - times[0];
+    (total / (times.len() as u32 - 1), times.len())
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_instance_that_never_answers_does_not_slow_the_others() {
+    let pair = Pair::new("guard_silent").await;
+    let sub = pair
+        .replicate("CREATE TABLE t (id serial PRIMARY KEY, v int)", "t")
+        .await;
+    // Accepts connections and never says a word: every try waits out connect_timeout.
+    let silent = TcpListener::bind("127.0.0.1:0").unwrap();
+    let silent_url = format!("postgresql://u:p@{}/x", silent.local_addr().unwrap());
+    let held = std::thread::spawn(move || {
+        let mut open = vec![];
+        for stream in silent.incoming().take(50) {
+            open.push(stream);
+        }
+    });
+    let good = instance_entry("good", &pair, &sub, 100);
+    let with_silent = format!(
+        "[defaults]\nconnect_timeout = \"3s\"\n{good}\
+         [[instances]]\nid = \"silent\"\nkind = \"migration\"\nstatus = \"running\"\nphase = \"incremental\"\n\
+         source = {{ engine = \"postgresql\", url = \"{silent_url}\" }}\n\
+         destination = {{ engine = \"postgresql\", url = \"{silent_url}\" }}\n"
+    );
+    let args = ["--offset", "100", "--interval", "200ms"];
+    let config = pair.write_config(&format!("[defaults]\nconnect_timeout = \"3s\"\n{good}"));
+    let alone = Guard::start(&pair, &config, "alone.jsonl", &args);
+    alone.wait(Duration::from_secs(30), "a first round", |e| {
+        e["event"] == "round"
+    });
+    let (baseline, _) = round_gaps(&alone, "good", Duration::from_secs(6));
+    drop(alone);
+    std::fs::write(&config, with_silent).unwrap();
+    let beside = Guard::start(&pair, &config, "beside.jsonl", &args);
+    beside.wait(Duration::from_secs(30), "a first round", |e| {
+        e["event"] == "round" && e["instance"] == "good"
+    });
+    let (gap, rounds) = round_gaps(&beside, "good", Duration::from_secs(6));
+    let (_, metrics) = beside.scrape("/metrics");
+    assert!(
+        sample(
+            &metrics,
+            "seqsync_round_failures_total",
+            "instance_id=\"silent\""
+        )
+        .unwrap_or(0.0)
+            >= 1.0,
+        "the silent instance was tried: {metrics}"
+    );
+    assert!(
+        gap <= baseline * 3 / 2 + Duration::from_millis(150),
+        "rounds of the good instance every {gap:?} beside a silent one ({rounds} rounds), {baseline:?} alone"
+    );
+    drop(beside);
+    drop(held);
+    pair.stop_replication().await;
+}

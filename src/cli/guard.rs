@@ -6,58 +6,19 @@
 
 use super::exit::Done;
 use super::global::{offset, Global};
-use super::watch::{round_json, WatchArgs};
+use super::watch::{round_json, LogFormat, WatchArgs};
 use crate::config::{self, Settings};
 use crate::engine::plan::PlanOptions;
-use crate::engine::postgres::Role;
+use crate::engine::run::Role;
 use crate::engine::run::{self, Fleet, GuardEvent, GuardOptions, WatchOptions};
 use crate::engine::text::shown;
 use crate::engine::Error;
 use crate::metrics::{self, Registry};
-use clap::{Args, ValueEnum};
 use serde_json::{json, Value};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 use tokio::signal::unix::{signal, SignalKind};
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum LogFormat {
-    Text,
-    Json,
-}
-
-/// Options of `watch --all` only.
-#[derive(Debug, Args)]
-pub struct ServiceArgs {
-    /// Serve Prometheus metrics, /healthz and /readyz at ADDR:PORT (with --all)
-    #[arg(long, value_name = "ADDR:PORT")]
-    pub metrics_listen: Option<String>,
-    /// One line per event on stdout: text, or one JSON object (with --all)
-    #[arg(long, value_enum, default_value = "text")]
-    pub log_format: LogFormat,
-    /// Rounds running at once across instances (with --all)
-    #[arg(long, value_name = "N", default_value_t = 8, value_parser = clap::value_parser!(u16).range(1..))]
-    pub max_concurrent: u16,
-    /// List instances again this often: new DTS jobs and config entries (with --all)
-    #[arg(long, value_name = "DURATION", default_value = "60s", value_parser = super::watch::positive_duration)]
-    pub relist_every: Duration,
-    /// /readyz fails when a guarded instance has had no good round for this long (default: 3 intervals)
-    #[arg(long, value_name = "DURATION", value_parser = super::watch::positive_duration)]
-    pub ready_within: Option<Duration>,
-}
-
-impl ServiceArgs {
-    /// These options mean nothing for one instance: saying so beats ignoring them.
-    pub fn refuse_without_all(&self) -> Result<(), Error> {
-        if self.metrics_listen.is_some() || self.log_format != LogFormat::Text {
-            return Err(Error::usage(
-                "--metrics-listen and --log-format are for the guard: add --all",
-            ));
-        }
-        Ok(())
-    }
-}
 
 pub async fn run(cli: &Global, args: &WatchArgs) -> Result<Done, Error> {
     if !args.select.include.is_empty() || !args.select.exclude.is_empty() {

@@ -99,6 +99,7 @@ pub async fn dispatch(cli: &Cli) -> u8 {
         Some(Command::Instances(args)) => ("instances", instances::run(&cli.global, args).await),
         Some(Command::Plan(args)) => ("plan", plan::run(&cli.global, args).await),
         Some(Command::Sync(args)) => ("sync", sync::run(&cli.global, args).await),
+        Some(Command::Watch(args)) if args.all => ("watch", guard::run(&cli.global, args).await),
         Some(Command::Watch(args)) => ("watch", watch::run(&cli.global, args).await),
         Some(Command::Rates(args)) => ("rates", rates::run(&cli.global, args).await),
         Some(Command::Undo(args)) => ("undo", undo::run(&cli.global, args).await),

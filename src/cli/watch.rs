@@ -11,7 +11,7 @@ use crate::engine::run::{self, Event, Round, WatchOptions};
 use crate::engine::saga::DEFAULT_APPLY_BATCH;
 use crate::engine::text::shown;
 use crate::engine::Error;
-use clap::Args;
+use clap::{Args, ValueEnum};
 use serde_json::json;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -25,7 +25,7 @@ pub struct WatchArgs {
     #[arg(long, conflicts_with_all = ["instance", "source", "destination", "yes"])]
     pub all: bool,
     #[command(flatten)]
-    pub service: super::guard::ServiceArgs,
+    pub service: ServiceArgs,
     #[command(flatten)]
     pub select: SelectArgs,
     /// The smallest offset any sequence gets; default from the config
@@ -56,6 +56,44 @@ pub struct WatchArgs {
     pub batch_size: usize,
 }
 
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+/// Options of `watch --all` only.
+#[derive(Debug, Args)]
+pub struct ServiceArgs {
+    /// Serve Prometheus metrics, /healthz and /readyz at ADDR:PORT (with --all)
+    #[arg(long, value_name = "ADDR:PORT")]
+    pub metrics_listen: Option<String>,
+    /// One line per event on stdout: text, or one JSON object (with --all)
+    #[arg(long, value_enum, default_value = "text")]
+    pub log_format: LogFormat,
+    /// Rounds running at once across instances (with --all)
+    #[arg(long, value_name = "N", default_value_t = 8, value_parser = clap::value_parser!(u16).range(1..))]
+    pub max_concurrent: u16,
+    /// List instances again this often: new DTS jobs and config entries (with --all)
+    #[arg(long, value_name = "DURATION", default_value = "60s", value_parser = positive_duration)]
+    pub relist_every: Duration,
+    /// /readyz fails when a guarded instance has had no good round for this long (default: 3 intervals)
+    #[arg(long, value_name = "DURATION", value_parser = positive_duration)]
+    pub ready_within: Option<Duration>,
+}
+
+impl ServiceArgs {
+    /// These options mean nothing for one instance: saying so beats ignoring them.
+    pub fn refuse_without_all(&self) -> Result<(), Error> {
+        if self.metrics_listen.is_some() || self.log_format != LogFormat::Text {
+            return Err(Error::usage(
+                "--metrics-listen and --log-format are for the guard: add --all",
+            ));
+        }
+        Ok(())
+    }
+}
+
 /// A duration as humans write it (`30s`, `15m`, `1h 30m`), above zero.
 pub fn positive_duration(text: &str) -> Result<Duration, String> {
     let d = humantime::parse_duration(text)
@@ -67,9 +105,6 @@ pub fn positive_duration(text: &str) -> Result<Duration, String> {
 }
 
 pub async fn run(cli: &Global, args: &WatchArgs) -> Result<Done, Error> {
-    if args.all {
-        return super::guard::run(cli, args).await;
-    }
     args.service.refuse_without_all()?;
     let (settings, ctx) = setup(cli, args.batch_size)?;
     let target = args.select.narrow(args.pair.target(&settings).await?)?;

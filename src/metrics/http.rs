@@ -3,7 +3,7 @@
 //! start. Whatever connects is untrusted: a request is read for at most `REQUEST_TIME` and
 //! `REQUEST_MAX` bytes, and at most `CONNECTIONS` are served at once.
 
-use super::Registry;
+use super::registry::Registry;
 use crate::engine::Error;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};

@@ -150,7 +150,7 @@ impl GuardLease {
     /// reached) leaves this replica holding nothing.
     pub async fn claim(
         &mut self,
-        endpoint: &super::PgEndpoint,
+        endpoint: &super::endpoint::PgEndpoint,
         timeouts: &crate::engine::Timeouts,
     ) -> Result<Role, Error> {
         if let Some(session) = self.session.as_ref().filter(|s| s.is_open()) {

@@ -25,6 +25,7 @@ mod undo;
 mod watch;
 
 pub use crate::engine::detect::ObserveGate;
+pub use crate::engine::postgres::Role;
 pub use check::{behind_data, check, Checked};
 pub use conninfo::{conninfo, Reached};
 pub use context::{Context, Level, Notice, Notify};
