@@ -704,3 +704,71 @@ async fn an_instance_that_never_answers_does_not_slow_the_others() {
     drop(held);
     pair.stop_replication().await;
 }
+
+/// Destination backends of seqsync's round sessions (not the guard lock's), by pid.
+async fn round_sessions(pair: &Pair) -> Vec<i32> {
+    let client = connect(&pair.destination_url).await;
+    let rows = client
+        .query(
+            "SELECT pid FROM pg_stat_activity WHERE datname = current_database() \
+             AND application_name LIKE 'seqsync/%' AND application_name NOT LIKE '%(guard on %' \
+             ORDER BY pid",
+            &[],
+        )
+        .await
+        .unwrap();
+    rows.iter().map(|r| r.get(0)).collect()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn idle_rounds_keep_their_sessions_and_a_terminated_one_is_replaced() {
+    let pair = Pair::new("guard_sessions").await;
+    let sub = pair
+        .replicate("CREATE TABLE t (id serial PRIMARY KEY, v int)", "t")
+        .await;
+    let config = pair.write_config(&instance_entry("s", &pair, &sub, 100));
+    let guard = Guard::start(
+        &pair,
+        &config,
+        "journal.jsonl",
+        &["--offset", "100", "--interval", "100ms"],
+    );
+    // The first round applies (its session leaves with the run); the next ones are idle.
+    for _ in 0..3 {
+        guard.wait(Duration::from_secs(30), "a round", |e| {
+            e["event"] == "round"
+        });
+    }
+    let first = round_sessions(&pair).await;
+    for _ in 0..5 {
+        let round = guard.wait(Duration::from_secs(30), "an idle round", |e| {
+            e["event"] == "round"
+        });
+        assert_eq!(round["applied"], 0, "{round}");
+    }
+    assert_eq!(
+        first.len(),
+        1,
+        "one destination session for the rounds: {first:?}"
+    );
+    assert_eq!(round_sessions(&pair).await, first, "idle rounds reuse it");
+    connect(&pair.destination_url)
+        .await
+        .execute("SELECT pg_terminate_backend($1)", &[&first[0]])
+        .await
+        .unwrap();
+    // The next round may fail on the dead session; the one after connects again.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        guard.wait(Duration::from_secs(30), "a round after the kill", |e| {
+            e["event"] == "round"
+        });
+        let now = round_sessions(&pair).await;
+        if now.len() == 1 && now != first {
+            break;
+        }
+        assert!(Instant::now() < deadline, "no new session: {now:?}");
+    }
+    drop(guard);
+    pair.stop_replication().await;
+}

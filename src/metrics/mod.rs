@@ -4,8 +4,8 @@
 //! label values are escaped as the format requires and cut to a bounded length.
 //!
 //! Per-sequence series are bounded: only the [`LEAST_HEADROOM`] sequences with the least
-//! headroom of each instance get one, so a database with 100,000 sequences adds 10 series, not
-//! 200,000 (Prometheus keeps every series it has seen for its retention).
+//! headroom of each instance get one, so a database with 100,000 sequences adds 5 series, not
+//! 100,000 (Prometheus keeps every series it has seen for its retention).
 
 mod http;
 mod registry;

@@ -14,6 +14,7 @@
 use super::context::{Context, Notice};
 use super::instances::{list, Sources};
 use super::recover::settle;
+use super::sync::Kept;
 use super::target::{resolve, Target};
 use super::watch::{qualify, round, Round, RoundState, Stop, WatchOptions};
 use crate::engine::detect::ObserveGate;
@@ -265,6 +266,7 @@ async fn guard_one(
     };
     let mut lease = GuardLease::new(&id);
     let mut tracker = Tracker::default();
+    let mut kept = Kept::default();
     let began = Instant::now();
     let mut said = Said::Nothing;
     let mut role: Option<Role> = None;
@@ -287,6 +289,7 @@ async fn guard_one(
                 &mut lease,
                 RoundState {
                     tracker: &mut tracker,
+                    kept: &mut kept,
                     number: number + 1,
                     began,
                 },
@@ -304,6 +307,10 @@ async fn guard_one(
                     role: now.clone(),
                 });
             }
+        }
+        if matches!(step, Step::Idle(_) | Step::Standby(_)) {
+            // Rounds are not this replica's to run: no connections held for them.
+            kept = Kept::default();
         }
         let wait = match step {
             Step::Idle(reason) => {

@@ -6,7 +6,7 @@
 use super::context::{Context, Notify};
 use super::recover::settle;
 use super::status::gate;
-use super::target::Target;
+use super::target::{SourceEndpoint, Target};
 use crate::engine::behind::flag_behind_data;
 use crate::engine::journal::{new_run_id, Journal, JournalEvent, RunContext};
 use crate::engine::model::{summarize, PlanRow, RowStatus, Sequence};
@@ -135,12 +135,52 @@ pub(super) struct Read {
 }
 
 pub(super) async fn read_both(target: &Target, timeouts: &Timeouts) -> Result<Read, Error> {
-    let (source_read, destination_read) = tokio::join!(
-        target.source.read(timeouts),
-        read_destination(&target.destination, timeouts)
-    );
-    let source = source_read.map_err(|e| e.context("source"))?;
+    read_both_on(target, timeouts, &mut Kept::default()).await
+}
+
+/// Sessions a watch keeps from round to round, so that an idle round costs the two reads on
+/// open connections (whose backends have every sequence cached), not two new connections.
+/// A session that fails is dropped, and the next round connects again.
+#[derive(Default)]
+pub(super) struct Kept {
+    pub source: Option<PgSession>,
+    pub destination: Option<PgSession>,
+}
+
+/// `read_both` on the sessions `kept` holds where they are still open; the source's session
+/// goes back into `kept`, the destination's is the caller's (the apply's, or back to `kept`).
+pub(super) async fn read_both_on(
+    target: &Target,
+    timeouts: &Timeouts,
+    kept: &mut Kept,
+) -> Result<Read, Error> {
+    let source_session = kept.source.take().filter(|s| s.is_open());
+    let destination_session = kept.destination.take().filter(|s| s.is_open());
+    let source_read = async {
+        match (&target.source, source_session) {
+            (SourceEndpoint::Pg(endpoint), session) => {
+                let session = match session {
+                    Some(s) => s,
+                    None => endpoint.connect(timeouts).await?,
+                };
+                let sequences = session.read_sequences().await?;
+                Ok((Some(session), sequences))
+            }
+            (oracle, _) => Ok((None, oracle.read(timeouts).await?)),
+        }
+    };
+    let destination_read = async {
+        let session = match destination_session {
+            Some(s) => s,
+            None => target.destination.connect(timeouts).await?,
+        };
+        let sequences = session.read_sequences().await?;
+        Ok::<_, Error>((session, sequences))
+    };
+    let (source_read, destination_read) = tokio::join!(source_read, destination_read);
+    let (source_session, source) = source_read.map_err(|e: Error| e.context("source"))?;
     let (session, destination) = destination_read.map_err(|e| e.context("destination"))?;
+    kept.source = source_session;
     Ok(Read {
         session,
         source,

@@ -15,7 +15,7 @@
 use super::context::{Context, Notice, Notify};
 use super::recover::settle;
 use super::status::observe;
-use super::sync::{flag_behind, read_both, run_context, Outcome, Prepared, Read};
+use super::sync::{flag_behind, read_both_on, run_context, Kept, Outcome, Prepared, Read};
 use super::target::Target;
 use crate::engine::instance::{prerequisites, refusal, Observed, Status};
 use crate::engine::model::{PlanRow, RowStatus};
@@ -127,6 +127,7 @@ pub async fn watch(
     settle(ctx, &target.destination, notify).await?;
     let began = Instant::now();
     let mut tracker = Tracker::default();
+    let mut kept = Kept::default();
     let mut failing_since: Option<Instant> = None;
     let mut failures = 0u32;
     let mut number = 0u64;
@@ -140,6 +141,7 @@ pub async fn watch(
             Ok(observed) => {
                 let state = RoundState {
                     tracker: &mut tracker,
+                    kept: &mut kept,
                     number,
                     began,
                 };
@@ -231,6 +233,8 @@ pub(super) async fn qualify(
 /// What a watch carries from round to round.
 pub(super) struct RoundState<'a> {
     pub tracker: &'a mut Tracker,
+    /// The sessions kept open between rounds.
+    pub kept: &'a mut Kept,
     pub number: u64,
     /// When the watch began: rates are measured from it.
     pub began: Instant,
@@ -249,6 +253,7 @@ pub(super) async fn round(
 ) -> Result<Round, Stop> {
     let RoundState {
         tracker,
+        kept,
         number,
         began,
     } = state;
@@ -258,7 +263,7 @@ pub(super) async fn round(
         session,
         source,
         destination,
-    } = read_both(target, &ctx.timeouts)
+    } = read_both_on(target, &ctx.timeouts, kept)
         .await
         .map_err(Stop::Retry)?;
     let changed = tracker.observe(number, began.elapsed(), &source);
@@ -294,7 +299,11 @@ pub(super) async fn round(
         .filter(|&i| rows[i].status == RowStatus::Update)
         .collect();
     let mut run_id = None;
-    if !changes.is_empty() {
+    if changes.is_empty() {
+        // Idle: the session goes back for the next round. An applying round's session leaves
+        // with its run (it holds the applier lock until it closes).
+        kept.destination = Some(session);
+    } else {
         // Only the rows that change are journaled: a watch's runs stay small.
         let context = run_context(target, plan_options);
         let changing: Vec<PlanRow> = changes.iter().map(|&i| rows[i].clone()).collect();
