@@ -3,7 +3,8 @@
 //! moved: two reads, no write), and a round after every source sequence moved (everything
 //! bumped again). Round times are the watch's own (`took_ms`: status, both reads, the plan, the
 //! apply and the read-back; no process start); the sync is timed from outside, as a user runs
-//! it. The read floor is the two catalogue reads alone on open connections.
+//! it. The read floor is the two catalogue reads alone on open connections that have read
+//! once already, as the watch's kept sessions have (goal: an idle round within 1.3× of it).
 
 mod common;
 
@@ -12,7 +13,8 @@ use std::io::BufRead;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-/// The two reads an idle round cannot avoid, on open connections.
+/// The two reads an idle round cannot avoid, on open connections that have read once already
+/// (as a watch's kept sessions have): the second pair of reads is timed.
 async fn read_floor(bench: &Fixture) -> Duration {
     let (src, dst) = (
         connect(&bench.source()).await,
@@ -20,13 +22,17 @@ async fn read_floor(bench: &Fixture) -> Duration {
     );
     let read = "SELECT c.relname::text, pg_sequence_last_value(c.oid) FROM pg_class c \
                 WHERE c.relkind = 'S'";
-    let started = Instant::now();
-    let (a, b) = tokio::join!(src.query(read, &[]), dst.query(read, &[]));
-    assert_eq!(
-        a.unwrap().len() + b.unwrap().len(),
-        2 * bench.count as usize
-    );
-    started.elapsed()
+    let mut took = Duration::ZERO;
+    for _ in 0..2 {
+        let started = Instant::now();
+        let (a, b) = tokio::join!(src.query(read, &[]), dst.query(read, &[]));
+        took = started.elapsed();
+        assert_eq!(
+            a.unwrap().len() + b.unwrap().len(),
+            2 * bench.count as usize
+        );
+    }
+    took
 }
 
 /// Moves every source sequence forward by `step`.
@@ -150,10 +156,12 @@ async fn main() {
         "watch: round after every source moved",
         median(&mut bumping),
     );
-    row("watch: idle round (nothing moved)", median(&mut idle));
-    row(
-        "read floor: the two reads on open connections",
-        median(&mut floor),
+    let (idle, floor) = (median(&mut idle), median(&mut floor));
+    row("watch: idle round (nothing moved)", idle);
+    row("read floor: the two reads on open connections", floor);
+    println!(
+        "idle round against the read floor: {:.2}× (goal ≤ 1.30×)",
+        idle.as_secs_f64() / floor.as_secs_f64()
     );
     println!("idle rounds journaled nothing (checked every round)");
     let _ = std::fs::remove_dir_all(&dir);
