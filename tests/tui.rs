@@ -775,10 +775,46 @@ fn task_scene() -> State {
             result: Ok(Counts {
                 source: 120,
                 destination: 118,
+                guard: None,
             }),
         }),
     );
     state
+}
+
+#[test]
+fn basic_information_names_the_guard_holder_and_keeps_the_actions_on_screen() {
+    let mut state = scene();
+    press(&mut state, &[key(KeyCode::Enter)]);
+    update(
+        &mut state,
+        Msg::Worker(Response::Counted {
+            index: 0,
+            result: Ok(Counts {
+                source: 120,
+                destination: 118,
+                guard: Some(
+                    "server process 4242 (seqsync/0.1.0 (guard on jump-1\u{1b}[2J), role seqsync)"
+                        .into(),
+                ),
+            }),
+        }),
+    );
+    let screen = render(&state, 80, 24);
+    assert!(screen.contains("Guard"), "{screen}");
+    assert!(
+        screen.contains("process 4242 (seqsync/0.1.0 (guard on"),
+        "{screen}"
+    );
+    assert!(
+        !screen.contains('\u{1b}'),
+        "the holder's name is shown escaped"
+    );
+    assert!(screen.contains("Synchronize Sequence (s)"), "{screen}");
+    assert!(
+        !render(&task_scene(), 80, 24).contains("Guard"),
+        "no guard, no line"
+    );
 }
 
 #[test]

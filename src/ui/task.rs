@@ -1,7 +1,7 @@
 //! Task management: the steps, and for Incremental Write the Basic Information and History tabs.
 
 use super::widgets::{fit, Theme};
-use crate::app::state::{State, TaskTab, INCREMENTAL_WRITE, STEPS};
+use crate::app::state::{Counts, State, TaskTab, INCREMENTAL_WRITE, STEPS};
 use crate::engine::instance::Endpoint;
 use crate::engine::journal::JournalEvent;
 use crate::engine::secret::mask_password;
@@ -126,6 +126,16 @@ fn draw_basic(frame: &mut Frame, area: Rect, state: &State, theme: Theme, block:
             Some(Err(e)) => format!("cannot count: {}", shown(e)),
         },
     ));
+    if let Some(Ok(Counts {
+        guard: Some(holder),
+        ..
+    })) = &task.counts
+    {
+        lines.extend(field(
+            "Guard",
+            format!("active on the destination: {}", shown(holder)),
+        ));
+    }
     // `  ✓ name: reason`, a long reason wrapped under its start.
     let reason_width = area.width.saturating_sub(2 + 4) as usize;
     // The actions come before anything of unbounded length, so that no reason or note can

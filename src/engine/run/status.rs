@@ -48,11 +48,13 @@ pub async fn gate(instance: &Instance, timeouts: &Timeouts) -> Result<Observed, 
     }
 }
 
-/// Sequences on each side, for Basic Information.
+/// Sequences on each side, for Basic Information, and the guard on the destination.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Counts {
     pub source: usize,
     pub destination: usize,
+    /// Who holds this instance's guard lock (`seqsync watch --all`), if anyone.
+    pub guard: Option<String>,
 }
 
 pub async fn count(instance: &Instance, timeouts: &Timeouts) -> Result<Counts, Error> {
@@ -63,12 +65,17 @@ pub async fn count(instance: &Instance, timeouts: &Timeouts) -> Result<Counts, E
         ..
     } = resolve(instance, &|_| {})?;
     let destination_count = async {
-        destination
-            .connect(timeouts)
-            .await?
-            .count_sequences()
+        let session = destination.connect(timeouts).await?;
+        let count = session.count_sequences().await?;
+        // A guard's holder cannot always be seen (pg_stat_activity hides other roles'
+        // sessions from a plain role): then no guard is shown rather than an error.
+        let guard = session
+            .guard_holder(&instance.id)
             .await
-            .map_err(|e| e.context("destination"))
+            .ok()
+            .flatten()
+            .map(|h| h.describe());
+        Ok::<_, Error>((count, guard))
     };
     let source_count = async {
         source
@@ -77,8 +84,10 @@ pub async fn count(instance: &Instance, timeouts: &Timeouts) -> Result<Counts, E
             .map_err(|e| e.context("source"))
     };
     let (source, destination) = tokio::join!(source_count, destination_count);
+    let (destination, guard) = destination.map_err(|e| e.context("destination"))?;
     Ok(Counts {
         source: source?,
-        destination: destination?,
+        destination,
+        guard,
     })
 }
