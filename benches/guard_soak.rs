@@ -48,11 +48,13 @@ async fn main() {
         let db = format!("seqsync_soak_{i}");
         for admin in [&source, &destination] {
             let c = connect(admin).await;
-            c.batch_execute(&format!(
-                "DROP DATABASE IF EXISTS {db} WITH (FORCE); CREATE DATABASE {db}"
-            ))
-            .await
-            .unwrap();
+            // One statement per call: DROP and CREATE DATABASE refuse a transaction block.
+            c.batch_execute(&format!("DROP DATABASE IF EXISTS {db} WITH (FORCE)"))
+                .await
+                .unwrap();
+            c.batch_execute(&format!("CREATE DATABASE {db}"))
+                .await
+                .unwrap();
             connect(&url_of(admin, &db))
                 .await
                 .batch_execute(&format!(
