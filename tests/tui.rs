@@ -1137,6 +1137,7 @@ fn watch_round(number: u64, applied: usize) -> Box<seqsync::engine::run::Round> 
         at: std::time::UNIX_EPOCH + std::time::Duration::from_secs(1_795_000_000),
         took: std::time::Duration::from_millis(42),
         read: 3,
+        full: true,
         changed: 1,
         applied,
         run_id: (applied > 0).then(|| "20261126T030000000Z-7".to_string()),

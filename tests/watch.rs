@@ -508,3 +508,63 @@ async fn an_excluded_sequence_is_left_alone_round_after_round() {
     assert_eq!(code, 0, "{stderr}");
     assert_eq!(untouched().await, before, "byte for byte");
 }
+
+/// What a round must show once a change is made.
+type Shows = Box<dyn Fn(&serde_json::Value) -> bool>;
+
+/// Idle rounds read quickly (a fingerprint and the values); any change the plan depends on is
+/// seen by the very next round, read in full — not only at the periodic full read.
+#[tokio::test(flavor = "multi_thread")]
+async fn quick_idle_rounds_see_every_change_at_the_next_round() {
+    let pair = Pair::new("watch_quick").await;
+    pair.both("CREATE SEQUENCE a; CREATE SEQUENCE b").await;
+    pair.source()
+        .await
+        .batch_execute("SELECT setval('a', 50); SELECT setval('b', 60)")
+        .await
+        .unwrap();
+    let mut args = pair.ad_hoc("", "100")[1..].to_vec();
+    args.extend(["--interval", "100ms"]);
+    let watch = Watching::start(&pair, &args, &[]);
+    // The first round applies; then idle rounds go quick.
+    let mut quick = 0;
+    for _ in 0..6 {
+        let r = watch.next_round();
+        quick += usize::from(r["full_read"] == false);
+    }
+    assert!(quick >= 3, "idle rounds read quickly: {quick} of 6");
+    let destination = pair.destination().await;
+    // Each change, then the next round must be full and show it.
+    let changes: [(&str, Shows); 3] = [
+        (
+            "ALTER SEQUENCE b RENAME TO b2",
+            Box::new(|r| r["refusals"].to_string().contains("missing-in-")),
+        ),
+        (
+            "SELECT setval('a', 40, false)",
+            Box::new(|r| r["applied"] == 1),
+        ),
+        (
+            "CREATE SEQUENCE c",
+            Box::new(|r| r["refusals"].to_string().contains("\"c\"")),
+        ),
+    ];
+    for (sql, shows) in changes {
+        // Start from a quick round, so the change meets the quick path.
+        while watch.next_round()["full_read"] != false {}
+        destination.batch_execute(sql).await.unwrap();
+        let mut seen = false;
+        for _ in 0..2 {
+            let r = watch.next_round();
+            if shows(&r) {
+                assert_eq!(r["full_read"], true, "{sql}: {r}");
+                seen = true;
+                break;
+            }
+        }
+        assert!(seen, "{sql}: not seen within two rounds");
+    }
+    watch.signal(libc::SIGINT);
+    let (code, stderr) = watch.finish();
+    assert_eq!(code, 0, "{stderr}");
+}

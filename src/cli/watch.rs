@@ -312,6 +312,7 @@ pub fn round_json(round: &Round, summary: bool) -> serde_json::Value {
         "round": round.number,
         "at": clock(round.at),
         "read": round.read,
+        "full_read": round.full,
         "changed": round.changed,
         "applied": round.applied,
         "took_ms": round.took.as_secs_f64() * 1000.0,

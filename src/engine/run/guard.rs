@@ -14,9 +14,9 @@
 use super::context::{Context, Notice};
 use super::instances::{list, Sources};
 use super::recover::settle;
-use super::sync::Kept;
+
 use super::target::{resolve, Target};
-use super::watch::{qualify, round, Round, RoundState, Stop, WatchOptions};
+use super::watch::{qualify, round, Kept, Round, RoundState, Stop, WatchOptions};
 use crate::engine::detect::ObserveGate;
 use crate::engine::dts::{DtsSettings, Overlay};
 use crate::engine::instance::{Instance, Observed};

@@ -11,7 +11,7 @@ use crate::engine::behind::flag_behind_data;
 use crate::engine::journal::{new_run_id, Journal, JournalEvent, RunContext};
 use crate::engine::model::{summarize, PlanRow, RowStatus, Sequence};
 use crate::engine::plan::{plan as plan_rows, PlanOptions};
-use crate::engine::postgres::{self, run_of, Holder, PgEndpoint, PgSession};
+use crate::engine::postgres::{self, run_of, Fingerprint, Holder, PgEndpoint, PgSession};
 use crate::engine::saga::{ApplyFailure, ApplyOptions, ApplyProgress};
 use crate::engine::select::Selection;
 use crate::engine::{Error, Timeouts};
@@ -100,6 +100,7 @@ async fn prepare(
         session,
         source,
         destination,
+        ..
     } = read_both(target, timeouts).await?;
     let mut rows = plan_rows(&source, &destination, options);
     // Every row, chosen or not: the preview may put a left-out row back in.
@@ -132,30 +133,29 @@ pub(super) struct Read {
     pub session: PgSession,
     pub source: Vec<Sequence>,
     pub destination: Vec<Sequence>,
+    /// Each side's catalogue fingerprint, taken just before its read, when asked for (the
+    /// source's is None for Oracle).
+    pub fingerprints: Option<(Option<Fingerprint>, Fingerprint)>,
 }
 
 pub(super) async fn read_both(target: &Target, timeouts: &Timeouts) -> Result<Read, Error> {
-    read_both_on(target, timeouts, &mut Kept::default()).await
+    read_both_on(target, timeouts, (None, None), false)
+        .await
+        .map(|(read, _)| read)
 }
 
-/// Sessions a watch keeps from round to round, so that an idle round costs the two reads on
-/// open connections (whose backends have every sequence cached), not two new connections.
-/// A session that fails is dropped, and the next round connects again.
-#[derive(Default)]
-pub(super) struct Kept {
-    pub source: Option<PgSession>,
-    pub destination: Option<PgSession>,
-}
-
-/// `read_both` on the sessions `kept` holds where they are still open; the source's session
-/// goes back into `kept`, the destination's is the caller's (the apply's, or back to `kept`).
+/// `read_both` on the given (source, destination) sessions where they are still open, else
+/// on new ones; the source's session is handed back beside the read (the destination's is in
+/// it). With `fingerprint`, each side's catalogue fingerprint is taken first, on the same
+/// session: a change between the two makes the next comparison fail, never pass.
 pub(super) async fn read_both_on(
     target: &Target,
     timeouts: &Timeouts,
-    kept: &mut Kept,
-) -> Result<Read, Error> {
-    let source_session = kept.source.take().filter(|s| s.is_open());
-    let destination_session = kept.destination.take().filter(|s| s.is_open());
+    sessions: (Option<PgSession>, Option<PgSession>),
+    fingerprint: bool,
+) -> Result<(Read, Option<PgSession>), Error> {
+    let source_session = sessions.0.filter(|s| s.is_open());
+    let destination_session = sessions.1.filter(|s| s.is_open());
     let source_read = async {
         match (&target.source, source_session) {
             (SourceEndpoint::Pg(endpoint), session) => {
@@ -163,10 +163,14 @@ pub(super) async fn read_both_on(
                     Some(s) => s,
                     None => endpoint.connect(timeouts).await?,
                 };
+                let print = match fingerprint {
+                    true => Some(session.fingerprint().await?),
+                    false => None,
+                };
                 let sequences = session.read_sequences().await?;
-                Ok((Some(session), sequences))
+                Ok((Some(session), sequences, print))
             }
-            (oracle, _) => Ok((None, oracle.read(timeouts).await?)),
+            (oracle, _) => Ok((None, oracle.read(timeouts).await?, None)),
         }
     };
     let destination_read = async {
@@ -174,18 +178,25 @@ pub(super) async fn read_both_on(
             Some(s) => s,
             None => target.destination.connect(timeouts).await?,
         };
+        let print = match fingerprint {
+            true => Some(session.fingerprint().await?),
+            false => None,
+        };
         let sequences = session.read_sequences().await?;
-        Ok::<_, Error>((session, sequences))
+        Ok::<_, Error>((session, sequences, print))
     };
     let (source_read, destination_read) = tokio::join!(source_read, destination_read);
-    let (source_session, source) = source_read.map_err(|e: Error| e.context("source"))?;
-    let (session, destination) = destination_read.map_err(|e| e.context("destination"))?;
-    kept.source = source_session;
-    Ok(Read {
+    let (source_session, source, source_print) =
+        source_read.map_err(|e: Error| e.context("source"))?;
+    let (session, destination, destination_print) =
+        destination_read.map_err(|e| e.context("destination"))?;
+    let read = Read {
         session,
         source,
         destination,
-    })
+        fingerprints: destination_print.map(|d| (source_print, d)),
+    };
+    Ok((read, source_session))
 }
 
 /// Flags the rows chosen by `which` whose next value would be inside the data of a column

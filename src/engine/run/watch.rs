@@ -15,11 +15,13 @@
 use super::context::{Context, Notice, Notify};
 use super::recover::settle;
 use super::status::observe;
-use super::sync::{flag_behind, read_both_on, run_context, Kept, Outcome, Prepared, Read};
+use super::sync::{flag_behind, read_both_on, run_context, Outcome, Prepared, Read};
 use super::target::Target;
 use crate::engine::instance::{prerequisites, refusal, Observed, Status};
-use crate::engine::model::{PlanRow, RowStatus};
+use crate::engine::model::{PlanRow, RawState, RowStatus, Sequence};
 use crate::engine::plan::{plan_with_offsets, PlanOptions};
+use crate::engine::postgres::PgSession;
+use crate::engine::postgres::{quick_oids, quick_state, Fingerprint};
 use crate::engine::saga::ApplyOptions;
 use crate::engine::watch::{backoff, smallest, Headroom, Tracker};
 use crate::engine::Error;
@@ -70,6 +72,9 @@ pub struct Round {
     pub took: Duration,
     /// Source sequences read.
     pub read: usize,
+    /// Whether both sides were read in full; false for an idle round that found, by a quick
+    /// read, exactly what the last full round read.
+    pub full: bool,
     /// Source sequences that moved since the previous round.
     pub changed: usize,
     /// Destination sequences set.
@@ -230,6 +235,71 @@ pub(super) async fn qualify(
     Ok(Some(observed))
 }
 
+/// Sessions a watch keeps from round to round, so that an idle round costs the two reads on
+/// open connections (whose backends have every sequence cached), not two new connections.
+/// A session that fails is dropped, and the next round connects again.
+#[derive(Default)]
+pub(super) struct Kept {
+    pub source: Option<PgSession>,
+    pub destination: Option<PgSession>,
+    /// The last full round, when it applied nothing: what an idle round compares with.
+    pub idle: Option<Box<IdleRound>>,
+}
+
+/// Full rounds at least this often, whatever the fingerprints say (see `postgres::idle`).
+const FULL_EVERY: u64 = 10;
+
+/// The last full round, when it applied nothing: an idle round whose quick reads of both sides
+/// find exactly what it read has the same plan, and returns its sequences.
+pub(super) struct IdleRound {
+    full_at: u64,
+    source_print: Fingerprint,
+    destination_print: Fingerprint,
+    source: Vec<Sequence>,
+    source_oids: Vec<u32>,
+    source_states: Vec<Option<RawState>>,
+    destination_oids: Vec<u32>,
+    destination_states: Vec<Option<RawState>>,
+    sequences: Vec<Watched>,
+}
+
+fn quick_states_of(sequences: &[Sequence], exact: bool) -> Vec<Option<RawState>> {
+    sequences
+        .iter()
+        .filter(|s| s.can_read && s.unavailable.is_none() && s.last_value.is_some())
+        .map(|s| quick_state(s, exact))
+        .collect()
+}
+
+/// Whether both sides, read quickly on the kept sessions, are exactly what the last full
+/// round read (its catalogues and every value). Any doubt (no such round, a session gone, a
+/// full round due, a read that fails) is a no: the round reads in full.
+async fn unchanged(kept: &Kept, number: u64) -> bool {
+    let Some(idle) = kept.idle.as_ref() else {
+        return false;
+    };
+    if number.saturating_sub(idle.full_at) >= FULL_EVERY {
+        return false;
+    }
+    let open = |s: &&crate::engine::postgres::PgSession| s.is_open();
+    let (Some(source), Some(destination)) = (
+        kept.source.as_ref().filter(open),
+        kept.destination.as_ref().filter(open),
+    ) else {
+        return false;
+    };
+    let (source_print, source_states, destination_print, destination_states) = tokio::join!(
+        source.fingerprint(),
+        source.quick_states(&idle.source_oids),
+        destination.fingerprint(),
+        destination.quick_states(&idle.destination_oids)
+    );
+    source_print.is_ok_and(|p| p == idle.source_print)
+        && destination_print.is_ok_and(|p| p == idle.destination_print)
+        && source_states.is_ok_and(|s| s == idle.source_states)
+        && destination_states.is_ok_and(|s| s == idle.destination_states)
+}
+
 /// What a watch carries from round to round.
 pub(super) struct RoundState<'a> {
     pub tracker: &'a mut Tracker,
@@ -259,13 +329,37 @@ pub(super) async fn round(
     } = state;
     let started = Instant::now();
     let at = SystemTime::now();
-    let Read {
-        session,
-        source,
-        destination,
-    } = read_both_on(target, &ctx.timeouts, kept)
+    if unchanged(kept, number).await {
+        let idle = kept.idle.as_ref().expect("checked by unchanged");
+        tracker.observe(number, began.elapsed(), &idle.source);
+        return Ok(Round {
+            number,
+            at,
+            took: started.elapsed(),
+            read: idle.source.len(),
+            full: false,
+            changed: 0,
+            applied: 0,
+            run_id: None,
+            sequences: idle.sequences.clone(),
+            refusals: vec![],
+            observed,
+        });
+    }
+    kept.idle = None;
+    let sessions = (kept.source.take(), kept.destination.take());
+    let (
+        Read {
+            session,
+            source,
+            destination,
+            fingerprints,
+        },
+        source_session,
+    ) = read_both_on(target, &ctx.timeouts, sessions, true)
         .await
         .map_err(Stop::Retry)?;
+    kept.source = source_session;
     let changed = tracker.observe(number, began.elapsed(), &source);
     let floor = options.plan.offset;
     let plan_options = PlanOptions {
@@ -367,12 +461,44 @@ pub(super) async fn round(
                 row,
             }
         })
-        .collect();
+        .collect::<Vec<Watched>>();
+    if let (None, Some((Some(source_print), destination_print)), Some(exact)) = (
+        &run_id,
+        fingerprints,
+        kept.destination.as_ref().map(|s| s.quick_is_exact()),
+    ) {
+        let source_exact = kept.source.as_ref().is_some_and(|s| s.quick_is_exact());
+        kept.idle = Some(Box::new(IdleRound {
+            full_at: number,
+            source_print,
+            destination_print,
+            source_oids: quick_oids(&source),
+            source_states: quick_states_of(&source, source_exact),
+            destination_oids: quick_oids(&destination),
+            destination_states: quick_states_of(&destination, exact),
+            sequences: sequences.clone(),
+            source,
+        }));
+        return Ok(Round {
+            number,
+            at,
+            took: started.elapsed(),
+            read: kept.idle.as_ref().map_or(0, |i| i.source.len()),
+            full: true,
+            changed,
+            applied,
+            run_id,
+            sequences,
+            refusals,
+            observed,
+        });
+    }
     Ok(Round {
         number,
         at,
         took: started.elapsed(),
         read: source.len(),
+        full: true,
         changed,
         applied,
         run_id,

@@ -37,6 +37,7 @@ fn round(sequences: Vec<Watched>) -> Box<Round> {
         at: SystemTime::UNIX_EPOCH + Duration::from_secs(1_800_000_000),
         took: Duration::from_millis(250),
         read: sequences.len(),
+        full: true,
         changed: 1,
         applied: 1,
         run_id: None,
