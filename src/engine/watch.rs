@@ -74,6 +74,20 @@ impl Tracker {
         self.observe_values(round, at, &values)
     }
 
+    /// Records a reading at `at` in which no sequence moved, as `observe` would with the same
+    /// values, without building a key per sequence (an idle round at 10,000 sequences).
+    pub fn observe_unchanged(&mut self, at: Duration) {
+        let now = at.as_secs_f64();
+        for tracked in self.sequences.values_mut() {
+            if let Some((then, value)) = tracked.last {
+                if tracked.peak_rate.is_none() && now > then {
+                    tracked.peak_rate = Some(0.0);
+                }
+                tracked.last = Some((now, value));
+            }
+        }
+    }
+
     fn observe_values(&mut self, round: u64, at: Duration, values: &[(Key, i64, bool)]) -> usize {
         let now = at.as_secs_f64();
         let mut moved = 0;
@@ -298,6 +312,28 @@ mod tests {
         assert_eq!(t.get("public", "up").unwrap().changed_in, Some(3));
         assert_eq!(t.get("public", "down").unwrap().peak_rate, Some(20.0));
         assert_eq!(t.get("public", "down").unwrap().changed_in, Some(2));
+    }
+
+    #[test]
+    fn an_unchanged_reading_is_recorded_as_observing_the_same_values_would_be() {
+        let first = [(key("a"), 100, true), (key("b"), -5, false)];
+        let burst = [(key("a"), 400, true), (key("b"), -5, false)];
+        let (mut by_values, mut unchanged) = (Tracker::default(), Tracker::default());
+        for t in [&mut by_values, &mut unchanged] {
+            t.observe_values(1, secs(0), &first);
+        }
+        by_values.observe_values(2, secs(10), &first);
+        unchanged.observe_unchanged(secs(10));
+        for t in [&mut by_values, &mut unchanged] {
+            // 300 ids in the 2 s since the idle reading: a burst of 150/s, not 300/12 s.
+            t.observe_values(3, secs(12), &burst);
+        }
+        for name in ["a", "b"] {
+            let (x, y) = (by_values.get("public", name), unchanged.get("public", name));
+            assert_eq!(x.map(|t| t.peak_rate), y.map(|t| t.peak_rate), "{name}");
+            assert_eq!(x.map(|t| t.last), y.map(|t| t.last), "{name}");
+        }
+        assert_eq!(by_values.get("public", "a").unwrap().peak_rate, Some(150.0));
     }
 
     #[test]

@@ -13,7 +13,7 @@ const DATA_EDGE_CHUNK: usize = 50;
 
 /// Table columns whose DEFAULT depends on a sequence (what `DEFAULT nextval('s')` records),
 /// partitions left out (their parent's column covers their rows).
-pub(super) const DEFAULTS_SQL: &str = r#"
+const DEFAULTS_SQL: &str = r#"
 SELECT d.refobjid AS sequence, n.nspname, t.relname, a.attname,
        format_type(a.atttypid, NULL) AS column_type,
        EXISTS (SELECT 1 FROM pg_catalog.pg_index x

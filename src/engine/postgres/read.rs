@@ -121,7 +121,7 @@ fn sequence_of(r: &tokio_postgres::Row) -> Sequence {
 /// The catalogue query, with every sequence's state where the server can read it in the same
 /// query (PostgreSQL 18's `pg_get_sequence_data`: SELECT privilege, NULL where there is no
 /// value), or without it (older servers read values afterwards).
-pub(super) fn catalogue_sql(with_data: bool) -> String {
+fn catalogue_sql(with_data: bool) -> String {
     let (columns, join) = if with_data {
         (
             ",\n       sd.last_value AS data_last_value, sd.is_called AS data_is_called",

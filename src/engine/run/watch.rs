@@ -331,7 +331,7 @@ pub(super) async fn round(
     let at = SystemTime::now();
     if unchanged(kept, number).await {
         let idle = kept.idle.as_ref().expect("checked by unchanged");
-        tracker.observe(number, began.elapsed(), &idle.source);
+        tracker.observe_unchanged(began.elapsed());
         return Ok(Round {
             number,
             at,
