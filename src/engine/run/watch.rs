@@ -462,8 +462,21 @@ pub(super) async fn round(
             }
         })
         .collect::<Vec<Watched>>();
+    let round = Round {
+        number,
+        at,
+        took: started.elapsed(),
+        read: source.len(),
+        full: true,
+        changed,
+        applied,
+        run_id,
+        sequences,
+        refusals,
+        observed,
+    };
     if let (None, Some((Some(source_print), destination_print)), Some(exact)) = (
-        &run_id,
+        &round.run_id,
         fingerprints,
         kept.destination.as_ref().map(|s| s.quick_is_exact()),
     ) {
@@ -476,34 +489,9 @@ pub(super) async fn round(
             source_states: quick_states_of(&source, source_exact),
             destination_oids: quick_oids(&destination),
             destination_states: quick_states_of(&destination, exact),
-            sequences: sequences.clone(),
+            sequences: round.sequences.clone(),
             source,
         }));
-        return Ok(Round {
-            number,
-            at,
-            took: started.elapsed(),
-            read: kept.idle.as_ref().map_or(0, |i| i.source.len()),
-            full: true,
-            changed,
-            applied,
-            run_id,
-            sequences,
-            refusals,
-            observed,
-        });
     }
-    Ok(Round {
-        number,
-        at,
-        took: started.elapsed(),
-        read: source.len(),
-        full: true,
-        changed,
-        applied,
-        run_id,
-        sequences,
-        refusals,
-        observed,
-    })
+    Ok(round)
 }
