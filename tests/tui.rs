@@ -766,6 +766,11 @@ fn snap(name: &str, state: &State) {
 }
 
 fn task_scene() -> State {
+    task_scene_with(None)
+}
+
+/// Basic Information of the first instance, counted, with `guard` holding its guard lock.
+fn task_scene_with(guard: Option<String>) -> State {
     let mut state = scene();
     press(&mut state, &[key(KeyCode::Enter)]);
     update(
@@ -775,7 +780,7 @@ fn task_scene() -> State {
             result: Ok(Counts {
                 source: 120,
                 destination: 118,
-                guard: None,
+                guard,
             }),
         }),
     );
@@ -784,22 +789,9 @@ fn task_scene() -> State {
 
 #[test]
 fn basic_information_names_the_guard_holder_and_keeps_the_actions_on_screen() {
-    let mut state = scene();
-    press(&mut state, &[key(KeyCode::Enter)]);
-    update(
-        &mut state,
-        Msg::Worker(Response::Counted {
-            index: 0,
-            result: Ok(Counts {
-                source: 120,
-                destination: 118,
-                guard: Some(
-                    "server process 4242 (seqsync/0.1.0 (guard on jump-1\u{1b}[2J), role seqsync)"
-                        .into(),
-                ),
-            }),
-        }),
-    );
+    let state = task_scene_with(Some(
+        "server process 4242 (seqsync/0.1.0 (guard on jump-1\u{1b}[2J), role seqsync)".into(),
+    ));
     let screen = render(&state, 80, 24);
     assert!(screen.contains("Guard"), "{screen}");
     assert!(
