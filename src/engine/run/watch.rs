@@ -142,7 +142,13 @@ pub async fn watch(
             return Ok(number);
         }
         number += 1;
-        let outcome = match qualify(ctx, target, number).await {
+        // Refused before any round ran is "not available", as for a sync.
+        let what = if number == 1 {
+            "is not available"
+        } else {
+            "stopped"
+        };
+        let outcome = match qualify(ctx, target, Some(what)).await {
             Ok(observed) => {
                 let state = RoundState {
                     tracker: &mut tracker,
@@ -206,26 +212,25 @@ fn round_secs(d: Duration) -> Duration {
 /// Whether the task still qualifies for a round: its status and phase (None for an ad-hoc
 /// pair), or why not. A status that cannot be read is a lost connection (retried), not a
 /// finished task.
+/// `what` words a refusal as "Keep Sequences Ahead {what} for instance …: reason"; without it
+/// the reason is said alone (the guard names the instance itself).
 pub(super) async fn qualify(
     ctx: &Context,
     target: &Target,
-    number: u64,
+    what: Option<&str>,
 ) -> Result<Option<Observed>, Stop> {
     let Some(instance) = &target.instance else {
         return Ok(None);
     };
     let observed = observe(instance, &ctx.timeouts).await;
     if let Some(reason) = refusal(&prerequisites(instance, &observed)) {
-        // Refused before any round ran is "not available", as for a sync.
-        let what = if number == 1 {
-            "is not available"
-        } else {
-            "stopped"
-        };
-        let error = Error::refused(format!(
-            "Keep Sequences Ahead {what} for instance {}: {reason}",
-            instance.id
-        ));
+        let error = Error::refused(match what {
+            Some(what) => format!(
+                "Keep Sequences Ahead {what} for instance {}: {reason}",
+                instance.id
+            ),
+            None => reason,
+        });
         return Err(if observed.status == Status::Unknown {
             Stop::Retry(error.as_kind(crate::engine::ErrorKind::Failed))
         } else {
