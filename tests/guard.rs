@@ -114,6 +114,17 @@ impl Drop for Guard {
     }
 }
 
+/// A child process killed when the test ends, passed or not (a Prometheus left running would
+/// outlive the run).
+struct Killed(Child);
+
+impl Drop for Killed {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
 /// A plain HTTP GET on loopback: the status code and the body.
 fn http_get(address: &str, path: &str) -> (u16, String) {
     use std::io::{Read, Write};
@@ -265,20 +276,22 @@ async fn a_real_prometheus_scrapes_three_guarded_instances_and_sees_them_move() 
         ),
     )
     .unwrap();
-    let mut server = Command::new(prometheus)
-        .arg(format!(
-            "--config.file={}",
-            dir.join("prometheus.yml").display()
-        ))
-        .arg(format!(
-            "--storage.tsdb.path={}",
-            dir.join("data").display()
-        ))
-        .arg(format!("--web.listen-address={web}"))
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
+    let server = Killed(
+        Command::new(prometheus)
+            .arg(format!(
+                "--config.file={}",
+                dir.join("prometheus.yml").display()
+            ))
+            .arg(format!(
+                "--storage.tsdb.path={}",
+                dir.join("data").display()
+            ))
+            .arg(format!("--web.listen-address={web}"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
     let query = |q: &str| -> serde_json::Value {
         // Only metric names are asked: nothing to escape.
         let path = format!("/api/v1/query?query={q}");
@@ -423,8 +436,7 @@ async fn a_real_prometheus_scrapes_three_guarded_instances_and_sees_them_move() 
         sample(&exposition, "seqsync_instance_guarded", "instance_id=\"c\""),
         Some(1.0)
     );
-    let _ = server.kill();
-    let _ = server.wait();
+    drop(server);
     for w in writers {
         w.stop().await;
     }
