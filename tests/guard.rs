@@ -486,6 +486,15 @@ async fn a_taken_or_malformed_metrics_address_is_refused_before_any_round() {
     ]);
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("add --all"));
+    // Nothing configured: refused, rather than a service that looks healthy guarding nothing.
+    std::fs::remove_file(&config).unwrap();
+    let out = pair.run(&["watch", "--all", "--offset", "1"]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("nothing to guard: no config file was found"),
+        "{stderr}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -27,6 +27,16 @@ pub async fn run(cli: &Global, args: &WatchArgs) -> Result<Done, Error> {
         ));
     }
     let (settings, ctx) = super::global::setup(cli, args.batch_size)?;
+    if settings.instances.is_empty() && settings.dts.is_none() {
+        // A service guarding nothing would look healthy forever.
+        let found = match &settings.file {
+            Some(f) => format!("{} defines no [[instances]] and no [dts]", f.display()),
+            None => format!("no config file was found ({})", config::search_paths_text()),
+        };
+        return Err(Error::usage(format!(
+            "nothing to guard: {found}; write one with `seqsync example-config`, or pass --config FILE"
+        )));
+    }
     let defaults = defaults(&settings, args)?;
     let fleet = fleet_of(&settings, &defaults)?;
     // Bound before anything else: a taken or malformed address fails here, before any round.
