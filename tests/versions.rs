@@ -6,6 +6,7 @@
 
 mod common;
 
+use common::watching::Watching;
 use common::{row, rows, Pair};
 use std::time::Duration;
 
@@ -275,6 +276,7 @@ async fn suite(major: u32) {
     // As the destination, from another major.
     let pair = pair_on(&format!("v{major}_dst"), &cluster(partner(major)), &here).await;
     sync_every_kind(&pair).await;
+    quick_idle_rounds(&pair).await;
     behind_data(&pair).await;
     least_privilege(&pair).await;
     recovery(&pair).await;
@@ -289,6 +291,28 @@ async fn suite(major: u32) {
     if major >= 17 {
         identity_on_a_partitioned_table(major).await;
     }
+}
+
+/// A watch's idle rounds read quickly on this major (its catalogue fingerprint and one-row
+/// values read run here), and a source sequence that moves is still seen and applied.
+async fn quick_idle_rounds(pair: &Pair) {
+    let mut args = pair.ad_hoc("", "1000")[1..].to_vec();
+    args.extend(["--interval", "50ms"]);
+    let watch = Watching::start(pair, &args, &[]);
+    let quick = (0..5)
+        .filter(|_| watch.next_round()["full_read"] == false)
+        .count();
+    assert!(quick >= 2, "idle rounds read quickly: {quick} of 5");
+    pair.source()
+        .await
+        .batch_execute("SELECT nextval('serial_t_id_seq') FROM generate_series(1, 5)")
+        .await
+        .unwrap();
+    let applied = (0..3).any(|_| watch.next_round()["applied"] == 1);
+    assert!(applied, "the moved sequence applied within three rounds");
+    watch.signal(libc::SIGINT);
+    let (code, stderr) = watch.finish();
+    assert_eq!(code, 0, "{stderr}");
 }
 
 /// Unlogged sequences (15+): synced, and flagged.

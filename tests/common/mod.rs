@@ -4,6 +4,7 @@
 pub mod cutover;
 pub mod dts;
 pub mod tmux;
+pub mod watching;
 
 use std::path::PathBuf;
 use std::process::Output;

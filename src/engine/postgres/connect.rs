@@ -161,6 +161,7 @@ impl PgEndpoint {
             host: host.entry.clone(),
             in_recovery: false,
             read_only: false,
+            idle_statements: Default::default(),
         };
         // The limits, the server's version and its role in one round trip.
         let settings = format!(

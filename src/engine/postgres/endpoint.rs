@@ -230,6 +230,9 @@ pub struct PgSession {
     pub(super) host: HostEntry,
     pub(super) in_recovery: bool,
     pub(super) read_only: bool,
+    /// A watch's idle-round statements, prepared once: a kept session runs them every round,
+    /// and planning them each time cost as much as running them.
+    pub(super) idle_statements: tokio::sync::OnceCell<super::idle::IdleStatements>,
 }
 
 impl PgSession {
