@@ -793,3 +793,49 @@ async fn idle_rounds_keep_their_sessions_and_a_terminated_one_is_replaced() {
     drop(guard);
     pair.stop_replication().await;
 }
+
+/// Each instance's own include and exclude lists from the config hold under `--all`: an
+/// excluded sequence is never set, the others are.
+#[tokio::test(flavor = "multi_thread")]
+async fn each_instance_keeps_its_own_exclude_list() {
+    let pair = Pair::new("guard_exclude").await;
+    let sub = pair
+        .replicate("CREATE TABLE t (id serial PRIMARY KEY, v int)", "t")
+        .await;
+    pair.both("CREATE SEQUENCE keep_me; CREATE SEQUENCE skip_me")
+        .await;
+    connect(&pair.source_url)
+        .await
+        .batch_execute("SELECT setval('keep_me', 500); SELECT setval('skip_me', 500)")
+        .await
+        .unwrap();
+    let entry = instance_entry("x", &pair, &sub, 100) + "exclude = [\"public.skip_*\"]\n";
+    let config = pair.write_config(&entry);
+    let guard = Guard::start(
+        &pair,
+        &config,
+        "journal.jsonl",
+        &["--offset", "100", "--interval", "100ms"],
+    );
+    for _ in 0..3 {
+        guard.wait(Duration::from_secs(30), "a round", |e| {
+            e["event"] == "round"
+        });
+    }
+    drop(guard);
+    let destination = connect(&pair.destination_url).await;
+    let state = |name: &str| format!("SELECT last_value, is_called FROM {name}");
+    let kept = destination.query_one(&state("keep_me"), &[]).await.unwrap();
+    assert_eq!(
+        (kept.get::<_, i64>(0), kept.get::<_, bool>(1)),
+        (599, true),
+        "keep_me is guarded: its next value is 500 + 100"
+    );
+    let skipped = destination.query_one(&state("skip_me"), &[]).await.unwrap();
+    assert_eq!(
+        (skipped.get::<_, i64>(0), skipped.get::<_, bool>(1)),
+        (1, false),
+        "skip_me is excluded by the instance's config and never set"
+    );
+    pair.stop_replication().await;
+}
