@@ -475,17 +475,21 @@ async fn a_taken_or_malformed_metrics_address_is_refused_before_any_round() {
             String::from_utf8_lossy(&out.stdout)
         );
     }
-    let out = pair.run(&[
-        "watch",
-        "--instance",
-        "x",
-        "--offset",
-        "1",
-        "--metrics-listen",
-        "127.0.0.1:0",
-    ]);
-    assert_eq!(out.status.code(), Some(2));
-    assert!(String::from_utf8_lossy(&out.stderr).contains("add --all"));
+    // The guard's own options mean nothing for one instance: refused, not ignored.
+    for option in [
+        ["--metrics-listen", "127.0.0.1:0"],
+        ["--log-format", "json"],
+        ["--max-concurrent", "2"],
+        ["--relist-every", "5s"],
+        ["--ready-within", "1m"],
+    ] {
+        let mut args = vec!["watch", "--instance", "x", "--offset", "1"];
+        args.extend(option);
+        let out = pair.run(&args);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{option:?}: {stderr}");
+        assert!(stderr.contains("add --all"), "{option:?}: {stderr}");
+    }
     // Nothing configured: refused, rather than a service that looks healthy guarding nothing.
     std::fs::remove_file(&config).unwrap();
     let out = pair.run(&["watch", "--all", "--offset", "1"]);

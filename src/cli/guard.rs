@@ -121,8 +121,8 @@ pub async fn run(cli: &Global, args: &WatchArgs) -> Result<Done, Error> {
         json!({}),
     );
     let options = GuardOptions {
-        relist_every: args.service.relist_every,
-        max_concurrent: usize::from(args.service.max_concurrent),
+        relist_every: args.service.relist_every.unwrap_or(Duration::from_secs(60)),
+        max_concurrent: usize::from(args.service.max_concurrent.unwrap_or(8)),
     };
     run::guard(&ctx, fleet_receiver, options, report, stop, cancel).await;
     signals.abort();

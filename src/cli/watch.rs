@@ -71,12 +71,12 @@ pub struct ServiceArgs {
     /// One line per event on stdout: text, or one JSON object (with --all)
     #[arg(long, value_enum, default_value = "text")]
     pub log_format: LogFormat,
-    /// Rounds running at once across instances (with --all)
-    #[arg(long, value_name = "N", default_value_t = 8, value_parser = clap::value_parser!(u16).range(1..))]
-    pub max_concurrent: u16,
-    /// List instances again this often: new DTS jobs and config entries (with --all)
-    #[arg(long, value_name = "DURATION", default_value = "60s", value_parser = positive_duration)]
-    pub relist_every: Duration,
+    /// Rounds running at once across instances (with --all) [default: 8]
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..))]
+    pub max_concurrent: Option<u16>,
+    /// List instances again this often: new DTS jobs and config entries (with --all) [default: 60s]
+    #[arg(long, value_name = "DURATION", value_parser = positive_duration)]
+    pub relist_every: Option<Duration>,
     /// /readyz fails when a guarded instance has had no good round for this long (default: 3 intervals)
     #[arg(long, value_name = "DURATION", value_parser = positive_duration)]
     pub ready_within: Option<Duration>,
@@ -85,9 +85,15 @@ pub struct ServiceArgs {
 impl ServiceArgs {
     /// These options mean nothing for one instance: saying so beats ignoring them.
     pub fn refuse_without_all(&self) -> Result<(), Error> {
-        if self.metrics_listen.is_some() || self.log_format != LogFormat::Text {
+        if self.metrics_listen.is_some()
+            || self.log_format != LogFormat::Text
+            || self.max_concurrent.is_some()
+            || self.relist_every.is_some()
+            || self.ready_within.is_some()
+        {
             return Err(Error::usage(
-                "--metrics-listen and --log-format are for the guard: add --all",
+                "--metrics-listen, --log-format, --max-concurrent, --relist-every and \
+                 --ready-within are for the guard: add --all",
             ));
         }
         Ok(())
