@@ -777,6 +777,49 @@ async fn idle_rounds_keep_their_sessions_and_a_terminated_one_is_replaced() {
         "one destination session for the rounds: {first:?}"
     );
     assert_eq!(round_sessions(&pair).await, first, "idle rounds reuse it");
+    // Nor does the status check connect: it reads the subscription, and looks for a two-way
+    // task, through the kept sessions. Sessions a server has ever started, counted by the
+    // server (a backend that ends reports its session; slack for the test's own).
+    let (source, destination) = (
+        connect(&pair.source_url).await,
+        connect(&pair.destination_url).await,
+    );
+    let started = "SELECT sessions FROM pg_stat_database WHERE datname = current_database()";
+    let before = (
+        source
+            .query_one(started, &[])
+            .await
+            .unwrap()
+            .get::<_, i64>(0),
+        destination
+            .query_one(started, &[])
+            .await
+            .unwrap()
+            .get::<_, i64>(0),
+    );
+    for _ in 0..10 {
+        guard.wait(Duration::from_secs(30), "an idle round", |e| {
+            e["event"] == "round"
+        });
+    }
+    std::thread::sleep(Duration::from_millis(500));
+    let after = (
+        source
+            .query_one(started, &[])
+            .await
+            .unwrap()
+            .get::<_, i64>(0),
+        destination
+            .query_one(started, &[])
+            .await
+            .unwrap()
+            .get::<_, i64>(0),
+    );
+    assert!(
+        after.0 - before.0 <= 2 && after.1 - before.1 <= 2,
+        "10 idle rounds opened no connections: sessions started on (source, destination) \
+         went from {before:?} to {after:?}"
+    );
     connect(&pair.destination_url)
         .await
         .execute("SELECT pg_terminate_backend($1)", &[&first[0]])

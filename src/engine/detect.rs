@@ -18,9 +18,51 @@ async fn connect(endpoint: &Endpoint, timeouts: &Timeouts) -> Result<PgSession, 
         .await
 }
 
+/// Sessions a caller already holds on an instance's sides (a watch keeps them between
+/// rounds): the observation reads through them instead of connecting again.
+#[derive(Default, Clone, Copy)]
+pub struct Open<'a> {
+    pub source: Option<&'a PgSession>,
+    pub destination: Option<&'a PgSession>,
+}
+
+/// A session for one observation: one the caller holds, or one opened for it.
+enum Side<'a> {
+    Held(&'a PgSession),
+    Opened(Box<PgSession>),
+}
+
+impl std::ops::Deref for Side<'_> {
+    type Target = PgSession;
+    fn deref(&self) -> &PgSession {
+        match self {
+            Side::Held(session) => session,
+            Side::Opened(session) => session,
+        }
+    }
+}
+
+async fn side<'a>(
+    held: Option<&'a PgSession>,
+    endpoint: &Endpoint,
+    timeouts: &Timeouts,
+) -> Result<Side<'a>, Error> {
+    match held.filter(|s| s.is_open()) {
+        Some(session) => Ok(Side::Held(session)),
+        None => connect(endpoint, timeouts)
+            .await
+            .map(|s| Side::Opened(Box::new(s))),
+    }
+}
+
 /// Status, phase and two-way detection for one instance. Never fails: what cannot be seen is
 /// Unknown, and the note says why.
 pub async fn observe(instance: &Instance, timeouts: &Timeouts) -> Observed {
+    observe_on(instance, timeouts, Open::default()).await
+}
+
+/// `observe`, reading through the sessions in `open` where it has them.
+pub async fn observe_on(instance: &Instance, timeouts: &Timeouts, open: Open<'_>) -> Observed {
     if let Some(job) = &instance.dts {
         // DTS knows its task's status, phase and direction; nothing to add from the databases.
         // `observe_within` bounds it like any other observation.
@@ -31,7 +73,7 @@ pub async fn observe(instance: &Instance, timeouts: &Timeouts) -> Observed {
     let mut destination = None;
     let mut destination_unreachable = false;
     if let Some(name) = &instance.subscription {
-        match connect(&instance.destination, timeouts).await {
+        match side(open.destination, &instance.destination, timeouts).await {
             Err(e) => {
                 observed.status = Status::Unknown;
                 observed.phase = Phase::Unknown;
@@ -91,7 +133,7 @@ pub async fn observe(instance: &Instance, timeouts: &Timeouts) -> Observed {
             }
         }
     } else if let Some(name) = &instance.slot {
-        let read = match connect(&instance.source, timeouts).await {
+        let read = match side(open.source, &instance.source, timeouts).await {
             Ok(session) => session.slot(name).await,
             Err(e) => Err(e),
         };
@@ -119,7 +161,11 @@ pub async fn observe(instance: &Instance, timeouts: &Timeouts) -> Observed {
     let both_postgres =
         instance.source.engine.speaks_postgres() && instance.destination.engine.speaks_postgres();
     if both_postgres && !destination_unreachable {
-        match detect_two_way(instance, timeouts, destination).await {
+        let destination = match destination {
+            Some(held) => Some(held),
+            None => open.destination.filter(|s| s.is_open()).map(Side::Held),
+        };
+        match detect_two_way(instance, timeouts, destination, open.source).await {
             Ok(Some(slot)) => {
                 observed.two_way_detected = Some(true);
                 observed.two_way_evidence = Some(format!(
@@ -199,13 +245,14 @@ fn bytes(n: i64) -> String {
 async fn detect_two_way(
     instance: &Instance,
     timeouts: &Timeouts,
-    destination: Option<PgSession>,
+    destination: Option<Side<'_>>,
+    source: Option<&PgSession>,
 ) -> Result<Option<String>, Error> {
     let destination = match destination {
         Some(session) => session,
-        None => connect(&instance.destination, timeouts).await?,
+        None => Side::Opened(Box::new(connect(&instance.destination, timeouts).await?)),
     };
-    let source = connect(&instance.source, timeouts).await?;
+    let source = side(source, &instance.source, timeouts).await?;
     let (slots, subscribed) =
         tokio::join!(destination.logical_slots(), source.subscription_slots());
     let (slots, subscribed) = (slots?, subscribed?);
@@ -218,7 +265,17 @@ pub async fn observe_within(
     timeouts: &Timeouts,
     deadline: Duration,
 ) -> Observed {
-    match tokio::time::timeout(deadline, observe(instance, timeouts)).await {
+    observe_within_on(instance, timeouts, deadline, Open::default()).await
+}
+
+/// `observe_within`, reading through the sessions in `open` where it has them.
+pub async fn observe_within_on(
+    instance: &Instance,
+    timeouts: &Timeouts,
+    deadline: Duration,
+    open: Open<'_>,
+) -> Observed {
+    match tokio::time::timeout(deadline, observe_on(instance, timeouts, open)).await {
         Ok(observed) => observed,
         Err(_) => Observed {
             status: Status::Unknown,

@@ -232,7 +232,14 @@ pub struct PgSession {
     pub(super) read_only: bool,
     /// A watch's idle-round statements, prepared once: a kept session runs them every round,
     /// and planning them each time cost as much as running them.
-    pub(super) idle_statements: tokio::sync::OnceCell<super::idle::IdleStatements>,
+    pub(super) idle_statements: tokio::sync::OnceCell<IdleStatements>,
+}
+
+/// A watch's idle-round statements for this server (`postgres::idle`), prepared on the
+/// session once.
+pub(super) struct IdleStatements {
+    pub(super) fingerprint: tokio_postgres::Statement,
+    pub(super) quick: tokio_postgres::Statement,
 }
 
 impl PgSession {

@@ -11,16 +11,9 @@
 //! made superuser (pg_authid is not readable). A watch therefore reads in full at least every
 //! few rounds anyway (`engine::run::watch`).
 
-use super::endpoint::PgSession;
+use super::endpoint::{IdleStatements, PgSession};
 use crate::engine::model::{RawState, Sequence};
 use crate::engine::Error;
-use tokio_postgres::Statement;
-
-/// The fingerprint and the quick read for this server, prepared on the session once.
-pub(super) struct IdleStatements {
-    fingerprint: Statement,
-    quick: Statement,
-}
 
 /// A side's catalogue as counts and sums of row versions; equal when nothing the plan reads
 /// has been written since.

@@ -391,7 +391,7 @@ async fn step(
     cancel: &AtomicBool,
 ) -> Step {
     // The status is read whatever the role, so a standby's metrics show the task too.
-    let observed: Option<Observed> = match qualify(ctx, target, None).await {
+    let observed: Option<Observed> = match qualify(ctx, target, None, state.kept).await {
         Ok(observed) => observed,
         Err(Stop::End(e)) => return Step::Idle(e.message),
         Err(Stop::Retry(e)) => return Step::Failed(e.message),

@@ -18,6 +18,16 @@ pub async fn observe(instance: &Instance, timeouts: &Timeouts) -> Observed {
     detect::observe_within(instance, timeouts, deadline(timeouts)).await
 }
 
+/// `observe` through sessions the caller keeps open (a watch's), connecting only for a side it
+/// has none on.
+pub(super) async fn observe_on(
+    instance: &Instance,
+    timeouts: &Timeouts,
+    open: detect::Open<'_>,
+) -> Observed {
+    detect::observe_within_on(instance, timeouts, deadline(timeouts), open).await
+}
+
 /// Many instances through `gate`, each within the deadline, in their order.
 pub async fn observe_all(
     instances: &[Instance],

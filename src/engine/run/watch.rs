@@ -14,7 +14,7 @@
 
 use super::context::{Context, Notice, Notify};
 use super::recover::settle;
-use super::status::observe;
+use super::status::observe_on;
 use super::sync::{flag_behind, read_both_on, run_context, Outcome, Prepared, Read};
 use super::target::Target;
 use crate::engine::instance::{prerequisites, refusal, Observed, Status};
@@ -148,7 +148,7 @@ pub async fn watch(
         } else {
             "stopped"
         };
-        let outcome = match qualify(ctx, target, Some(what)).await {
+        let outcome = match qualify(ctx, target, Some(what), &kept).await {
             Ok(observed) => {
                 let state = RoundState {
                     tracker: &mut tracker,
@@ -214,15 +214,22 @@ fn round_secs(d: Duration) -> Duration {
 /// finished task.
 /// `what` words a refusal as "Keep Sequences Ahead {what} for instance …: reason"; without it
 /// the reason is said alone (the guard names the instance itself).
+/// The status is read through the round's kept sessions, so a round opens no connection of
+/// its own while they last.
 pub(super) async fn qualify(
     ctx: &Context,
     target: &Target,
     what: Option<&str>,
+    kept: &Kept,
 ) -> Result<Option<Observed>, Stop> {
     let Some(instance) = &target.instance else {
         return Ok(None);
     };
-    let observed = observe(instance, &ctx.timeouts).await;
+    let open = crate::engine::detect::Open {
+        source: kept.source.as_ref(),
+        destination: kept.destination.as_ref(),
+    };
+    let observed = observe_on(instance, &ctx.timeouts, open).await;
     if let Some(reason) = refusal(&prerequisites(instance, &observed)) {
         let error = Error::refused(match what {
             Some(what) => format!(
