@@ -842,7 +842,8 @@ async fn idle_rounds_keep_their_sessions_and_a_terminated_one_is_replaced() {
 }
 
 /// Each instance's own include and exclude lists from the config hold under `--all`: an
-/// excluded sequence is never set, the others are.
+/// excluded sequence is never set, the others are. Beside it, an instance whose password is
+/// refused is reported in the logs and metrics (never with its password) and stops nothing.
 #[tokio::test(flavor = "multi_thread")]
 async fn each_instance_keeps_its_own_exclude_list() {
     let pair = Pair::new("guard_exclude").await;
@@ -857,18 +858,42 @@ async fn each_instance_keeps_its_own_exclude_list() {
         .await
         .unwrap();
     let entry = instance_entry("x", &pair, &sub, 100) + "exclude = [\"public.skip_*\"]\n";
-    let config = pair.write_config(&entry);
+    let wrong = |url: &str| {
+        let (user, rest) = url.split_once('@').unwrap();
+        format!(
+            "{}:not-the-password@{rest}",
+            user.rsplit_once(':').unwrap().0
+        )
+    };
+    let denied = instance_entry("denied", &pair, &sub, 100)
+        .replace(&pair.source_url, &wrong(&pair.source_url))
+        .replace(&pair.destination_url, &wrong(&pair.destination_url));
+    let config = pair.write_config(&(entry + &denied));
     let guard = Guard::start(
         &pair,
         &config,
         "journal.jsonl",
         &["--offset", "100", "--interval", "100ms"],
     );
+    let said = guard.wait(Duration::from_secs(30), "the refused instance", |e| {
+        e["instance"] == "denied" && e["level"] == "warn"
+    });
+    let text = said.to_string();
+    assert!(text.contains("password authentication failed"), "{text}");
+    assert!(!text.contains("not-the-password"), "{text}");
     for _ in 0..3 {
         guard.wait(Duration::from_secs(30), "a round", |e| {
             e["event"] == "round"
         });
     }
+    let (_, metrics) = guard.scrape("/metrics");
+    let failures = sample(
+        &metrics,
+        "seqsync_round_failures_total",
+        "instance_id=\"denied\"",
+    );
+    assert!(failures.unwrap_or(0.0) >= 1.0, "{metrics}");
+    assert!(!metrics.contains("not-the-password"));
     drop(guard);
     let destination = connect(&pair.destination_url).await;
     let state = |name: &str| format!("SELECT last_value, is_called FROM {name}");
