@@ -756,7 +756,15 @@ async fn idle_rounds_keep_their_sessions_and_a_terminated_one_is_replaced() {
         &pair,
         &config,
         "journal.jsonl",
-        &["--offset", "100", "--interval", "100ms"],
+        // Listed again every 200 ms: a relist opens no connection either.
+        &[
+            "--offset",
+            "100",
+            "--interval",
+            "100ms",
+            "--relist-every",
+            "200ms",
+        ],
     );
     // The first round applies (its session leaves with the run); the next ones are idle.
     for _ in 0..3 {
@@ -777,8 +785,8 @@ async fn idle_rounds_keep_their_sessions_and_a_terminated_one_is_replaced() {
         "one destination session for the rounds: {first:?}"
     );
     assert_eq!(round_sessions(&pair).await, first, "idle rounds reuse it");
-    // Nor does the status check connect: it reads the subscription, and looks for a two-way
-    // task, through the kept sessions. Sessions a server has ever started, counted by the
+    // Nor does the status check connect (it reads the subscription, and looks for a two-way
+    // task, through the kept sessions), nor listing the instances again. Sessions a server has ever started, counted by the
     // server (a backend that ends reports its session; slack for the test's own).
     let (source, destination) = (
         connect(&pair.source_url).await,

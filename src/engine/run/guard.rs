@@ -12,12 +12,11 @@
 //! never lowers a sequence, so two replicas at once could not re-issue an id.
 
 use super::context::{Context, Notice};
-use super::instances::{list, Sources};
+use super::instances::{enumerate, Sources};
 use super::recover::settle;
 
 use super::target::{resolve, Target};
 use super::watch::{qualify, round, Kept, Round, RoundState, Stop, WatchOptions};
-use crate::engine::detect::ObserveGate;
 use crate::engine::dts::{DtsSettings, Overlay};
 use crate::engine::instance::{Instance, Observed};
 use crate::engine::offset::Offset;
@@ -140,7 +139,6 @@ pub async fn guard(
     cancel: Arc<AtomicBool>,
 ) {
     let permits = Arc::new(Semaphore::new(options.max_concurrent.max(1)));
-    let gate = ObserveGate::default();
     let mut guarded: HashMap<String, Guarded> = HashMap::new();
     loop {
         let current = fleet.borrow_and_update().clone();
@@ -149,16 +147,15 @@ pub async fn guard(
             dts: current.dts.as_ref(),
             overlays: &current.overlays,
         };
-        let found = list(sources, &ctx.timeouts, &gate, |_, _| {}).await;
-        let unanswered: Vec<String> = found.unanswered.iter().map(|u| u.to_string()).collect();
+        let (instances, unanswered) = enumerate(sources, &ctx.timeouts).await;
+        let unanswered: Vec<String> = unanswered.iter().map(|u| u.to_string()).collect();
         report(GuardEvent::Listed {
-            instances: found.instances.len(),
+            instances: instances.len(),
             unanswered: unanswered.clone(),
         });
-        let wanted: HashMap<String, Instance> = found
-            .instances
+        let wanted: HashMap<String, Instance> = instances
             .into_iter()
-            .map(|(instance, _)| (instance.id.clone(), instance))
+            .map(|instance| (instance.id.clone(), instance))
             .collect();
         // A DTS that did not answer is no reason to stop guarding its jobs.
         let complete = unanswered.is_empty();

@@ -105,6 +105,25 @@ pub async fn list(
     }
 }
 
+/// Every instance, none of them observed: what the guard lists again and again (each guarded
+/// instance's own loop reads its status every round, through sessions it keeps), so a relist
+/// opens no database connection. DTS's job replaces the config's entry of the same id.
+pub async fn enumerate(
+    sources: Sources<'_>,
+    timeouts: &Timeouts,
+) -> (Vec<Instance>, Vec<Unanswered>) {
+    let configured = sources.configured;
+    let listing = discover(sources, timeouts).await;
+    let listed_by_dts = |id: &str| listing.found.iter().any(|(i, _)| i.id == id);
+    let mut instances: Vec<Instance> = configured
+        .iter()
+        .filter(|i| !listed_by_dts(&i.id))
+        .cloned()
+        .collect();
+    instances.extend(listing.found.into_iter().map(|(instance, _)| instance));
+    (instances, listing.unanswered)
+}
+
 /// The instance `id`: a DTS job (completed by its config entry) when `[dts]` is configured,
 /// else the config's entry. If DTS cannot be asked, a complete config entry is used, saying so.
 pub async fn find(
