@@ -69,6 +69,15 @@ impl Guard {
         }
     }
 
+    /// Waits for the next `n` rounds of any instance, each within 30 s.
+    fn rounds(&self, n: usize) {
+        for _ in 0..n {
+            self.wait(Duration::from_secs(30), "a round", |e| {
+                e["event"] == "round"
+            });
+        }
+    }
+
     /// The next event that `wanted` accepts, within `limit`.
     fn wait(
         &self,
@@ -730,6 +739,18 @@ async fn an_instance_that_never_answers_does_not_slow_the_others() {
     pair.stop_replication().await;
 }
 
+/// Sessions the server has started in this database since its statistics began.
+async fn sessions_started(client: &tokio_postgres::Client) -> i64 {
+    client
+        .query_one(
+            "SELECT sessions FROM pg_stat_database WHERE datname = current_database()",
+            &[],
+        )
+        .await
+        .unwrap()
+        .get(0)
+}
+
 /// Destination backends of seqsync's round sessions (not the guard lock's), by pid.
 async fn round_sessions(pair: &Pair) -> Vec<i32> {
     let client = connect(&pair.destination_url).await;
@@ -767,11 +788,7 @@ async fn idle_rounds_keep_their_sessions_and_a_terminated_one_is_replaced() {
         ],
     );
     // The first round applies (its session leaves with the run); the next ones are idle.
-    for _ in 0..3 {
-        guard.wait(Duration::from_secs(30), "a round", |e| {
-            e["event"] == "round"
-        });
-    }
+    guard.rounds(3);
     let first = round_sessions(&pair).await;
     for _ in 0..5 {
         let round = guard.wait(Duration::from_secs(30), "an idle round", |e| {
@@ -786,42 +803,22 @@ async fn idle_rounds_keep_their_sessions_and_a_terminated_one_is_replaced() {
     );
     assert_eq!(round_sessions(&pair).await, first, "idle rounds reuse it");
     // Nor does the status check connect (it reads the subscription, and looks for a two-way
-    // task, through the kept sessions), nor listing the instances again. Sessions a server has ever started, counted by the
-    // server (a backend that ends reports its session; slack for the test's own).
+    // task, through the kept sessions), nor listing the instances again. Sessions a server has
+    // ever started, counted by the server (a backend that ends reports its session; slack for
+    // the test's own).
     let (source, destination) = (
         connect(&pair.source_url).await,
         connect(&pair.destination_url).await,
     );
-    let started = "SELECT sessions FROM pg_stat_database WHERE datname = current_database()";
     let before = (
-        source
-            .query_one(started, &[])
-            .await
-            .unwrap()
-            .get::<_, i64>(0),
-        destination
-            .query_one(started, &[])
-            .await
-            .unwrap()
-            .get::<_, i64>(0),
+        sessions_started(&source).await,
+        sessions_started(&destination).await,
     );
-    for _ in 0..10 {
-        guard.wait(Duration::from_secs(30), "an idle round", |e| {
-            e["event"] == "round"
-        });
-    }
+    guard.rounds(10);
     std::thread::sleep(Duration::from_millis(500));
     let after = (
-        source
-            .query_one(started, &[])
-            .await
-            .unwrap()
-            .get::<_, i64>(0),
-        destination
-            .query_one(started, &[])
-            .await
-            .unwrap()
-            .get::<_, i64>(0),
+        sessions_started(&source).await,
+        sessions_started(&destination).await,
     );
     assert!(
         after.0 - before.0 <= 2 && after.1 - before.1 <= 2,
@@ -889,11 +886,7 @@ async fn each_instance_keeps_its_own_exclude_list() {
     let text = said.to_string();
     assert!(text.contains("password authentication failed"), "{text}");
     assert!(!text.contains("not-the-password"), "{text}");
-    for _ in 0..3 {
-        guard.wait(Duration::from_secs(30), "a round", |e| {
-            e["event"] == "round"
-        });
-    }
+    guard.rounds(3);
     let (_, metrics) = guard.scrape("/metrics");
     let failures = sample(
         &metrics,

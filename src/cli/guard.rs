@@ -6,7 +6,9 @@
 
 use super::exit::Done;
 use super::global::{offset, Global};
-use super::watch::{round_json, LogFormat, WatchArgs};
+use super::watch::{
+    round_json, LogFormat, WatchArgs, DEFAULT_MAX_CONCURRENT, DEFAULT_RELIST_EVERY,
+};
 use crate::config::{self, Settings};
 use crate::engine::plan::PlanOptions;
 use crate::engine::run::Role;
@@ -121,8 +123,12 @@ pub async fn run(cli: &Global, args: &WatchArgs) -> Result<Done, Error> {
         json!({}),
     );
     let options = GuardOptions {
-        relist_every: args.service.relist_every.unwrap_or(Duration::from_secs(60)),
-        max_concurrent: usize::from(args.service.max_concurrent.unwrap_or(8)),
+        relist_every: args.service.relist_every.unwrap_or(DEFAULT_RELIST_EVERY),
+        max_concurrent: usize::from(
+            args.service
+                .max_concurrent
+                .unwrap_or(DEFAULT_MAX_CONCURRENT),
+        ),
     };
     run::guard(&ctx, fleet_receiver, options, report, stop, cancel).await;
     signals.abort();

@@ -62,6 +62,10 @@ pub enum LogFormat {
     Json,
 }
 
+/// `--max-concurrent` and `--relist-every` when not given (their help says so too).
+pub const DEFAULT_MAX_CONCURRENT: u16 = 8;
+pub const DEFAULT_RELIST_EVERY: Duration = Duration::from_secs(60);
+
 /// Options of `watch --all` only.
 #[derive(Debug, Args)]
 pub struct ServiceArgs {

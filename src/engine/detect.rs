@@ -161,11 +161,7 @@ pub async fn observe_on(instance: &Instance, timeouts: &Timeouts, open: Open<'_>
     let both_postgres =
         instance.source.engine.speaks_postgres() && instance.destination.engine.speaks_postgres();
     if both_postgres && !destination_unreachable {
-        let destination = match destination {
-            Some(held) => Some(held),
-            None => open.destination.filter(|s| s.is_open()).map(Side::Held),
-        };
-        match detect_two_way(instance, timeouts, destination, open.source).await {
+        match detect_two_way(instance, timeouts, destination, open).await {
             Ok(Some(slot)) => {
                 observed.two_way_detected = Some(true);
                 observed.two_way_evidence = Some(format!(
@@ -246,13 +242,13 @@ async fn detect_two_way(
     instance: &Instance,
     timeouts: &Timeouts,
     destination: Option<Side<'_>>,
-    source: Option<&PgSession>,
+    open: Open<'_>,
 ) -> Result<Option<String>, Error> {
     let destination = match destination {
         Some(session) => session,
-        None => Side::Opened(Box::new(connect(&instance.destination, timeouts).await?)),
+        None => side(open.destination, &instance.destination, timeouts).await?,
     };
-    let source = side(source, &instance.source, timeouts).await?;
+    let source = side(open.source, &instance.source, timeouts).await?;
     let (slots, subscribed) =
         tokio::join!(destination.logical_slots(), source.subscription_slots());
     let (slots, subscribed) = (slots?, subscribed?);
