@@ -84,6 +84,7 @@ fn locked(rows: &[PlanRow]) -> Vec<Locked> {
                 last_value: r.destination_before.unwrap() - 1,
                 is_called: true,
             },
+            by_nextval: false,
         })
         .collect()
 }

@@ -324,3 +324,41 @@ async fn undo_puts_back_every_next_value_once_and_refuses_when_a_sequence_issued
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+/// A run killed after it journaled a batch's exact states but before it set them, where one
+/// sequence was never called and was read exactly (PostgreSQL 18 reads it without nextval):
+/// an application's nextval() since then must stand. Putting the sequence back to "never
+/// called" would hand the same value out twice.
+#[tokio::test(flavor = "multi_thread")]
+async fn settling_never_undoes_an_applications_nextval_on_a_sequence_read_exactly() {
+    let pair = Pair::new("settle_app_nextval").await;
+    pair.both("CREATE SEQUENCE a; CREATE SEQUENCE b;").await;
+    let run_id = common::journal_killed_run(&pair, "ad-hoc", &["a", "b"], "a");
+    let destination = pair.destination().await;
+    let issued: i64 = destination
+        .query_one("SELECT nextval('a')", &[])
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(issued, 1);
+
+    let out = pair.run(&["recover", "--destination", &pair.destination_url]);
+    let said =
+        String::from_utf8_lossy(&out.stderr).to_string() + &String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{said}");
+    assert!(said.contains(&run_id), "{said}");
+    assert_eq!(
+        pair.destination_states().await,
+        vec![("public.a".into(), 1, true), ("public.b".into(), 1, false)],
+        "{said}"
+    );
+    let next: i64 = destination
+        .query_one("SELECT nextval('a')", &[])
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(
+        next, 2,
+        "the value the application was given is never issued again"
+    );
+}

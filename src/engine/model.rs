@@ -395,6 +395,12 @@ pub struct Locked {
     pub schema: String,
     pub name: String,
     pub state: RawState,
+    /// The run read this never-called sequence with its own `nextval()` under the lock (older
+    /// servers), so finding it called at exactly that value means the run left it so. Without
+    /// this, someone else's `nextval()` did: a settle must not undo it, or the value is issued
+    /// twice. Absent in older journals, read as false: at worst a sequence stays one step on.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub by_nextval: bool,
 }
 
 /// The destination server process that applies a run: a later start waits for it to be gone

@@ -203,6 +203,8 @@ pub struct Planned<'a> {
     pub target: i64,
     /// The exact state under the apply's lock, when its batch was journaled as locked.
     pub locked_before: Option<RawState>,
+    /// Whether the run read that never-called state with its own `nextval()`.
+    pub read_by_nextval: bool,
     /// The plan's "before" next value.
     pub planned_next: Option<i64>,
     pub now: &'a Sequence,
@@ -220,10 +222,15 @@ pub fn classify(p: Planned<'_>) -> Found {
         }),
         None => p.planned_next.map(i128::from),
     };
-    let our_read = p.locked_before.filter(|b| !b.is_called).map(|b| RawState {
-        is_called: true,
-        ..b
-    });
+    // Only our own nextval() can have left it called at the value it was locked at; anyone
+    // else's must stand, or its value would be issued again.
+    let our_read = p
+        .locked_before
+        .filter(|b| !b.is_called && p.read_by_nextval)
+        .map(|b| RawState {
+            is_called: true,
+            ..b
+        });
     if p.state_now == set_to {
         // Only a batch that was journaled as locked can have been set by this run.
         return match p.locked_before {
@@ -389,12 +396,22 @@ mod tests {
     }
 
     fn found(now: RawState, locked_before: Option<RawState>, planned_next: Option<i64>) -> Found {
+        found_read(now, locked_before, planned_next, true)
+    }
+
+    fn found_read(
+        now: RawState,
+        locked_before: Option<RawState>,
+        planned_next: Option<i64>,
+        read_by_nextval: bool,
+    ) -> Found {
         let seq = sequence(now.last_value, now.is_called);
         classify(Planned {
             oid: 1,
             name: "s.n".into(),
             target: 50,
             locked_before,
+            read_by_nextval,
             planned_next,
             now: &seq,
             state_now: now,
@@ -418,6 +435,12 @@ mod tests {
         assert_eq!(
             found(state(5, true), Some(state(5, false)), Some(5)),
             Found::ReadByUs(touched(state(5, false), state(5, true)))
+        );
+        // The same state where the run read it exactly, without nextval() (PostgreSQL 18): someone
+        // else's nextval() issued that value, and putting the sequence back would issue it again.
+        assert_eq!(
+            found_read(state(5, true), Some(state(5, false)), Some(5), false),
+            Found::NotApplied
         );
         // Where the run found it.
         assert_eq!(found(before, Some(before), Some(11)), Found::NotApplied);

@@ -619,6 +619,8 @@ pub fn journal_killed_run(pair: &Pair, instance: &str, names: &[&str], set: &str
             last_value: 1,
             is_called: false,
         },
+        // Read exactly, as PostgreSQL 18 does, not by the run's own nextval().
+        by_nextval: false,
     }];
     journal.append(&locked).unwrap();
     context.run_id

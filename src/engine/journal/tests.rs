@@ -115,15 +115,18 @@ fn a_run_writes_its_rows_once_and_every_entry_reads_back_whole() {
     journal
         .record(&run, JournalEvent::ApplyStarted, &rows, "", &[])
         .unwrap();
+    // Every third read by the run's own nextval(): the flag survives the round trip.
     let locked: Vec<Locked> = rows
         .iter()
-        .map(|r| Locked {
+        .enumerate()
+        .map(|(i, r)| Locked {
             schema: r.schema.clone(),
             name: r.name.clone(),
             state: RawState {
                 last_value: r.destination_before.unwrap(),
-                is_called: true,
+                is_called: i % 3 != 0,
             },
+            by_nextval: i % 3 == 0,
         })
         .collect();
     journal

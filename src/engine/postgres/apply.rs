@@ -296,10 +296,12 @@ async fn apply_batches(
         let locked: Vec<Locked> = batch
             .iter()
             .zip(&states)
-            .map(|(&i, state)| Locked {
+            .enumerate()
+            .map(|(k, (&i, state))| Locked {
                 schema: rows[i].schema.clone(),
                 name: rows[i].name.clone(),
                 state: state.expect("read"),
+                by_nextval: read_by_nextval && called[k].is_none(),
             })
             .collect();
         if let Err(e) = record(&locked) {

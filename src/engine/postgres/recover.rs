@@ -5,7 +5,7 @@
 use super::endpoint::{PgEndpoint, CLIENT_GRACE};
 use super::lock::Holder;
 use super::read::READ_CHUNK;
-use crate::engine::model::{Backend, Locked, PlanRow, RawState, RowStatus};
+use crate::engine::model::{Backend, Locked, PlanRow, RowStatus};
 use crate::engine::saga::{
     classify, restore_action, ApplyFailure, ApplyOptions, Planned, Recovery, RestoreAction, Tally,
     Touched,
@@ -25,9 +25,9 @@ pub async fn recover(
     locked: &[Locked],
     rows: &mut [PlanRow],
 ) -> Result<Recovery, Error> {
-    let locked: std::collections::HashMap<(&str, &str), RawState> = locked
+    let locked: std::collections::HashMap<(&str, &str), &Locked> = locked
         .iter()
-        .map(|l| ((l.schema.as_str(), l.name.as_str()), l.state))
+        .map(|l| ((l.schema.as_str(), l.name.as_str()), l))
         .collect();
     let session = endpoint.connect(timeouts).await?;
     if let Some(backend) = backend {
@@ -66,13 +66,13 @@ pub async fn recover(
         for (&(i, oid), l) in chunk.iter().zip(&live) {
             let row = &mut rows[i];
             row.destination_after = l.sequence.next_display();
+            let locked_here = locked.get(&(row.schema.as_str(), row.name.as_str()));
             tally.add(classify(Planned {
                 oid,
                 name: row.qualified_name(),
                 target: row.target.expect("filtered"),
-                locked_before: locked
-                    .get(&(row.schema.as_str(), row.name.as_str()))
-                    .copied(),
+                locked_before: locked_here.map(|l| l.state),
+                read_by_nextval: locked_here.is_some_and(|l| l.by_nextval),
                 planned_next: row.destination_before,
                 now: &l.sequence,
                 state_now: l.state,
