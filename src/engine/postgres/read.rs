@@ -162,13 +162,20 @@ WHERE c.oid = ANY($1::oid[]) AND c.relkind = 'S'
 const FAST_VALUES_SQL: &str = "SELECT pg_catalog.pg_sequence_last_value(u.o) \
      FROM unnest($1::oid[]) WITH ORDINALITY AS u(o, i) ORDER BY u.i";
 
-/// PostgreSQL 18: the lock `setval` takes and every sequence's exact state in one statement, so
-/// the apply reads each sequence's page once while it is in shared buffers (at 100,000
-/// sequences the pages no longer fit in a default shared_buffers, and every extra pass is I/O).
-const LOCK_AND_DATA_SQL: &str =
-    "SELECT pg_catalog.pg_sequence_last_value(u.o), d.last_value, d.is_called \
+/// PostgreSQL 18: the lock `setval` takes, and the exact state of each sequence never called,
+/// in one statement: a called sequence's `last_value` is its exact state already, so its data
+/// is not read a second time (the gate is a one-time filter: `pg_get_sequence_data` runs only
+/// where `pg_sequence_last_value` gave NULL; OFFSET 0 keeps the planner from turning it into a
+/// join filter evaluated after the call). Each sequence's page is read while it is in shared
+/// buffers, which matters at 100,000 sequences, where they no longer fit in a default
+/// shared_buffers and every extra pass is I/O.
+const LOCK_AND_DATA_SQL: &str = "SELECT l.v, d.last_value, d.is_called \
      FROM unnest($1::oid[]) WITH ORDINALITY AS u(o, i) \
-     LEFT JOIN LATERAL pg_catalog.pg_get_sequence_data(u.o::regclass) d ON true ORDER BY u.i";
+     CROSS JOIN LATERAL (SELECT pg_catalog.pg_sequence_last_value(u.o) AS v) l \
+     LEFT JOIN LATERAL (SELECT g.last_value, g.is_called \
+                        FROM pg_catalog.pg_get_sequence_data(u.o::regclass) g \
+                        WHERE l.v IS NULL OFFSET 0) d ON true \
+     ORDER BY u.i";
 
 /// Sequences by name, in order; NULL where there is no such sequence any more.
 const OIDS_BY_NAME_SQL: &str = "SELECT c.oid \
@@ -313,8 +320,9 @@ impl PgSession {
         Ok(rows.iter().map(|r| r.get(0)).collect())
     }
 
-    /// `fast_values` and, where PostgreSQL 18 can read it, each sequence's exact state, in one
-    /// statement; older servers give `None` states (read them with `uncalled_states`).
+    /// `fast_values` and, where PostgreSQL 18 can read it, the exact state of each sequence never
+    /// called, in one statement; called ones and older servers give `None` states (a called
+    /// sequence's value is its state; read the others with `uncalled_states`).
     pub(super) async fn lock_and_read(
         &self,
         oids: &[u32],
@@ -471,44 +479,55 @@ impl PgSession {
                 self.client.query(LIVE_CATALOGUE_SQL, &[&oids]),
             )
             .await?;
-        let found: HashMap<u32, Sequence> = rows
-            .iter()
-            .map(|r| {
-                let oid: u32 = r.get(0);
-                let sequence = Sequence {
-                    oid,
-                    schema: r.get(1),
-                    name: r.get(2),
-                    data_type: type_name(r.get(3)),
-                    start: r.get(4),
-                    min: r.get(5),
-                    max: r.get(6),
-                    increment: r.get(7),
-                    cycle: r.get(8),
-                    cache: r.get(9),
-                    last_value: None,
-                    is_called: false,
-                    can_read: true,
-                    can_update: true,
-                    schema_usable: true,
-                    owned_by: None,
-                    default_for: vec![],
-                    origin: None,
-                    unlogged: false,
-                    unavailable: None,
-                    note: None,
-                };
-                (oid, sequence)
-            })
-            .collect();
-        let in_order: Vec<Sequence> = oids.iter().filter_map(|o| found.get(o).cloned()).collect();
-        if in_order.len() != oids.len() {
+        // Each row straight into its place, not through a map of copies to clone from.
+        let mut position: HashMap<u32, usize> = HashMap::with_capacity(oids.len());
+        for (k, &o) in oids.iter().enumerate().rev() {
+            position.insert(o, k);
+        }
+        let mut in_order: Vec<Option<Sequence>> = vec![None; oids.len()];
+        for r in &rows {
+            let oid: u32 = r.get(0);
+            let Some(&k) = position.get(&oid) else {
+                continue;
+            };
+            in_order[k] = Some(Sequence {
+                oid,
+                schema: r.get(1),
+                name: r.get(2),
+                data_type: type_name(r.get(3)),
+                start: r.get(4),
+                min: r.get(5),
+                max: r.get(6),
+                increment: r.get(7),
+                cycle: r.get(8),
+                cache: r.get(9),
+                last_value: None,
+                is_called: false,
+                can_read: true,
+                can_update: true,
+                schema_usable: true,
+                owned_by: None,
+                default_for: vec![],
+                origin: None,
+                unlogged: false,
+                unavailable: None,
+                note: None,
+            });
+        }
+        // An OID asked for twice takes the copy of its first place.
+        for k in 0..oids.len() {
+            let first = position.get(&oids[k]).copied().unwrap_or(k);
+            if in_order[k].is_none() && first != k {
+                in_order[k] = in_order[first].clone();
+            }
+        }
+        let missing = in_order.iter().filter(|s| s.is_none()).count();
+        if missing > 0 {
             return Err(Error::failed(format!(
-                "{} destination sequence(s) were dropped while seqsync was working; plan again",
-                oids.len() - in_order.len()
+                "{missing} destination sequence(s) were dropped while seqsync was working; plan again"
             )));
         }
-        Ok(in_order)
+        Ok(in_order.into_iter().flatten().collect())
     }
 
     /// Sequences by OID with their exact state, without changing them. Inside a transaction
