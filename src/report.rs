@@ -115,6 +115,10 @@ impl<F: serde_json::ser::Formatter> serde_json::ser::Formatter for TerminalSafe<
         writer: &mut W,
         fragment: &str,
     ) -> std::io::Result<()> {
+        // Printable ASCII holds no control character: most names, and every number.
+        if fragment.bytes().all(|b| (0x20..0x7f).contains(&b)) {
+            return writer.write_all(fragment.as_bytes());
+        }
         let mut rest = fragment;
         while let Some((at, c)) = rest.char_indices().find(|(_, c)| text::is_control(*c)) {
             writer.write_all(&rest.as_bytes()[..at])?;
