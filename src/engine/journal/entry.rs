@@ -201,12 +201,17 @@ pub fn unfinished(entries: &[JournalEntry]) -> Vec<&JournalEntry> {
         .collect()
 }
 
+/// Looked up once a process: every journal entry carries it, and a long watch writes many.
 pub fn current_user() -> String {
-    ["USER", "LOGNAME"]
-        .iter()
-        .find_map(|v| std::env::var(v).ok().filter(|s| !s.is_empty()))
-        .or_else(user_of_this_process)
-        .unwrap_or_else(|| "unknown".to_string())
+    static USER: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    USER.get_or_init(|| {
+        ["USER", "LOGNAME"]
+            .iter()
+            .find_map(|v| std::env::var(v).ok().filter(|s| !s.is_empty()))
+            .or_else(user_of_this_process)
+            .unwrap_or_else(|| "unknown".to_string())
+    })
+    .clone()
 }
 
 /// The name of this process's user from /etc/passwd (cron and tmux may not set USER).
@@ -226,11 +231,16 @@ fn user_of_this_process() -> Option<String> {
     })
 }
 
+/// Looked up once a process, as `current_user`.
 pub fn hostname() -> String {
-    std::fs::read_to_string("/proc/sys/kernel/hostname")
-        .map(|s| s.trim().to_string())
-        .ok()
-        .filter(|s| !s.is_empty())
-        .or_else(|| std::env::var("HOSTNAME").ok())
-        .unwrap_or_else(|| "unknown".to_string())
+    static HOST: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    HOST.get_or_init(|| {
+        std::fs::read_to_string("/proc/sys/kernel/hostname")
+            .map(|s| s.trim().to_string())
+            .ok()
+            .filter(|s| !s.is_empty())
+            .or_else(|| std::env::var("HOSTNAME").ok())
+            .unwrap_or_else(|| "unknown".to_string())
+    })
+    .clone()
 }
