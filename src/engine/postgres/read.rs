@@ -14,6 +14,9 @@ use tokio_postgres::SimpleQueryMessage;
 /// the end of the statement's transaction, so plan reads stay well inside the lock budget.
 pub(super) const READ_CHUNK: usize = 2_000;
 
+/// Value-reading statements on the connection at once: one running, the next queued.
+const VALUE_PIPELINE: usize = 2;
+
 /// Sequences per direct `SELECT … FROM seq` statement. PostgreSQL 15 has no function that
 /// returns `last_value` of a sequence not yet called (`pg_sequence_last_value` returns NULL), so
 /// those are read from the relation itself; planning a UNION ALL grows faster than linearly with
@@ -222,10 +225,24 @@ impl PgSession {
         let readable: Vec<usize> = (0..sequences.len())
             .filter(|&i| sequences[i].can_read && sequences[i].unavailable.is_none())
             .collect();
+        let chunk_oids: Vec<Vec<u32>> = readable
+            .chunks(READ_CHUNK)
+            .map(|chunk| chunk.iter().map(|&i| sequences[i].oid).collect())
+            .collect();
+        // The next chunk's statement waits on the connection while one runs, so the server
+        // goes from one to the next without a round trip between; each still runs, and lets
+        // its locks go, on its own.
+        let reads: Vec<_> = chunk_oids
+            .iter()
+            .map(|oids| self.fast_values(oids))
+            .collect();
+        let values: Vec<Vec<Option<i64>>> = stream::iter(reads)
+            .buffered(VALUE_PIPELINE)
+            .try_collect()
+            .await?;
         let mut uncalled = vec![];
-        for chunk in readable.chunks(READ_CHUNK) {
-            let oids: Vec<u32> = chunk.iter().map(|&i| sequences[i].oid).collect();
-            for (&i, value) in chunk.iter().zip(self.fast_values(&oids).await?) {
+        for (chunk, values) in readable.chunks(READ_CHUNK).zip(values) {
+            for (&i, value) in chunk.iter().zip(values) {
                 match value {
                     Some(v) => {
                         sequences[i].last_value = Some(v);
