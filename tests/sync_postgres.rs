@@ -329,14 +329,7 @@ async fn the_journal_records_intent_before_and_result_after() {
     // The exact state under the apply's lock, before the batch was set; PostgreSQL 18 reads a
     // never-called sequence exactly, older servers by the run's own nextval(), which a settle
     // must know to put it back.
-    let version: i32 = pair
-        .destination()
-        .await
-        .query_one("SELECT current_setting('server_version_num')::int", &[])
-        .await
-        .unwrap()
-        .get(0);
-    let read_by_nextval = version < 180_000;
+    let read_by_nextval = common::server_version(&pair.destination().await).await < 180_000;
     let mut expected = serde_json::json!({"schema": "public", "name": "j", "state": {"last_value": 1, "is_called": false}});
     if read_by_nextval {
         expected["by_nextval"] = true.into();

@@ -28,12 +28,7 @@ fn partner(major: u32) -> u32 {
 }
 
 async fn server_version(url: &str) -> i32 {
-    common::connect(url)
-        .await
-        .query_one("SELECT current_setting('server_version_num')::int", &[])
-        .await
-        .unwrap()
-        .get(0)
+    common::server_version(&common::connect(url).await).await
 }
 
 /// Every kind of sequence a migration meets, the same on both sides.

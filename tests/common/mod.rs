@@ -368,14 +368,19 @@ pub fn row<'a>(json: &'a serde_json::Value, name: &str) -> &'a serde_json::Value
         .unwrap_or_else(|| panic!("no row {name} in {json:#}"))
 }
 
-/// Drops `db` (ending its sessions; `WITH (FORCE)` exists from PostgreSQL 13) and creates it
-/// empty.
-pub async fn recreate_database(admin: &Client, db: &str) {
-    let version: i32 = admin
+/// The server's `server_version_num`, e.g. 180001.
+pub async fn server_version(client: &Client) -> i32 {
+    client
         .query_one("SELECT current_setting('server_version_num')::int", &[])
         .await
         .unwrap()
-        .get(0);
+        .get(0)
+}
+
+/// Drops `db` (ending its sessions; `WITH (FORCE)` exists from PostgreSQL 13) and creates it
+/// empty.
+pub async fn recreate_database(admin: &Client, db: &str) {
+    let version = server_version(admin).await;
     let drop = if version >= 130_000 {
         format!("DROP DATABASE IF EXISTS {db} WITH (FORCE)")
     } else {

@@ -496,55 +496,45 @@ impl PgSession {
                 self.client.query(LIVE_CATALOGUE_SQL, &[&oids]),
             )
             .await?;
-        // Each row straight into its place, not through a map of copies to clone from.
-        let mut position: HashMap<u32, usize> = HashMap::with_capacity(oids.len());
-        for (k, &o) in oids.iter().enumerate().rev() {
-            position.insert(o, k);
-        }
-        let mut in_order: Vec<Option<Sequence>> = vec![None; oids.len()];
-        for r in &rows {
-            let oid: u32 = r.get(0);
-            let Some(&k) = position.get(&oid) else {
-                continue;
-            };
-            in_order[k] = Some(Sequence {
-                oid,
-                schema: r.get(1),
-                name: r.get(2),
-                data_type: type_name(r.get(3)),
-                start: r.get(4),
-                min: r.get(5),
-                max: r.get(6),
-                increment: r.get(7),
-                cycle: r.get(8),
-                cache: r.get(9),
-                last_value: None,
-                is_called: false,
-                can_read: true,
-                can_update: true,
-                schema_usable: true,
-                owned_by: None,
-                default_for: vec![],
-                origin: None,
-                unlogged: false,
-                unavailable: None,
-                note: None,
-            });
-        }
-        // An OID asked for twice takes the copy of its first place.
-        for k in 0..oids.len() {
-            let first = position.get(&oids[k]).copied().unwrap_or(k);
-            if in_order[k].is_none() && first != k {
-                in_order[k] = in_order[first].clone();
-            }
-        }
-        let missing = in_order.iter().filter(|s| s.is_none()).count();
-        if missing > 0 {
+        let mut found: HashMap<u32, Sequence> = rows
+            .iter()
+            .map(|r| {
+                let oid: u32 = r.get(0);
+                let sequence = Sequence {
+                    oid,
+                    schema: r.get(1),
+                    name: r.get(2),
+                    data_type: type_name(r.get(3)),
+                    start: r.get(4),
+                    min: r.get(5),
+                    max: r.get(6),
+                    increment: r.get(7),
+                    cycle: r.get(8),
+                    cache: r.get(9),
+                    last_value: None,
+                    is_called: false,
+                    can_read: true,
+                    can_update: true,
+                    schema_usable: true,
+                    owned_by: None,
+                    default_for: vec![],
+                    origin: None,
+                    unlogged: false,
+                    unavailable: None,
+                    note: None,
+                };
+                (oid, sequence)
+            })
+            .collect();
+        // Taken out of the map, not cloned: callers ask for each OID once.
+        let in_order: Vec<Sequence> = oids.iter().filter_map(|o| found.remove(o)).collect();
+        if in_order.len() != oids.len() {
             return Err(Error::failed(format!(
-                "{missing} destination sequence(s) were dropped while seqsync was working; plan again"
+                "{} destination sequence(s) were dropped while seqsync was working; plan again",
+                oids.len() - in_order.len()
             )));
         }
-        Ok(in_order.into_iter().flatten().collect())
+        Ok(in_order)
     }
 
     /// Sequences by OID with their exact state, without changing them. Inside a transaction
