@@ -403,16 +403,14 @@ async fn a_real_prometheus_scrapes_three_guarded_instances_and_sees_them_move() 
         ))
         .await
         .unwrap();
-    pairs[2]
-        .destination()
-        .await
-        .batch_execute(&format!(
-            "CREATE SUBSCRIPTION {sub_c} CONNECTION '{}' PUBLICATION pub_{}",
-            pairs[2].conninfo(&pairs[2].source_url),
-            pairs[2].name
-        ))
-        .await
-        .unwrap();
+    common::subscribe(
+        &pairs[2].source().await,
+        &pairs[2].destination().await,
+        &sub_c,
+        &format!("pub_{}", pairs[2].name),
+        &pairs[2].conninfo(&pairs[2].source_url),
+    )
+    .await;
     guard.wait(Duration::from_secs(30), "a round of c", |e| {
         e["event"] == "round" && e["instance"] == "c"
     });

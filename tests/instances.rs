@@ -91,15 +91,14 @@ async fn full_data_phase_while_the_initial_copy_waits_then_incremental() {
     .await
     .unwrap();
     let sub = format!("sub_{}", pair.name);
-    pair.destination()
-        .await
-        .batch_execute(&format!(
-            "CREATE SUBSCRIPTION {sub} CONNECTION '{}' PUBLICATION pub_{}",
-            pair.conninfo(&pair.source_url),
-            pair.name
-        ))
-        .await
-        .unwrap();
+    common::subscribe(
+        &src,
+        &pair.destination().await,
+        &sub,
+        &format!("pub_{}", pair.name),
+        &pair.conninfo(&pair.source_url),
+    )
+    .await;
     pair.write_config(&instance(
         &pair,
         "copying",
@@ -156,15 +155,15 @@ async fn two_way_is_refused_whether_declared_or_detected() {
         ))
         .await
         .unwrap();
-    pair.source()
-        .await
-        .batch_execute(&format!(
-            "CREATE SUBSCRIPTION back_{0} CONNECTION '{1}' PUBLICATION back_{0}",
-            pair.name,
-            pair.conninfo(&pair.destination_url)
-        ))
-        .await
-        .unwrap();
+    let back = format!("back_{}", pair.name);
+    common::subscribe(
+        &pair.destination().await,
+        &pair.source().await,
+        &back,
+        &back,
+        &pair.conninfo(&pair.destination_url),
+    )
+    .await;
     let (_, listed, _) = pair.instances();
     let detected = listed[0].clone();
     assert_eq!(detected["id"], "detected");

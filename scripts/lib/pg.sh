@@ -87,6 +87,9 @@ pg_cluster_start() {
       echo "fsync = off"
       echo "synchronous_commit = off"
       echo "full_page_writes = off"
+      # A full test run writes gigabytes of WAL; the default keeps up to 1 GB of it a cluster.
+      echo "max_wal_size = 256MB"
+      echo "min_wal_size = 32MB"
     fi
   } >> "$dir/data/postgresql.conf"
   # Another cluster (a test's, a demo's) may have taken the port since it was chosen: then

@@ -109,6 +109,40 @@ pub struct Pair {
     pub source_url: String,
     pub destination_url: String,
     pub dir: PathBuf,
+    /// The clusters' admin URLs, to drop the databases again.
+    admins: (String, String),
+}
+
+impl Drop for Pair {
+    /// A test that passed leaves nothing behind: its two databases (each a copy of template1,
+    /// some with 50,000 sequences) and its folder. A full run kept gigabytes of them until its
+    /// clusters were removed, and ran CI out of disk. A test that failed keeps them to be
+    /// looked at.
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            return;
+        }
+        let _ = std::fs::remove_dir_all(&self.dir);
+        let ((src, dst), db) = (self.admins.clone(), self.name.clone());
+        // On a thread of its own: the test's runtime may be the one this runs on.
+        let dropped = std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap();
+            runtime.block_on(async {
+                drop_replication(&dst, &db).await;
+                drop_replication(&src, &db).await;
+                for url in [&src, &dst] {
+                    drop_database(&connect(url).await, &db).await;
+                }
+            });
+        })
+        .join();
+        if dropped.is_err() {
+            panic!("dropping the test's databases {} failed", self.name);
+        }
+    }
 }
 
 impl Pair {
@@ -135,6 +169,7 @@ impl Pair {
             source_url: with_database(&src, &db),
             destination_url: with_database(&dst, &db),
             dir,
+            admins: (src, dst),
         }
     }
 
@@ -177,23 +212,22 @@ impl Pair {
     pub async fn replicate(&self, ddl: &str, tables: &str) -> String {
         self.both(ddl).await;
         let sub = format!("sub_{}", self.name);
-        self.source()
-            .await
+        let publication = format!("pub_{}", self.name);
+        let source = self.source().await;
+        source
             .batch_execute(&format!(
-                "CREATE PUBLICATION pub_{} FOR TABLE {tables}",
-                self.name
+                "CREATE PUBLICATION {publication} FOR TABLE {tables}"
             ))
             .await
             .unwrap();
-        self.destination()
-            .await
-            .batch_execute(&format!(
-                "CREATE SUBSCRIPTION {sub} CONNECTION '{}' PUBLICATION pub_{}",
-                self.conninfo(&self.source_url),
-                self.name
-            ))
-            .await
-            .unwrap();
+        subscribe(
+            &source,
+            &self.destination().await,
+            &sub,
+            &publication,
+            &self.conninfo(&self.source_url),
+        )
+        .await;
         sub
     }
 
@@ -377,9 +411,8 @@ pub async fn server_version(client: &Client) -> i32 {
         .get(0)
 }
 
-/// Drops `db` (ending its sessions; `WITH (FORCE)` exists from PostgreSQL 13) and creates it
-/// empty.
-pub async fn recreate_database(admin: &Client, db: &str) {
+/// Drops `db`, ending its sessions (`WITH (FORCE)` exists from PostgreSQL 13).
+pub async fn drop_database(admin: &Client, db: &str) {
     let version = server_version(admin).await;
     let drop = if version >= 130_000 {
         format!("DROP DATABASE IF EXISTS {db} WITH (FORCE)")
@@ -395,8 +428,41 @@ pub async fn recreate_database(admin: &Client, db: &str) {
         format!("DROP DATABASE IF EXISTS {db}")
     };
     admin.batch_execute(&drop).await.unwrap();
+}
+
+/// Drops `db` and creates it empty.
+pub async fn recreate_database(admin: &Client, db: &str) {
+    drop_database(admin, db).await;
     admin
         .batch_execute(&format!("CREATE DATABASE {db}"))
+        .await
+        .unwrap();
+}
+
+/// `CREATE SUBSCRIPTION sub` on `subscriber` to `publication` on `publisher` (reached through
+/// `conninfo`), its slot created on the publisher first. `CREATE SUBSCRIPTION` creating the slot
+/// itself holds a transaction id on the subscriber while the publisher builds the slot's
+/// snapshot, which waits for every transaction with an id there: two tests subscribing in
+/// opposite directions between the same two clusters at the same moment (17 → 18 and 18 → 17)
+/// waited for each other until the statement timeout.
+pub async fn subscribe(
+    publisher: &Client,
+    subscriber: &Client,
+    sub: &str,
+    publication: &str,
+    conninfo: &str,
+) {
+    publisher
+        .batch_execute(&format!(
+            "SELECT pg_create_logical_replication_slot('{sub}', 'pgoutput')"
+        ))
+        .await
+        .unwrap();
+    subscriber
+        .batch_execute(&format!(
+            "CREATE SUBSCRIPTION {sub} CONNECTION '{conninfo}' PUBLICATION {publication} \
+             WITH (create_slot = false, slot_name = '{sub}')"
+        ))
         .await
         .unwrap();
 }
