@@ -352,6 +352,34 @@ async fn sigint_in_the_middle_of_a_round_ends_after_that_round() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn a_second_sigint_rolls_the_round_under_way_back() {
+    let pair = Pair::new("watch_second_sigint").await;
+    let args = many_moved(&pair).await;
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let before = pair.destination_states().await;
+    // One sequence a batch: 2,000 batches, each journaled and committed, take seconds; the
+    // signals come well within them.
+    let watch = Watching::start(&pair, &args, &[("SEQSYNC_APPLY_BATCH", "1")]);
+    wait_for_journal(&pair, "batch-locked");
+    watch.signal(libc::SIGINT);
+    // Two signals close together can arrive as one.
+    std::thread::sleep(Duration::from_millis(200));
+    watch.signal(libc::SIGINT);
+    let (code, stderr) = watch.finish();
+    assert_ne!(code, 0, "{stderr}");
+    assert!(
+        stderr.contains("rolling back the current round"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("cancelled by the operator"), "{stderr}");
+    assert_eq!(
+        pair.destination_states().await,
+        before,
+        "every sequence the round had set is back: {stderr}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn a_watch_killed_mid_apply_is_settled_by_the_next_start() {
     let pair = Pair::new("watch_sigkill").await;
     let args = many_moved(&pair).await;

@@ -6,6 +6,7 @@
 
 use super::exit::Done;
 use super::global::{offset, Global};
+use super::stopping;
 use super::watch::{
     round_json, LogFormat, WatchArgs, DEFAULT_MAX_CONCURRENT, DEFAULT_RELIST_EVERY,
 };
@@ -17,10 +18,8 @@ use crate::engine::text::shown;
 use crate::engine::Error;
 use crate::metrics::{self, Registry};
 use serde_json::{json, Value};
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
-use tokio::signal::unix::{signal, SignalKind};
 
 pub async fn run(cli: &Global, args: &WatchArgs) -> Result<Done, Error> {
     if !args.select.include.is_empty() || !args.select.exclude.is_empty() {
@@ -63,49 +62,33 @@ pub async fn run(cli: &Global, args: &WatchArgs) -> Result<Done, Error> {
         );
         tokio::spawn(metrics::serve(listener, registry.clone(), ready_within));
     }
-    let mut interrupt = listen(SignalKind::interrupt())?;
-    let mut terminate = listen(SignalKind::terminate())?;
-    let mut hangup = listen(SignalKind::hangup())?;
     let (fleet_sender, fleet_receiver) = tokio::sync::watch::channel(Arc::new(fleet));
-    let (stop_sender, stop) = tokio::sync::watch::channel(false);
-    let cancel = Arc::new(AtomicBool::new(false));
-    let on_signal = cancel.clone();
     let config = cli.config.clone();
-    let signals = tokio::spawn(async move {
-        let mut asked = 0;
-        loop {
-            tokio::select! {
-                _ = interrupt.recv() => {}
-                _ = terminate.recv() => {}
-                _ = hangup.recv() => {
-                    reload(config.as_deref(), &defaults, &fleet_sender, log);
-                    continue;
-                }
-            }
-            asked += 1;
-            if asked == 1 {
-                say(
-                    log,
-                    "info",
-                    "stopping",
-                    None,
-                    "stopping after the rounds under way (again to roll them back)",
-                    json!({}),
-                );
-                let _ = stop_sender.send(true);
-            } else {
-                say(
-                    log,
-                    "warn",
-                    "cancelling",
-                    None,
-                    "rolling back the rounds under way",
-                    json!({}),
-                );
-                on_signal.store(true, Ordering::SeqCst);
-            }
-        }
-    });
+    let stopping = stopping::listen(
+        move || {
+            say(
+                log,
+                "info",
+                "stopping",
+                None,
+                "stopping after the rounds under way (again to roll them back)",
+                json!({}),
+            )
+        },
+        move || {
+            say(
+                log,
+                "warn",
+                "cancelling",
+                None,
+                "rolling back the rounds under way",
+                json!({}),
+            )
+        },
+        Some(Box::new(move || {
+            reload(config.as_deref(), &defaults, &fleet_sender, log)
+        })),
+    )?;
     let recorder = registry.clone();
     let report: run::Report = Arc::new(move |event: GuardEvent| {
         recorder
@@ -130,8 +113,16 @@ pub async fn run(cli: &Global, args: &WatchArgs) -> Result<Done, Error> {
                 .unwrap_or(DEFAULT_MAX_CONCURRENT),
         ),
     };
-    run::guard(&ctx, fleet_receiver, options, report, stop, cancel).await;
-    signals.abort();
+    run::guard(
+        &ctx,
+        fleet_receiver,
+        options,
+        report,
+        stopping.stop.clone(),
+        stopping.cancel.clone(),
+    )
+    .await;
+    drop(stopping);
     say(log, "info", "stopped", None, "the guard stopped", json!({}));
     Ok(Done::Complete)
 }
@@ -217,10 +208,6 @@ fn reload(
             json!({"error": e.message}),
         ),
     }
-}
-
-fn listen(kind: SignalKind) -> Result<tokio::signal::unix::Signal, Error> {
-    signal(kind).map_err(|e| Error::failed(format!("cannot listen for signals: {e}")))
 }
 
 fn print_event(log: LogFormat, event: &GuardEvent) {

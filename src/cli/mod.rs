@@ -16,6 +16,7 @@ mod prompt;
 mod rates;
 mod recover;
 mod repair;
+mod stopping;
 mod sync;
 mod tui;
 mod undo;

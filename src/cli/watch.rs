@@ -5,6 +5,7 @@
 use super::exit::Done;
 use super::global::{offset, print_notice, setup, Global, ListFormat, PairArgs, SelectArgs};
 use super::prompt::confirm;
+use super::stopping;
 use crate::engine::offset::Offset;
 use crate::engine::plan::PlanOptions;
 use crate::engine::run::{self, Event, Round, WatchOptions};
@@ -13,8 +14,6 @@ use crate::engine::text::shown;
 use crate::engine::Error;
 use clap::{Args, ValueEnum};
 use serde_json::json;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
 use std::time::Duration;
 
 #[derive(Debug, Args)]
@@ -141,33 +140,11 @@ pub async fn run(cli: &Global, args: &WatchArgs) -> Result<Done, Error> {
         give_up_after: args.give_up_after,
         batch_size: ctx.batch_size,
     };
-    let (stop_sender, mut stop) = tokio::sync::watch::channel(false);
-    let cancel = Arc::new(AtomicBool::new(false));
-    let on_signal = cancel.clone();
-    // Registered before the first round, so a signal is never the default (killing) one.
-    let signal = |kind| {
-        tokio::signal::unix::signal(kind)
-            .map_err(|e| Error::failed(format!("cannot listen for signals: {e}")))
-    };
-    let mut interrupt = signal(tokio::signal::unix::SignalKind::interrupt())?;
-    let mut terminate = signal(tokio::signal::unix::SignalKind::terminate())?;
-    let signals = tokio::spawn(async move {
-        let mut asked = 0;
-        loop {
-            tokio::select! {
-                _ = interrupt.recv() => {}
-                _ = terminate.recv() => {}
-            }
-            asked += 1;
-            if asked == 1 {
-                eprintln!("seqsync: stopping after this round (again to roll the round back)…");
-                let _ = stop_sender.send(true);
-            } else {
-                eprintln!("seqsync: rolling back the current round…");
-                on_signal.store(true, Ordering::SeqCst);
-            }
-        }
-    });
+    let mut stopping = stopping::listen(
+        || eprintln!("seqsync: stopping after this round (again to roll the round back)…"),
+        || eprintln!("seqsync: rolling back the current round…"),
+        None,
+    )?;
     let (format, summary) = (args.format, args.summary);
     let floor = plan.offset.get();
     let report = move |event: Event| print_event(format, summary, floor, &event);
@@ -177,11 +154,11 @@ pub async fn run(cli: &Global, args: &WatchArgs) -> Result<Done, Error> {
         options,
         &print_notice,
         &report,
-        &mut stop,
-        &cancel,
+        &mut stopping.stop,
+        &stopping.cancel,
     )
     .await;
-    signals.abort();
+    drop(stopping);
     let rounds = result?;
     eprintln!("seqsync: watch stopped after {rounds} round(s)");
     Ok(Done::Complete)
