@@ -496,7 +496,40 @@ async fn a_taken_or_malformed_metrics_address_is_refused_before_any_round() {
         let stderr = String::from_utf8_lossy(&out.stderr);
         assert_eq!(out.status.code(), Some(2), "{option:?}: {stderr}");
         assert!(stderr.contains("add --all"), "{option:?}: {stderr}");
+        // It names what was given, and only that.
+        assert!(
+            stderr.contains(&format!("{} is for the guard", option[0])),
+            "{option:?}: {stderr}"
+        );
+        let named = [
+            "--metrics-listen",
+            "--log-format",
+            "--max-concurrent",
+            "--relist-every",
+            "--ready-within",
+        ]
+        .iter()
+        .filter(|o| stderr.contains(*o))
+        .count();
+        assert_eq!(named, 1, "{option:?}: {stderr}");
     }
+    let out = pair.run(&[
+        "watch",
+        "--instance",
+        "x",
+        "--offset",
+        "1",
+        "--max-concurrent",
+        "2",
+        "--ready-within",
+        "1m",
+    ]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("--max-concurrent and --ready-within are for the guard"),
+        "{stderr}"
+    );
     // Nothing configured: refused, rather than a service that looks healthy guarding nothing.
     std::fs::remove_file(&config).unwrap();
     let out = pair.run(&["watch", "--all", "--offset", "1"]);

@@ -88,18 +88,26 @@ pub struct ServiceArgs {
 impl ServiceArgs {
     /// These options mean nothing for one instance: saying so beats ignoring them.
     pub fn refuse_without_all(&self) -> Result<(), Error> {
-        if self.metrics_listen.is_some()
-            || self.log_format != LogFormat::Text
-            || self.max_concurrent.is_some()
-            || self.relist_every.is_some()
-            || self.ready_within.is_some()
-        {
-            return Err(Error::usage(
-                "--metrics-listen, --log-format, --max-concurrent, --relist-every and \
-                 --ready-within are for the guard: add --all",
-            ));
+        let given: Vec<&str> = [
+            ("--metrics-listen", self.metrics_listen.is_some()),
+            ("--log-format", self.log_format != LogFormat::Text),
+            ("--max-concurrent", self.max_concurrent.is_some()),
+            ("--relist-every", self.relist_every.is_some()),
+            ("--ready-within", self.ready_within.is_some()),
+        ]
+        .into_iter()
+        .filter_map(|(option, set)| set.then_some(option))
+        .collect();
+        match given.as_slice() {
+            [] => Ok(()),
+            [one] => Err(Error::usage(format!(
+                "{one} is for the guard (watch --all): add --all, or leave it out"
+            ))),
+            [rest @ .., last] => Err(Error::usage(format!(
+                "{} and {last} are for the guard (watch --all): add --all, or leave them out",
+                rest.join(", ")
+            ))),
         }
-        Ok(())
     }
 }
 
