@@ -143,8 +143,7 @@ async fn two_way_is_refused_whether_declared_or_detected() {
         )
     );
     pair.write_config(&config);
-    // Only once the forward copy is done: two clusters creating slots on each other while each
-    // has a transaction open wait for one another.
+    // One-way and incremental first; the subscription back below is what makes it two-way.
     pair.wait_for("detected", "running", "incremental").await;
     // And back: the source subscribes to the destination's table `back`.
     pair.destination()
