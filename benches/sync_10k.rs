@@ -50,7 +50,8 @@ fn psql(bench: &Fixture, path: &std::path::Path) -> Duration {
 /// The cold job floor with the promise seqsync keeps under lock, and nothing else: the same two
 /// new connections and reads, then per 2,500 sequences (seqsync's batch) one transaction that
 /// locks them as `setval` does and reads each exact state under that lock (the statement
-/// seqsync's apply runs on 18), then sets them. No journal, no catalogue re-check, no read-back,
+/// seqsync's apply runs on 18: a copy of `LOCK_AND_DATA_SQL` in src/engine/postgres/read.rs,
+/// which is private to the engine; keep the two alike), then sets them. No journal, no catalogue re-check, no read-back,
 /// no matching, no output. PostgreSQL 18 only: it measures how much of the gap to the cold
 /// floor the locked re-read itself is.
 async fn guarded_cold_floor(bench: &Fixture) -> Duration {
