@@ -51,9 +51,9 @@ fn psql(bench: &Fixture, path: &std::path::Path) -> Duration {
 /// new connections and reads, then per 2,500 sequences (seqsync's batch) one transaction that
 /// locks them as `setval` does and reads each exact state under that lock (the statement
 /// seqsync's apply runs on 18: a copy of `LOCK_AND_DATA_SQL` in src/engine/postgres/read.rs,
-/// which is private to the engine; keep the two alike), then sets them. No journal, no catalogue re-check, no read-back,
-/// no matching, no output. PostgreSQL 18 only: it measures how much of the gap to the cold
-/// floor the locked re-read itself is.
+/// which is private to the engine; keep the two alike), then sets them. No journal, no
+/// catalogue re-check, no read-back, no matching, no output. PostgreSQL 18 only: it measures how
+/// much of the gap to the cold floor the locked re-read itself is.
 async fn guarded_cold_floor(bench: &Fixture) -> Duration {
     const LOCK_AND_READ: &str = "SELECT l.v, d.last_value, d.is_called \
          FROM unnest($1::oid[]) WITH ORDINALITY AS u(o, i) \
