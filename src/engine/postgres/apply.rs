@@ -1,8 +1,8 @@
 //! The batched apply (see the module doc of `engine::postgres` for why) and the read-back that
 //! fills the "after" column.
 
-use super::endpoint::{PgEndpoint, PgSession};
-use super::read::READ_CHUNK;
+use super::endpoint::{ApplyStatements, PgEndpoint, PgSession};
+use super::read::{FAST_VALUES_SQL, LIVE_CATALOGUE_SQL, LOCK_AND_DATA_SQL, READ_CHUNK};
 use super::recover::roll_back;
 use crate::engine::model::{Locked, PlanRow, RawState, RowStatus, Sequence};
 use crate::engine::saga::{
@@ -139,6 +139,9 @@ async fn apply_batches(
         cancel,
     } = hooks;
     let total = to_apply.len();
+    // Prepared before the first batch, so that each statement of a batch is sent when its
+    // future is first polled, in the order the batch lists them (see below).
+    session.apply_statements().await?;
     progress(ApplyProgress { done: 0, total });
     let batch_size = options.batch_size.max(1);
     for (batch_no, batch) in to_apply.chunks(batch_size).enumerate() {
@@ -153,16 +156,21 @@ async fn apply_batches(
                     .expect("update rows come from a destination sequence")
             })
             .collect();
-        session
-            .execute(
+        // Sent together, executed in this order (a session runs what it is sent in turn): the
+        // lock, which makes a conflicting session fire lock_timeout before anything in the
+        // batch changes, then the catalogue as committed once the batch is locked.
+        let (begun, locked, live) = tokio::join!(
+            biased;
+            session.execute(
                 "starting a transaction",
                 "BEGIN ISOLATION LEVEL READ COMMITTED",
-            )
-            .await?;
-        // Locks the batch as setval would, so a conflicting session makes lock_timeout fire
-        // before anything in the batch changes.
-        let (called, known) = session.lock_and_read(&oids).await?;
-        let mut live = session.catalogue_by_oid(&oids).await?;
+            ),
+            session.lock_and_read(&oids),
+            session.catalogue_by_oid(&oids),
+        );
+        begun?;
+        let (called, known) = locked?;
+        let mut live = live?;
         let renamed: Vec<String> = batch
             .iter()
             .zip(&live)
@@ -308,9 +316,23 @@ async fn apply_batches(
             let _ = session.execute("rolling back", "ROLLBACK").await;
             return Err(Error::failed(e));
         }
-        let set = session.set_states(&oids, &targets).await?;
-        let read_after = complete_states(session, set, &oids, &live).await?;
-        session.execute("committing", "COMMIT").await?;
+        // The commit travels with the set unless an older server must read a sequence set as
+        // not yet called from its relation, under the batch's lock.
+        let read_after = if session.reads_sequence_data() || targets.iter().all(|t| t.is_called) {
+            let (set, committed) = tokio::join!(
+                biased;
+                session.set_states(&oids, &targets),
+                session.execute("committing", "COMMIT"),
+            );
+            let set = set?;
+            committed?;
+            complete_states(session, set, &oids, &live).await?
+        } else {
+            let set = session.set_states(&oids, &targets).await?;
+            let read_after = complete_states(session, set, &oids, &live).await?;
+            session.execute("committing", "COMMIT").await?;
+            read_after
+        };
         for ((&i, state), sequence) in batch.iter().zip(read_after).zip(live.iter_mut()) {
             sequence.last_value = Some(state.last_value);
             sequence.is_called = state.is_called;
@@ -364,6 +386,33 @@ async fn read_back_untouched(session: &PgSession, rows: &mut [PlanRow]) {
 }
 
 impl PgSession {
+    /// The apply's statements on this session, prepared at its first use.
+    pub(super) async fn apply_statements(&self) -> Result<&ApplyStatements, Error> {
+        self.apply_statements
+            .get_or_try_init(|| async {
+                let (lock, set) = if self.reads_sequence_data() {
+                    (LOCK_AND_DATA_SQL, SET_AND_READ_DATA_SQL)
+                } else {
+                    (FAST_VALUES_SQL, SET_AND_READ_SQL)
+                };
+                let (lock, live_catalogue, set) = self
+                    .bounded("preparing the apply's statements", async {
+                        tokio::try_join!(
+                            self.client.prepare(lock),
+                            self.client.prepare(LIVE_CATALOGUE_SQL),
+                            self.client.prepare(set)
+                        )
+                    })
+                    .await?;
+                Ok(ApplyStatements {
+                    lock,
+                    live_catalogue,
+                    set,
+                })
+            })
+            .await
+    }
+
     /// Sets each sequence to its state and reads it back (see `SET_AND_READ_DATA_SQL`). A
     /// `None` is a sequence an older server cannot read without its relation: one set as not yet
     /// called.
@@ -375,15 +424,11 @@ impl PgSession {
         let values: Vec<i64> = states.iter().map(|s| s.last_value).collect();
         let called: Vec<bool> = states.iter().map(|s| s.is_called).collect();
         let exact = self.reads_sequence_data();
-        let sql = if exact {
-            SET_AND_READ_DATA_SQL
-        } else {
-            SET_AND_READ_SQL
-        };
+        let set = &self.apply_statements().await?.set;
         let rows = self
             .bounded(
                 "setting destination sequences",
-                self.client.query(sql, &[&oids, &values, &called]),
+                self.client.query(set, &[&oids, &values, &called]),
             )
             .await?;
         if rows.len() != oids.len() {

@@ -162,6 +162,7 @@ impl PgEndpoint {
             in_recovery: false,
             read_only: false,
             idle_statements: Default::default(),
+            apply_statements: Default::default(),
         };
         // The limits, the server's version and its role in one round trip.
         let settings = format!(

@@ -233,6 +233,18 @@ pub struct PgSession {
     /// A watch's idle-round statements, prepared once: a kept session runs them every round,
     /// and planning them each time cost as much as running them.
     pub(super) idle_statements: tokio::sync::OnceCell<IdleStatements>,
+    /// The apply's statements, prepared on the session once (`postgres::apply`).
+    pub(super) apply_statements: tokio::sync::OnceCell<ApplyStatements>,
+}
+
+/// The statements every apply batch runs, prepared once: preparing is a round trip of its
+/// own, and a prepared statement lets a batch send its statements together (see
+/// `postgres::apply`).
+pub(super) struct ApplyStatements {
+    /// Locks a batch as `setval` does and reads it (`postgres::read`).
+    pub(super) lock: tokio_postgres::Statement,
+    pub(super) live_catalogue: tokio_postgres::Statement,
+    pub(super) set: tokio_postgres::Statement,
 }
 
 /// A watch's idle-round statements for this server (`postgres::idle`), prepared on the

@@ -150,7 +150,7 @@ const SEQUENCE_DATA_SQL: &str = "SELECT d.last_value, d.is_called \
 /// Names and bounds of sequences by OID, in no particular order. `= ANY` rather than a join
 /// over `unnest`: the planner hashes the set instead of probing three indexes per sequence,
 /// about half the time at an apply batch's 2,500.
-const LIVE_CATALOGUE_SQL: &str = r#"
+pub(super) const LIVE_CATALOGUE_SQL: &str = r#"
 SELECT c.oid, n.nspname, c.relname, format_type(s.seqtypid, NULL),
        s.seqstart, s.seqmin, s.seqmax, s.seqincrement, s.seqcycle, s.seqcache
 FROM pg_catalog.pg_class c
@@ -162,7 +162,7 @@ WHERE c.oid = ANY($1::oid[]) AND c.relkind = 'S'
 /// `last_value` of every called sequence (NULL for one not yet called), about 2.5 µs each.
 /// It takes the lock `setval` takes (RowExclusiveLock, held to the end of the transaction), so
 /// inside an apply transaction it also locks the batch before anything changes.
-const FAST_VALUES_SQL: &str = "SELECT pg_catalog.pg_sequence_last_value(u.o) \
+pub(super) const FAST_VALUES_SQL: &str = "SELECT pg_catalog.pg_sequence_last_value(u.o) \
      FROM unnest($1::oid[]) WITH ORDINALITY AS u(o, i) ORDER BY u.i";
 
 /// PostgreSQL 18: the lock `setval` takes, and the exact state of each sequence never called,
@@ -172,7 +172,7 @@ const FAST_VALUES_SQL: &str = "SELECT pg_catalog.pg_sequence_last_value(u.o) \
 /// join filter evaluated after the call). Each sequence's page is read while it is in shared
 /// buffers, which matters at 100,000 sequences, where they no longer fit in a default
 /// shared_buffers and every extra pass is I/O.
-const LOCK_AND_DATA_SQL: &str = "SELECT l.v, d.last_value, d.is_called \
+pub(super) const LOCK_AND_DATA_SQL: &str = "SELECT l.v, d.last_value, d.is_called \
      FROM unnest($1::oid[]) WITH ORDINALITY AS u(o, i) \
      CROSS JOIN LATERAL (SELECT pg_catalog.pg_sequence_last_value(u.o) AS v) l \
      LEFT JOIN LATERAL (SELECT g.last_value, g.is_called \
@@ -344,14 +344,9 @@ impl PgSession {
         &self,
         oids: &[u32],
     ) -> Result<(Vec<Option<i64>>, Vec<Option<RawState>>), Error> {
-        if !self.reads_sequence_data() {
-            return Ok((self.fast_values(oids).await?, vec![None; oids.len()]));
-        }
+        let lock = &self.apply_statements().await?.lock;
         let rows = self
-            .bounded(
-                "reading sequence values",
-                self.client.query(LOCK_AND_DATA_SQL, &[&oids]),
-            )
+            .bounded("reading sequence values", self.client.query(lock, &[&oids]))
             .await?;
         if rows.len() != oids.len() {
             return Err(Error::failed(
@@ -359,6 +354,9 @@ impl PgSession {
             ));
         }
         let values = rows.iter().map(|r| r.get(0)).collect();
+        if !self.reads_sequence_data() {
+            return Ok((values, vec![None; oids.len()]));
+        }
         let states = rows
             .iter()
             .map(
@@ -490,10 +488,11 @@ impl PgSession {
 
     /// Names and bounds of sequences by OID, in the order asked, as committed now.
     pub(super) async fn catalogue_by_oid(&self, oids: &[u32]) -> Result<Vec<Sequence>, Error> {
+        let live_catalogue = &self.apply_statements().await?.live_catalogue;
         let rows = self
             .bounded(
                 "reading destination sequences",
-                self.client.query(LIVE_CATALOGUE_SQL, &[&oids]),
+                self.client.query(live_catalogue, &[&oids]),
             )
             .await?;
         let mut found: HashMap<u32, Sequence> = rows
