@@ -124,6 +124,39 @@ async fn complete_states(
     Ok(states.into_iter().flatten().collect())
 }
 
+/// A batch locked as `setval` does, with what was read under the lock.
+struct LockedBatch {
+    /// `last_value` of each called sequence (None for one not yet called).
+    called: Vec<Option<i64>>,
+    /// The exact state of a sequence never called, where the server could read it with the lock.
+    known: Vec<Option<RawState>>,
+    /// Names and bounds as committed once the batch was locked.
+    live: Vec<Sequence>,
+}
+
+/// Opens a batch's transaction and locks the batch. Sent together, executed in this order (a
+/// session runs what it is sent in turn; each statement is sent when its future is first
+/// polled): the lock, which makes a conflicting session fire lock_timeout before anything in
+/// the batch changes, then the catalogue as committed once the batch is locked.
+async fn lock_batch(session: &PgSession, oids: &[u32]) -> Result<LockedBatch, Error> {
+    let (begun, locked, live) = tokio::join!(
+        biased;
+        session.execute(
+            "starting a transaction",
+            "BEGIN ISOLATION LEVEL READ COMMITTED",
+        ),
+        session.lock_and_read(oids),
+        session.catalogue_by_oid(oids),
+    );
+    begun?;
+    let (called, known) = locked?;
+    Ok(LockedBatch {
+        called,
+        known,
+        live: live?,
+    })
+}
+
 async fn apply_batches(
     session: &PgSession,
     rows: &mut [PlanRow],
@@ -144,33 +177,33 @@ async fn apply_batches(
     session.apply_statements().await?;
     progress(ApplyProgress { done: 0, total });
     let batch_size = options.batch_size.max(1);
-    for (batch_no, batch) in to_apply.chunks(batch_size).enumerate() {
-        if cancel.load(Ordering::SeqCst) {
-            return Err(Error::failed("cancelled by the operator"));
-        }
-        let oids: Vec<u32> = batch
+    let batches: Vec<&[usize]> = to_apply.chunks(batch_size).collect();
+    let oids_of = |batch: &[usize]| -> Vec<u32> {
+        batch
             .iter()
             .map(|&i| {
                 rows[i]
                     .destination_oid
                     .expect("update rows come from a destination sequence")
             })
-            .collect();
-        // Sent together, executed in this order (a session runs what it is sent in turn): the
-        // lock, which makes a conflicting session fire lock_timeout before anything in the
-        // batch changes, then the catalogue as committed once the batch is locked.
-        let (begun, locked, live) = tokio::join!(
-            biased;
-            session.execute(
-                "starting a transaction",
-                "BEGIN ISOLATION LEVEL READ COMMITTED",
-            ),
-            session.lock_and_read(&oids),
-            session.catalogue_by_oid(&oids),
-        );
-        begun?;
-        let (called, known) = locked?;
-        let mut live = live?;
+            .collect()
+    };
+    let batch_oids: Vec<Vec<u32>> = batches.iter().map(|b| oids_of(b)).collect();
+    // The next batch's lock, when it was sent with this batch's set.
+    let mut locked_ahead: Option<Result<LockedBatch, Error>> = None;
+    for (batch_no, batch) in batches.iter().enumerate() {
+        if cancel.load(Ordering::SeqCst) {
+            return Err(Error::failed("cancelled by the operator"));
+        }
+        let oids = &batch_oids[batch_no];
+        let LockedBatch {
+            called,
+            known,
+            mut live,
+        } = match locked_ahead.take() {
+            Some(locked) => locked?,
+            None => lock_batch(session, oids).await?,
+        };
         let renamed: Vec<String> = batch
             .iter()
             .zip(&live)
@@ -317,19 +350,30 @@ async fn apply_batches(
             return Err(Error::failed(e));
         }
         // The commit travels with the set unless an older server must read a sequence set as
-        // not yet called from its relation, under the batch's lock.
+        // not yet called from its relation, under the batch's lock; the next batch's BEGIN and
+        // lock follow it, so the session goes from one batch to the next without waiting on us.
         let read_after = if session.reads_sequence_data() || targets.iter().all(|t| t.is_called) {
-            let (set, committed) = tokio::join!(
+            let next = batch_oids
+                .get(batch_no + 1)
+                .filter(|_| !cancel.load(Ordering::SeqCst));
+            let (set, committed, ahead) = tokio::join!(
                 biased;
-                session.set_states(&oids, &targets),
+                session.set_states(oids, &targets),
                 session.execute("committing", "COMMIT"),
+                async {
+                    match next {
+                        Some(next) => Some(lock_batch(session, next).await),
+                        None => None,
+                    }
+                },
             );
             let set = set?;
             committed?;
-            complete_states(session, set, &oids, &live).await?
+            locked_ahead = ahead;
+            complete_states(session, set, oids, &live).await?
         } else {
-            let set = session.set_states(&oids, &targets).await?;
-            let read_after = complete_states(session, set, &oids, &live).await?;
+            let set = session.set_states(oids, &targets).await?;
+            let read_after = complete_states(session, set, oids, &live).await?;
             session.execute("committing", "COMMIT").await?;
             read_after
         };
