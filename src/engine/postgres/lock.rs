@@ -52,21 +52,22 @@ impl PgSession {
         who_holds: impl Fn(&Holder) -> String,
     ) -> Result<(), Error> {
         let name = application_name(Some(run), self.operator_application_name());
-        self.bounded(
-            "naming the session",
-            self.client.execute(
-                "SELECT pg_catalog.set_config('application_name', $1, false)",
-                &[&name],
+        let named_as: [&(dyn tokio_postgres::types::ToSql + Sync); 1] = [&name];
+        let keys: [&(dyn tokio_postgres::types::ToSql + Sync); 2] = [&LOCK_KEYS.0, &LOCK_KEYS.1];
+        // Sent together, the name first: a run refused while we wait sees which run we are.
+        let (named, taken) = tokio::join!(
+            biased;
+            self.bounded(
+                "naming the session",
+                self.client.execute(
+                    "SELECT pg_catalog.set_config('application_name', $1, false)",
+                    &named_as,
+                ),
             ),
-        )
-        .await?;
-        let taken = self
-            .client
-            .execute(
-                "SELECT pg_catalog.pg_advisory_lock($1, $2)",
-                &[&LOCK_KEYS.0, &LOCK_KEYS.1],
-            )
-            .await;
+            self.client
+                .execute("SELECT pg_catalog.pg_advisory_lock($1, $2)", &keys),
+        );
+        named?;
         match taken {
             Ok(_) => Ok(()),
             Err(e) if e.code().is_some_and(|c| c.code() == "55P03") => {

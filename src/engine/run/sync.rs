@@ -378,25 +378,20 @@ impl Prepared {
                     .await
                     .map_err(|e| not_started(e.to_string()))?,
             };
-            if let Some(why) = session
-                .read_only()
-                .await
-                .map_err(|e| not_started(e.to_string()))?
-            {
+            let who = |holder: &Holder| who_holds(journal, holder);
+            // Sent together: none of them changes anything, and a server that cannot take
+            // changes is named before a lock it may also have refused.
+            let (read_only, locked, backend) = tokio::join!(
+                session.read_only(),
+                session.lock_applier(&self.context.run_id, who),
+                session.backend(),
+            );
+            if let Some(why) = read_only.map_err(|e| not_started(e.to_string()))? {
                 return Err(not_started(why));
             }
-            let who = |holder: &Holder| who_holds(journal, holder);
-            session
-                .lock_applier(&self.context.run_id, who)
-                .await
-                .map_err(|e| not_started(e.message))?;
+            locked.map_err(|e| not_started(e.message))?;
             self.data_still_clear(&session).await.map_err(not_started)?;
-            self.context.backend = Some(
-                session
-                    .backend()
-                    .await
-                    .map_err(|e| not_started(e.to_string()))?,
-            );
+            self.context.backend = Some(backend.map_err(|e| not_started(e.to_string()))?);
             self.session = Some(session);
         }
         // Write-ahead: the intent is on disk before the first sequence changes.
