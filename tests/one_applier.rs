@@ -10,6 +10,7 @@ use common::Pair;
 use seqsync::app::msg::{Effect, Response};
 use seqsync::config;
 use seqsync::engine::journal::Journal;
+use seqsync::engine::model::RowStatus;
 use seqsync::engine::offset::Offset;
 use seqsync::engine::run::Context;
 use seqsync::engine::Timeouts;
@@ -222,4 +223,137 @@ async fn a_second_run_is_refused_naming_the_first_and_recovery_never_restores_un
         String::from_utf8_lossy(&out.stderr)
     );
     assert_eq!(extra().await, (1, false));
+}
+
+/// The worker's answer to `effect`, skipping progress reports.
+async fn answer(
+    requests: &tokio::sync::mpsc::UnboundedSender<Effect>,
+    responses: &mut tokio::sync::mpsc::UnboundedReceiver<Response>,
+    effect: Effect,
+) -> Response {
+    requests.send(effect).unwrap();
+    loop {
+        match responses.recv().await.unwrap() {
+            Response::Progress { .. } => continue,
+            other => return other,
+        }
+    }
+}
+
+/// Operator A previews in the TUI; operator B syncs the same instance with the same offset from
+/// the command line; then A applies its preview. A's run finds B's targets under its lock: those
+/// sequences are reported unchanged, not "updated", and are not A's to put back — undoing A's
+/// run leaves them at B's targets, while the one A did set goes back.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_preview_applied_after_another_run_set_the_same_targets_reports_them_unchanged() {
+    let pair = Pair::new("one_applier_same").await;
+    pair.both("CREATE SEQUENCE a1; CREATE SEQUENCE a2; CREATE SEQUENCE a3;")
+        .await;
+    pair.source()
+        .await
+        .batch_execute("SELECT setval('a1', 10); SELECT setval('a2', 20); SELECT setval('a3', 30);")
+        .await
+        .unwrap();
+    pair.write_config(&format!(
+        "[[instances]]\nid = \"page\"\nstatus = \"running\"\nphase = \"incremental\"\n\
+         source = {{ engine = \"postgresql\", url = \"{}\" }}\n\
+         destination = {{ engine = \"postgresql\", url = \"{}\" }}\n",
+        pair.source_url, pair.destination_url
+    ));
+    let settings = config::load(Some(&pair.dir.join("seqsync.toml"))).unwrap();
+    let instance = settings.instance("page").unwrap().clone();
+    let (requests, mut responses) = worker::spawn(WorkerConfig {
+        context: Context {
+            timeouts: Timeouts::default(),
+            journal: Journal::new(pair.journal()),
+            batch_size: 2_500,
+        },
+        observers: seqsync::engine::run::ObserveGate::new(1, 1),
+        dts: None,
+        overlays: vec![],
+    });
+    match answer(
+        &requests,
+        &mut responses,
+        Effect::Plan {
+            request: 1,
+            instance: Box::new(instance),
+            offset: Offset::new(100).unwrap(),
+        },
+    )
+    .await
+    {
+        Response::Planned { result: Ok(_), .. } => {}
+        other => panic!("{other:?}"),
+    }
+
+    // B, meanwhile: the same targets; then a3 is put back where both plans found it.
+    let out = pair.run(&["sync", "--instance", "page", "--offset", "100", "--yes"]);
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    let destination = pair.destination().await;
+    destination
+        .batch_execute("SELECT setval('a3', 1, false)")
+        .await
+        .unwrap();
+
+    let (run_id, outcome, rows) = match answer(
+        &requests,
+        &mut responses,
+        Effect::Apply {
+            request: 1,
+            selection: Default::default(),
+        },
+    )
+    .await
+    {
+        Response::Applied {
+            run_id,
+            outcome,
+            rows,
+            ..
+        } => (run_id, outcome, rows),
+        other => panic!("{other:?}"),
+    };
+    assert_eq!(outcome, "applied");
+    let by_name = |name: &str| rows.iter().find(|r| r.name == name).unwrap().clone();
+    for (name, target) in [("a1", 110), ("a2", 120)] {
+        let row = by_name(name);
+        assert_eq!(row.status, RowStatus::Unchanged, "{row:?}");
+        assert!(row.message.contains("already at its target"), "{row:?}");
+        assert_eq!(
+            (row.destination_before, row.destination_after),
+            (Some(target), Some(target)),
+            "{row:?}"
+        );
+    }
+    let a3 = by_name("a3");
+    assert_eq!(a3.status, RowStatus::Updated, "{a3:?}");
+    assert_eq!(
+        (a3.destination_before, a3.destination_after),
+        (Some(1), Some(130))
+    );
+
+    // Undoing A's run puts back only what A set.
+    let out = pair.run(&["undo", &run_id, "--yes"]);
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    let next_values: Vec<(String, i64, bool)> = destination
+        .query(
+            "SELECT 'a1', last_value, is_called FROM a1 UNION ALL \
+             SELECT 'a2', last_value, is_called FROM a2 UNION ALL \
+             SELECT 'a3', last_value, is_called FROM a3",
+            &[],
+        )
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| (r.get(0), r.get(1), r.get(2)))
+        .collect();
+    assert_eq!(
+        next_values,
+        vec![
+            ("a1".to_string(), 109, true),
+            ("a2".to_string(), 119, true),
+            ("a3".to_string(), 1, false),
+        ]
+    );
 }

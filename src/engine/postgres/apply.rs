@@ -48,8 +48,8 @@ pub struct ApplyHooks<'a> {
 }
 
 /// Applies every `update` row of the plan, all or nothing (see the module comment), then reads
-/// the destination back: `update` rows become `updated` and every row's `destination_after`
-/// holds what was read. `session`, the connection the plan was read on, is reused while it is
+/// the destination back: `update` rows become `updated` (`unchanged` where another run had set
+/// the same target since the plan) and every row's `destination_after` holds what was read. `session`, the connection the plan was read on, is reused while it is
 /// open: its backend has every sequence in its relation cache already.
 pub async fn apply(
     endpoint: &PgEndpoint,
@@ -85,9 +85,14 @@ pub async fn apply(
         drop(session);
         return Err(roll_back(endpoint, timeouts, options, touched, reason.message).await);
     }
-    for (i, value) in after {
+    for (i, value, set_here) in after {
         let row = &mut rows[i];
         row.destination_after = value;
+        if !set_here {
+            row.status = RowStatus::Unchanged;
+            row.message = "already at its target under the lock: set since the plan".to_string();
+            continue;
+        }
         row.status = RowStatus::Updated;
         if value != row.target {
             row.message = "the destination was used while it was being set".to_string();
@@ -103,17 +108,14 @@ async fn complete_states(
     session: &PgSession,
     set: Vec<Option<RawState>>,
     oids: &[u32],
-    live: &[Sequence],
+    names: &[(&str, &str)],
 ) -> Result<Vec<RawState>, Error> {
     let unread: Vec<usize> = (0..set.len()).filter(|&k| set[k].is_none()).collect();
     if unread.is_empty() {
         return Ok(set.into_iter().flatten().collect());
     }
     let unread_oids: Vec<u32> = unread.iter().map(|&k| oids[k]).collect();
-    let names: Vec<(&str, &str)> = unread
-        .iter()
-        .map(|&k| (live[k].schema.as_str(), live[k].name.as_str()))
-        .collect();
+    let names: Vec<(&str, &str)> = unread.iter().map(|&k| names[k]).collect();
     let mut states = set;
     for (&k, state) in unread
         .iter()
@@ -164,7 +166,7 @@ async fn apply_batches(
     options: &ApplyOptions,
     hooks: &ApplyHooks<'_>,
     touched: &mut Vec<Touched>,
-    after: &mut Vec<(usize, Option<i64>)>,
+    after: &mut Vec<(usize, Option<i64>, bool)>,
 ) -> Result<(), Error> {
     let ApplyHooks {
         progress,
@@ -322,10 +324,17 @@ async fn apply_batches(
         for (t, &k) in touched[first_touched..].iter_mut().zip(&uncalled) {
             t.set_to = targets[k];
         }
+        // A sequence already in the state this run would give it (another run set it since the
+        // plan) is neither set nor touched, so a rollback of this run leaves it as it is. One
+        // read by nextval() has been changed by it and is set in any case.
+        let set_here: Vec<bool> = (0..batch.len())
+            .map(|k| states[k] != Some(targets[k]) || (read_by_nextval && called[k].is_none()))
+            .collect();
+        let to_set: Vec<usize> = (0..batch.len()).filter(|&k| set_here[k]).collect();
         for (k, &i) in batch.iter().enumerate() {
             rows[i].destination_before = live[k].next_display();
             // Those read by nextval() were recorded as touched before it.
-            if called[k].is_some() || !read_by_nextval {
+            if set_here[k] && (called[k].is_some() || !read_by_nextval) {
                 touched.push(Touched {
                     oid: oids[k],
                     name: rows[i].qualified_name(),
@@ -349,16 +358,23 @@ async fn apply_batches(
             let _ = session.execute("rolling back", "ROLLBACK").await;
             return Err(Error::failed(e));
         }
+        let set_oids: Vec<u32> = to_set.iter().map(|&k| oids[k]).collect();
+        let set_targets: Vec<RawState> = to_set.iter().map(|&k| targets[k]).collect();
+        let set_names: Vec<(&str, &str)> = to_set
+            .iter()
+            .map(|&k| (live[k].schema.as_str(), live[k].name.as_str()))
+            .collect();
         // The commit travels with the set unless an older server must read a sequence set as
         // not yet called from its relation, under the batch's lock; the next batch's BEGIN and
         // lock follow it, so the session goes from one batch to the next without waiting on us.
-        let read_after = if session.reads_sequence_data() || targets.iter().all(|t| t.is_called) {
+        let read_after = if session.reads_sequence_data() || set_targets.iter().all(|t| t.is_called)
+        {
             let next = batch_oids
                 .get(batch_no + 1)
                 .filter(|_| !cancel.load(Ordering::SeqCst));
             let (set, committed, ahead) = tokio::join!(
                 biased;
-                session.set_states(oids, &targets),
+                session.set_states(&set_oids, &set_targets),
                 session.execute("committing", "COMMIT"),
                 async {
                     match next {
@@ -370,17 +386,19 @@ async fn apply_batches(
             let set = set?;
             committed?;
             locked_ahead = ahead;
-            complete_states(session, set, oids, &live).await?
+            complete_states(session, set, &set_oids, &set_names).await?
         } else {
-            let set = session.set_states(oids, &targets).await?;
-            let read_after = complete_states(session, set, oids, &live).await?;
+            let set = session.set_states(&set_oids, &set_targets).await?;
+            let read_after = complete_states(session, set, &set_oids, &set_names).await?;
             session.execute("committing", "COMMIT").await?;
             read_after
         };
-        for ((&i, state), sequence) in batch.iter().zip(read_after).zip(live.iter_mut()) {
-            sequence.last_value = Some(state.last_value);
-            sequence.is_called = state.is_called;
-            after.push((i, sequence.next_display()));
+        for (&k, state) in to_set.iter().zip(read_after) {
+            live[k].last_value = Some(state.last_value);
+            live[k].is_called = state.is_called;
+        }
+        for (k, &i) in batch.iter().enumerate() {
+            after.push((i, live[k].next_display(), set_here[k]));
         }
         progress(ApplyProgress {
             done: (batch_no * batch_size + batch.len()).min(total),
