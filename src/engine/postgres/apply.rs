@@ -49,8 +49,9 @@ pub struct ApplyHooks<'a> {
 
 /// Applies every `update` row of the plan, all or nothing (see the module comment), then reads
 /// the destination back: `update` rows become `updated` (`unchanged` where another run had set
-/// the same target since the plan) and every row's `destination_after` holds what was read. `session`, the connection the plan was read on, is reused while it is
-/// open: its backend has every sequence in its relation cache already.
+/// the same target since the plan) and every row's `destination_after` holds what was read.
+/// `session`, the connection the plan was read on, is reused while it is open: its backend has
+/// every sequence in its relation cache already.
 pub async fn apply(
     endpoint: &PgEndpoint,
     timeouts: &Timeouts,
@@ -180,17 +181,19 @@ async fn apply_batches(
     progress(ApplyProgress { done: 0, total });
     let batch_size = options.batch_size.max(1);
     let batches: Vec<&[usize]> = to_apply.chunks(batch_size).collect();
-    let oids_of = |batch: &[usize]| -> Vec<u32> {
-        batch
-            .iter()
-            .map(|&i| {
-                rows[i]
-                    .destination_oid
-                    .expect("update rows come from a destination sequence")
-            })
-            .collect()
-    };
-    let batch_oids: Vec<Vec<u32>> = batches.iter().map(|b| oids_of(b)).collect();
+    let batch_oids: Vec<Vec<u32>> = batches
+        .iter()
+        .map(|batch| {
+            batch
+                .iter()
+                .map(|&i| {
+                    rows[i]
+                        .destination_oid
+                        .expect("update rows come from a destination sequence")
+                })
+                .collect()
+        })
+        .collect();
     // The next batch's lock, when it was sent with this batch's set.
     let mut locked_ahead: Option<Result<LockedBatch, Error>> = None;
     for (batch_no, batch) in batches.iter().enumerate() {
