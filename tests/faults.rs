@@ -382,6 +382,84 @@ async fn a_sync_killed_part_way_is_settled_to_nothing_applied_by_the_next_start(
     );
 }
 
+/// Before PostgreSQL 18 a sequence never called is read with `nextval()`, which changes it: the
+/// batch is journaled before that, so a run killed while `nextval()` runs is settled back to
+/// never called, as if nothing had been applied.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_sync_killed_while_nextval_reads_never_called_sequences_is_settled_to_nothing_applied() {
+    let (src, dst) = common::cluster_urls();
+    let pair = Pair::on("fault_nextval_kill", &src, &dst).await;
+    let observer = pair.destination().await;
+    let major: i32 = observer
+        .query_one(
+            "SELECT current_setting('server_version_num')::int / 10000",
+            &[],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert!(
+        major < 18,
+        "this test needs a server that reads by nextval()"
+    );
+    // One batch of 2,000 never-called sequences: nextval() over all of them takes long enough
+    // for the kill to land while it runs.
+    pair.both(
+        "DO $$ BEGIN FOR i IN 1..2000 LOOP \
+         EXECUTE format('CREATE SEQUENCE n%s', lpad(i::text, 4, '0')); END LOOP; END $$",
+    )
+    .await;
+    pair.source()
+        .await
+        .batch_execute(
+            "SELECT count(setval(format('n%s', lpad(i::text, 4, '0'))::regclass, i * 3)) \
+             FROM generate_series(1, 2000) i",
+        )
+        .await
+        .unwrap();
+    let original = pair.destination_states().await;
+    assert!(original.iter().all(|(_, _, called)| !called));
+    let offset = OFFSET.to_string();
+    let mut args = pair.ad_hoc("sync", &offset);
+    args.push("--yes");
+    let mut sync = tokio::process::Command::from(pair.command(&args))
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    // The first of the batch is called as soon as nextval() has read it.
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    loop {
+        let read: Option<i64> = observer
+            .query_one("SELECT pg_sequence_last_value('n0001')", &[])
+            .await
+            .unwrap()
+            .get(0);
+        if read.is_some() {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "nextval() never ran");
+    }
+    sync.start_kill().unwrap();
+    sync.wait().await.unwrap();
+    let recover = pair.command(&["recover", "--destination", &pair.destination_url]);
+    let out = tokio::task::spawn_blocking(move || {
+        let mut recover = recover;
+        recover.output().unwrap()
+    })
+    .await
+    .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    assert!(stderr.contains("was not applied"), "{stderr}");
+    assert_eq!(
+        pair.destination_states().await,
+        original,
+        "every sequence is never called again, at its start: {stderr}"
+    );
+    assert_eq!(last_journal_event(&pair), "recovered");
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn statement_timeout_in_a_later_batch_leaves_no_sequence_changed() {
     let (pair, original) = scene("fault_statement").await;

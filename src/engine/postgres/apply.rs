@@ -264,16 +264,34 @@ async fn apply_batches(
                 }
             }
         }
+        let by_nextval: Vec<bool> = (0..batch.len())
+            .map(|k| read_by_nextval && called[k].is_none())
+            .collect();
+        // What the journal holds for this batch, when it was journaled before nextval().
+        let mut journaled: Option<Vec<Locked>> = None;
         if read_by_nextval {
             // PostgreSQL 15 cannot read a sequence that was never called except by querying its
             // relation (about 20-40 µs each, see DIRECT_CHUNK); nextval() returns exactly that
             // last_value in microseconds. It marks the sequence called, which we are about to
-            // change anyway, so it is recorded as touched first and restored on rollback.
+            // change anyway: write-ahead, the batch is journaled first (each never-called one at
+            // the state the plan read, which a killed run's recovery puts back only where it
+            // finds our own nextval() on it), and each is recorded as touched for a rollback.
+            let expected: Vec<RawState> = (0..batch.len())
+                .map(|k| RawState {
+                    last_value: called[k]
+                        .or(rows[batch[k]].destination_before)
+                        .unwrap_or_default(),
+                    is_called: called[k].is_some(),
+                })
+                .collect();
+            let provisional = locked_entries(rows, batch, &expected, &by_nextval);
+            if let Err(e) = record(&provisional) {
+                let _ = session.execute("rolling back", "ROLLBACK").await;
+                return Err(Error::failed(e));
+            }
+            journaled = Some(provisional);
             for &k in &uncalled {
-                let planned = RawState {
-                    last_value: rows[batch[k]].destination_before.unwrap_or_default(),
-                    is_called: false,
-                };
+                let planned = expected[k];
                 touched.push(Touched {
                     oid: oids[k],
                     name: rows[batch[k]].qualified_name(),
@@ -352,20 +370,15 @@ async fn apply_batches(
                 });
             }
         }
-        let locked: Vec<Locked> = batch
-            .iter()
-            .zip(&states)
-            .enumerate()
-            .map(|(k, (&i, state))| Locked {
-                schema: rows[i].schema.clone(),
-                name: rows[i].name.clone(),
-                state: state.expect("read"),
-                by_nextval: read_by_nextval && called[k].is_none(),
-            })
-            .collect();
-        if let Err(e) = record(&locked) {
-            let _ = session.execute("rolling back", "ROLLBACK").await;
-            return Err(Error::failed(e));
+        let states: Vec<RawState> = states.into_iter().map(|s| s.expect("read")).collect();
+        let locked = locked_entries(rows, batch, &states, &by_nextval);
+        // Journaled again only where nextval() found a state other than the plan's (the later
+        // entry is the one recovery reads).
+        if journaled.as_ref() != Some(&locked) {
+            if let Err(e) = record(&locked) {
+                let _ = session.execute("rolling back", "ROLLBACK").await;
+                return Err(Error::failed(e));
+            }
         }
         let set_oids: Vec<u32> = to_set.iter().map(|&k| oids[k]).collect();
         let set_targets: Vec<RawState> = to_set.iter().map(|&k| targets[k]).collect();
@@ -415,6 +428,25 @@ async fn apply_batches(
         });
     }
     Ok(())
+}
+
+/// A batch's journal entries: each sequence with its exact state under the lock.
+fn locked_entries(
+    rows: &[PlanRow],
+    batch: &[usize],
+    states: &[RawState],
+    by_nextval: &[bool],
+) -> Vec<Locked> {
+    batch
+        .iter()
+        .zip(states.iter().zip(by_nextval))
+        .map(|(&i, (&state, &by_nextval))| Locked {
+            schema: rows[i].schema.clone(),
+            name: rows[i].name.clone(),
+            state,
+            by_nextval,
+        })
+        .collect()
 }
 
 /// Fills `destination_after` of the readable rows the run did not set (those it set were read
