@@ -86,8 +86,9 @@ impl fmt::Display for ApplyFailure {
 pub enum Recovery {
     /// Every sequence of the run holds its target: it was killed after its last batch.
     AppliedInFull { sequences: usize },
-    /// No sequence holds a value of the run.
-    NotApplied,
+    /// No sequence holds a value of the run; `put_back` never-called sequences that the run's own
+    /// `nextval()` had read (servers before 18) were returned to never called.
+    NotApplied { put_back: usize },
     /// Some did; they were restored, so nothing of the run remains.
     RolledBack { restored: usize, of: usize },
     /// Some hold the run's values and have issued ids since, so they were not lowered.
@@ -292,7 +293,7 @@ impl Tally {
             return Ok(Recovery::AppliedInFull { sequences: planned });
         }
         if !self.applied_any() && self.read_by_us.is_empty() {
-            return Ok(Recovery::NotApplied);
+            return Ok(Recovery::NotApplied { put_back: 0 });
         }
         Err(self.ours.iter().chain(&self.read_by_us).cloned().collect())
     }
@@ -300,7 +301,9 @@ impl Tally {
     /// How the run ended once the restore of `settle`'s sequences ended as `rollback`.
     pub fn after_rollback(self, planned: usize, rollback: ApplyFailure) -> Recovery {
         match rollback {
-            ApplyFailure::RolledBack { .. } if !self.applied_any() => Recovery::NotApplied,
+            ApplyFailure::RolledBack { .. } if !self.applied_any() => Recovery::NotApplied {
+                put_back: self.read_by_us.len(),
+            },
             ApplyFailure::RolledBack { .. } if self.kept.is_empty() => Recovery::RolledBack {
                 restored: self.ours.len(),
                 of: planned,
@@ -473,7 +476,10 @@ mod tests {
             not_applied: 3,
             ..Tally::default()
         };
-        assert_eq!(untouched.settle(3), Ok(Recovery::NotApplied));
+        assert_eq!(
+            untouched.settle(3),
+            Ok(Recovery::NotApplied { put_back: 0 })
+        );
         let part_way = Tally {
             ours: vec![ours.clone()],
             not_applied: 1,
@@ -510,7 +516,7 @@ mod tests {
         };
         assert_eq!(
             read_only.after_rollback(1, rolled("r")),
-            Recovery::NotApplied
+            Recovery::NotApplied { put_back: 1 }
         );
         let mut with_kept = part_way();
         with_kept.kept.push("s.used".into());

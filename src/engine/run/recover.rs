@@ -221,8 +221,11 @@ fn recovery_message(entry: &JournalEntry, recovery: &Recovery) -> String {
         Recovery::AppliedInFull { sequences } => format!(
             "interrupted run {run} was applied in full: it was killed after its last change, and all {sequences} sequence(s) hold their targets {origin}"
         ),
-        Recovery::NotApplied => format!(
+        Recovery::NotApplied { put_back: 0 } => format!(
             "interrupted run {run} was not applied: it was killed before any change took hold {origin}"
+        ),
+        Recovery::NotApplied { put_back } => format!(
+            "interrupted run {run} was not applied: it was killed before any target took hold, and seqsync put {put_back} never-called sequence(s) its nextval() had read back to never called {origin}"
         ),
         Recovery::RolledBack { restored, of } => format!(
             "interrupted run {run} was not applied: it was killed part-way, after setting {restored} of {of} sequence(s), and seqsync restored them {origin}"
