@@ -22,10 +22,12 @@ async fn cutover(name: &str, guard: Guard, after_sync: Duration) -> CutoverRepor
     .run()
     .await;
     eprintln!(
-        "{name}: offset {} rounds {} applying {} samples {} writes after {} duplicates {} not ahead {:?}",
+        "{name}: offset {} rounds {} applying {} slowest round {} ms longest gap between rounds {} ms samples {} writes after {} duplicates {} not ahead {:?}",
         report.offset,
         report.rounds,
         report.applying_rounds,
+        report.slowest_round_ms,
+        report.longest_gap_ms,
         report.samples,
         report.writes_after_sync,
         report.duplicate_keys,
@@ -79,8 +81,11 @@ async fn a_watch_keeps_every_key_ahead_where_one_sync_with_the_same_offset_does_
         assert!(report.samples >= 10);
         assert!(
             report.not_ahead.is_empty(),
-            "trial {trial}: every sample has each destination sequence ahead: {:?}",
-            report.not_ahead
+            "trial {trial}: every sample has each destination sequence ahead: {:?} (slowest \
+             round {} ms, longest gap between rounds {} ms)",
+            report.not_ahead,
+            report.slowest_round_ms,
+            report.longest_gap_ms
         );
         assert_eq!(report.duplicate_keys, 0, "trial {trial}");
         assert!(report.other_errors.is_empty(), "{:?}", report.other_errors);

@@ -92,6 +92,10 @@ pub struct CutoverReport {
     pub applying_rounds: u64,
     pub samples: u64,
     pub not_ahead: Vec<String>,
+    /// Watch: the longest round (its own `took_ms`) and the longest wait between two rounds'
+    /// reports, in ms: what to read first when a sample finds a sequence not ahead.
+    pub slowest_round_ms: u64,
+    pub longest_gap_ms: u64,
 }
 
 /// The sequences of `TABLES`, in their order.
@@ -323,6 +327,8 @@ impl Cutover {
             .stdin(std::process::Stdio::null());
         let rounds = Arc::new(AtomicU64::new(0));
         let applying_rounds = Arc::new(AtomicU64::new(0));
+        let slowest_round_ms = Arc::new(AtomicU64::new(0));
+        let longest_gap_ms = Arc::new(AtomicU64::new(0));
         let mut watch = None;
         let mut sync_output = None;
         match self.guard {
@@ -337,12 +343,21 @@ impl Cutover {
                 let mut child = command.spawn().unwrap();
                 let stdout = child.stdout.take().unwrap();
                 let (counted, applying) = (rounds.clone(), applying_rounds.clone());
+                let (slowest, longest_gap) = (slowest_round_ms.clone(), longest_gap_ms.clone());
                 let reader = tokio::spawn(async move {
                     use tokio::io::AsyncBufReadExt;
                     let mut lines = tokio::io::BufReader::new(stdout).lines();
+                    let mut last_round: Option<Instant> = None;
                     while let Ok(Some(line)) = lines.next_line().await {
                         let event: serde_json::Value = serde_json::from_str(&line).unwrap();
                         if event["event"] == "round" {
+                            let took = event["took_ms"].as_f64().unwrap_or_default() as u64;
+                            slowest.fetch_max(took, Ordering::SeqCst);
+                            if let Some(last) = last_round {
+                                let gap = last.elapsed().as_millis() as u64;
+                                longest_gap.fetch_max(gap, Ordering::SeqCst);
+                            }
+                            last_round = Some(Instant::now());
                             counted.fetch_add(1, Ordering::SeqCst);
                             if event["applied"].as_u64() > Some(0) {
                                 applying.fetch_add(1, Ordering::SeqCst);
@@ -520,6 +535,8 @@ impl Cutover {
             applying_rounds: applying_rounds.load(Ordering::SeqCst),
             samples,
             not_ahead,
+            slowest_round_ms: slowest_round_ms.load(Ordering::SeqCst),
+            longest_gap_ms: longest_gap_ms.load(Ordering::SeqCst),
         }
     }
 }
