@@ -442,13 +442,7 @@ async fn a_sync_killed_while_nextval_reads_never_called_sequences_is_settled_to_
     }
     sync.start_kill().unwrap();
     sync.wait().await.unwrap();
-    let recover = pair.command(&["recover", "--destination", &pair.destination_url]);
-    let out = tokio::task::spawn_blocking(move || {
-        let mut recover = recover;
-        recover.output().unwrap()
-    })
-    .await
-    .unwrap();
+    let out = pair.run(&["recover", "--destination", &pair.destination_url]);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(0), "{stderr}");
     assert!(stderr.contains("was not applied"), "{stderr}");

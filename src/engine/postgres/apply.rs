@@ -355,13 +355,13 @@ async fn apply_batches(
         // plan) is neither set nor touched, so a rollback of this run leaves it as it is. One
         // read by nextval() has been changed by it and is set in any case.
         let set_here: Vec<bool> = (0..batch.len())
-            .map(|k| states[k] != Some(targets[k]) || (read_by_nextval && called[k].is_none()))
+            .map(|k| states[k] != Some(targets[k]) || by_nextval[k])
             .collect();
         let to_set: Vec<usize> = (0..batch.len()).filter(|&k| set_here[k]).collect();
         for (k, &i) in batch.iter().enumerate() {
             rows[i].destination_before = live[k].next_display();
             // Those read by nextval() were recorded as touched before it.
-            if set_here[k] && (called[k].is_some() || !read_by_nextval) {
+            if set_here[k] && !by_nextval[k] {
                 touched.push(Touched {
                     oid: oids[k],
                     name: rows[i].qualified_name(),
