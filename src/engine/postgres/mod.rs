@@ -46,6 +46,7 @@
 //! runs SQL.
 
 mod apply;
+mod catalogue;
 mod connect;
 mod edges;
 mod endpoint;

@@ -2,8 +2,9 @@
 //! fast where PostgreSQL has a function for it and from the relation where it has none; and the
 //! owning columns' data edges for the behind-data check.
 
+use super::catalogue::{catalogue_sql, sequence_of, CatalogueColumns};
 use super::endpoint::PgSession;
-use crate::engine::model::{quote_ident, type_name, OwnedBy, RawState, Sequence};
+use crate::engine::model::{quote_ident, type_name, RawState, Sequence};
 use crate::engine::Error;
 use futures_util::{stream, StreamExt, TryStreamExt};
 use std::collections::HashMap;
@@ -34,111 +35,6 @@ const PARALLEL_READ_THRESHOLD: usize = 1_000;
 pub(super) struct LiveSequence {
     pub(super) sequence: Sequence,
     pub(super) state: RawState,
-}
-
-const CATALOGUE_SQL: &str = r#"
-SELECT c.oid,
-       n.nspname,
-       c.relname,
-       format_type(s.seqtypid, NULL) AS data_type,
-       s.seqstart, s.seqmin, s.seqmax, s.seqincrement, s.seqcycle, s.seqcache,
-       n.usable AND has_sequence_privilege(c.oid, 'SELECT') AS can_read,
-       n.usable AND has_sequence_privilege(c.oid, 'UPDATE') AS can_update,
-       n.usable AS schema_usable,
-       tn.nspname AS owner_schema, t.relname AS owner_table, a.attname AS owner_column,
-       d.deptype = 'i' AS owner_identity,
-       format_type(a.atttypid, NULL) AS owner_column_type,
-       EXISTS (SELECT 1 FROM pg_catalog.pg_index x
-               WHERE x.indrelid = t.oid AND x.indkey[0] = a.attnum AND x.indisvalid) AS owner_indexed,
-       COALESCE(has_column_privilege(t.oid, a.attnum, 'SELECT')
-                AND has_schema_privilege(tn.oid, 'USAGE'), false) AS owner_readable,
-       c.relpersistence = 'u' AS unlogged,
-       pg_catalog.pg_is_in_recovery() AS in_recovery/*DATA COLUMNS*/
-FROM pg_catalog.pg_sequence s
-JOIN pg_catalog.pg_class c ON c.oid = s.seqrelid
-JOIN (SELECT oid, nspname, has_schema_privilege(oid, 'USAGE') AS usable
-      FROM pg_catalog.pg_namespace
-      WHERE nspname NOT IN ('pg_catalog', 'information_schema')
-        AND nspname NOT LIKE 'pg\_toast%'
-        AND nspname NOT LIKE 'pg\_temp\_%') n ON n.oid = c.relnamespace
-LEFT JOIN pg_catalog.pg_depend d
-       ON d.classid = 'pg_catalog.pg_class'::regclass AND d.objid = c.oid
-      AND d.refclassid = 'pg_catalog.pg_class'::regclass AND d.deptype IN ('a', 'i')
-LEFT JOIN pg_catalog.pg_class t ON t.oid = d.refobjid
-LEFT JOIN pg_catalog.pg_namespace tn ON tn.oid = t.relnamespace
-LEFT JOIN pg_catalog.pg_attribute a ON a.attrelid = d.refobjid AND a.attnum = d.refobjsubid
-/*DATA JOIN*/
-WHERE c.relpersistence <> 't'
-  AND c.oid NOT IN (SELECT e.objid FROM pg_catalog.pg_depend e
-                    WHERE e.classid = 'pg_catalog.pg_class'::regclass AND e.deptype = 'e')
-"#;
-
-/// One row of the catalogue query, as what we keep of it.
-fn sequence_of(r: &tokio_postgres::Row) -> Sequence {
-    let owner_table: Option<String> = r.get("owner_table");
-    let unlogged: bool = r.get("unlogged");
-    // A standby has only the init fork of an unlogged sequence: no value at all.
-    let unavailable = (unlogged && r.get::<_, bool>("in_recovery")).then(|| {
-        "it is unlogged, and this server is a standby: an unlogged sequence's value \
-         exists only on the primary (read it there)"
-            .to_string()
-    });
-    let data: (Option<i64>, Option<bool>) = (r.get("data_last_value"), r.get("data_is_called"));
-    Sequence {
-        oid: r.get("oid"),
-        schema: r.get("nspname"),
-        name: r.get("relname"),
-        data_type: type_name(r.get("data_type")),
-        start: r.get("seqstart"),
-        min: r.get("seqmin"),
-        max: r.get("seqmax"),
-        increment: r.get("seqincrement"),
-        cycle: r.get("seqcycle"),
-        cache: r.get("seqcache"),
-        last_value: data.0,
-        is_called: data.1.unwrap_or(false),
-        can_read: r.get("can_read"),
-        can_update: r.get("can_update"),
-        schema_usable: r.get("schema_usable"),
-        origin: None,
-        unlogged,
-        unavailable: unavailable.map(Into::into),
-        note: None,
-        default_for: vec![],
-        owned_by: owner_table.map(|table| {
-            Box::new(OwnedBy {
-                schema: r.get("owner_schema"),
-                table,
-                column: r.get("owner_column"),
-                identity: r.get("owner_identity"),
-                indexed: r.get("owner_indexed"),
-                readable: r.get("owner_readable"),
-                column_type: r
-                    .get::<_, Option<String>>("owner_column_type")
-                    .unwrap_or_default(),
-            })
-        }),
-    }
-}
-
-/// The catalogue query, with every sequence's state where the server can read it in the same
-/// query (PostgreSQL 18's `pg_get_sequence_data`: SELECT privilege, NULL where there is no
-/// value), or without it (older servers read values afterwards).
-fn catalogue_sql(with_data: bool) -> String {
-    let (columns, join) = if with_data {
-        (
-            ",\n       sd.last_value AS data_last_value, sd.is_called AS data_is_called",
-            "LEFT JOIN LATERAL pg_catalog.pg_get_sequence_data(c.oid::regclass) sd ON true",
-        )
-    } else {
-        (
-            ",\n       NULL::int8 AS data_last_value, NULL::bool AS data_is_called",
-            "",
-        )
-    };
-    CATALOGUE_SQL
-        .replace("/*DATA COLUMNS*/", columns)
-        .replace("/*DATA JOIN*/", join)
 }
 
 /// `last_value, is_called` of sequences by OID, in order (PostgreSQL 18); NULLs where the
@@ -205,8 +101,13 @@ impl PgSession {
                     .await?;
                 futures_util::pin_mut!(stream);
                 let mut sequences = vec![];
+                let mut columns = None;
                 while let Some(row) = stream.try_next().await? {
-                    sequences.push(sequence_of(&row));
+                    let at = match &columns {
+                        Some(at) => at,
+                        None => columns.insert(CatalogueColumns::of(&row)),
+                    };
+                    sequences.push(sequence_of(&row, at));
                 }
                 sequences.shrink_to_fit();
                 Ok(sequences)
