@@ -79,6 +79,35 @@ impl Lcg {
     }
 }
 
+/// Returns once the run has journaled the start of its apply (in what was written to the
+/// journal after `before` bytes), has exited, or `limit` has passed.
+fn wait_for_apply(
+    journal: &std::path::Path,
+    before: u64,
+    child: &mut std::process::Child,
+    limit: Duration,
+) {
+    use std::io::{Read, Seek, SeekFrom};
+    let deadline = Instant::now() + limit;
+    while Instant::now() < deadline && child.try_wait().unwrap().is_none() {
+        if let Ok(mut file) = std::fs::File::open(journal) {
+            // A journal rolled over since is read from its start.
+            let from = if file.metadata().unwrap().len() >= before {
+                before
+            } else {
+                0
+            };
+            let mut written = String::new();
+            file.seek(SeekFrom::Start(from)).unwrap();
+            let _ = file.read_to_string(&mut written);
+            if written.contains("\"event\":\"apply-started\"") {
+                return;
+            }
+        }
+        std::thread::sleep(Duration::from_millis(1));
+    }
+}
+
 #[derive(Debug, Default)]
 struct Tally {
     completed: usize,
@@ -112,6 +141,7 @@ async fn sigkill_at_random_points_always_ends_applied_in_full_or_not_at_all() {
             .env("SEQSYNC_APPLY_BATCH", "50")
             .stdout(std::process::Stdio::null())
             .stderr(std::process::Stdio::null());
+        let journal_before = std::fs::metadata(pair.journal()).map_or(0, |m| m.len());
         let started = Instant::now();
         let mut child = cmd.spawn().unwrap();
         if iteration == 0 {
@@ -131,10 +161,19 @@ async fn sigkill_at_random_points_always_ends_applied_in_full_or_not_at_all() {
             assert!(status.success());
             apply_window = (apply_started.expect("the run applied"), started.elapsed());
         } else {
-            // Kill points spread over the apply and a little either side of it.
+            // Kill points spread over the apply and a little either side of it. Each point is
+            // taken from this run's own start of the apply: later runs plan faster than the
+            // first (warm caches), and a delay from the process start alone let most kills
+            // land after the run had finished.
             let (from, to) = apply_window;
-            let delay = from.mul_f64(0.8) + (to - from.mul_f64(0.8)).mul_f64(lcg.fraction() * 1.1);
-            std::thread::sleep(delay);
+            let at = lcg.fraction();
+            if at < 0.15 {
+                // Before the apply: while the run starts and plans.
+                std::thread::sleep(from.mul_f64(at / 0.15 * 0.9));
+            } else {
+                wait_for_apply(&pair.journal(), journal_before, &mut child, from * 4);
+                std::thread::sleep((to - from).mul_f64((at - 0.15) / 0.85 * 1.1));
+            }
             let _ = child.kill();
             child.wait().unwrap();
         }
