@@ -79,17 +79,17 @@ impl Lcg {
     }
 }
 
-/// Returns once the run has journaled the start of its apply (in what was written to the
-/// journal after `before` bytes), has exited, or `limit` has passed.
+/// Returns true once the run has journaled the start of its apply (in what was written to the
+/// journal after `before` bytes); false if it exited first or `limit` passed.
 fn wait_for_apply(
     journal: &std::path::Path,
     before: u64,
     child: &mut std::process::Child,
     limit: Duration,
-) {
+) -> bool {
     use std::io::{Read, Seek, SeekFrom};
     let deadline = Instant::now() + limit;
-    while Instant::now() < deadline && child.try_wait().unwrap().is_none() {
+    loop {
         if let Ok(mut file) = std::fs::File::open(journal) {
             // A journal rolled over since is read from its start.
             let from = if file.metadata().unwrap().len() >= before {
@@ -101,8 +101,11 @@ fn wait_for_apply(
             file.seek(SeekFrom::Start(from)).unwrap();
             let _ = file.read_to_string(&mut written);
             if written.contains("\"event\":\"apply-started\"") {
-                return;
+                return true;
             }
+        }
+        if Instant::now() >= deadline || child.try_wait().unwrap().is_some() {
+            return false;
         }
         std::thread::sleep(Duration::from_millis(1));
     }
@@ -145,21 +148,16 @@ async fn sigkill_at_random_points_always_ends_applied_in_full_or_not_at_all() {
         let started = Instant::now();
         let mut child = cmd.spawn().unwrap();
         if iteration == 0 {
-            let mut apply_started = None;
-            let status = loop {
-                if let Some(status) = child.try_wait().unwrap() {
-                    break status;
-                }
-                if apply_started.is_none()
-                    && std::fs::read_to_string(pair.journal())
-                        .is_ok_and(|j| j.contains("apply-started"))
-                {
-                    apply_started = Some(started.elapsed());
-                }
-                std::thread::sleep(Duration::from_millis(1));
-            };
-            assert!(status.success());
-            apply_window = (apply_started.expect("the run applied"), started.elapsed());
+            let applying = wait_for_apply(
+                &pair.journal(),
+                journal_before,
+                &mut child,
+                Duration::from_secs(60),
+            );
+            let apply_started = started.elapsed();
+            assert!(child.wait().unwrap().success());
+            assert!(applying, "the first run applied");
+            apply_window = (apply_started, started.elapsed());
         } else {
             // Kill points spread over the apply and a little either side of it. Each point is
             // taken from this run's own start of the apply: later runs plan faster than the
