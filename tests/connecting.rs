@@ -294,6 +294,17 @@ fn cases(f: &Fixture) -> Vec<Case> {
             .judged_by(Judge::Libpq18),
         f.case("sslcertmode=disable: no certificate offered", &format!("{cert} sslcert={{certs}}/client.crt sslkey={{certs}}/client.key sslcertmode=disable"))
             .judged_by(Judge::Libpq18),
+        f.case("sslcertmode=require: asked for the certificate, and it is sent", &format!("{cert} sslcert={{certs}}/client.crt sslkey={{certs}}/client.key sslcertmode=require"))
+            .judged_by(Judge::Libpq18),
+        f.case("PGSSLCERTMODE=require: a password role with a certificate to send", &format!("{dba} dbname=db_a sslmode=require sslcert={{certs}}/client.crt sslkey={{certs}}/client.key"))
+            .env(f, "PGSSLCERTMODE", "require")
+            .judged_by(Judge::Libpq18),
+        f.case("sslcertmode=require with no certificate to send: let in anyway, refused", &format!("{dba} dbname=db_a sslmode=require sslcertmode=require"))
+            .judged_by(Judge::Libpq18),
+        f.case("sslcertmode=require without TLS: never asked, refused", &format!("{dba} dbname=db_a sslmode=disable sslcertmode=require"))
+            .judged_by(Judge::Libpq18),
+        f.case("sslcertmode=require, sslmode=allow", &format!("{dba} dbname=db_a sslmode=allow sslcertmode=require sslcert={{certs}}/client.crt sslkey={{certs}}/client.key"))
+            .judged_by(Judge::Libpq18),
         f.case("sslnegotiation=direct to a server that does not take it", &format!("{dba} dbname=db_a sslmode=require sslnegotiation=direct"))
             .judged_by(Judge::Libpq18),
     ]

@@ -265,14 +265,15 @@ fn tls(merged: &Merged, env: &Environment) -> Result<TlsSettings, String> {
     if compression.transpose()?.is_some_and(|v| v != 0) {
         return Err("sslcompression=1 is not supported: TLS compression is insecure and seqsync's TLS has none".into());
     }
-    if merged.get("sslcertmode") == Some("require") {
-        return Err("sslcertmode=require is not supported yet: seqsync sends the certificate when the server asks for it (sslcertmode=allow)".into());
-    }
     let cert_mode = one_of(
         merged,
         "sslcertmode",
         CertMode::Allow,
-        &[("disable", CertMode::Disable), ("allow", CertMode::Allow)],
+        &[
+            ("disable", CertMode::Disable),
+            ("allow", CertMode::Allow),
+            ("require", CertMode::Require),
+        ],
     )?;
     let version = |name: &str| {
         one_of(

@@ -102,7 +102,6 @@ fn keywords_seqsync_cannot_honour_are_refused_by_name() {
         ("host=h gssencmode=require", "gssencmode=require"),
         ("host=h client_encoding=LATIN1", "client_encoding=LATIN1"),
         ("host=h sslcompression=1", "sslcompression=1"),
-        ("host=h sslcertmode=require", "sslcertmode=require"),
     ] {
         let e = resolve(conninfo, &env(&[])).unwrap_err();
         assert!(e.contains(name) && e.contains("not supported"), "{e}");

@@ -126,10 +126,9 @@ impl PgEndpoint {
         let place = self.place_of(host);
         // tokio-postgres bounds the TCP connect; this also bounds a server that accepts the
         // connection and then never answers the startup handshake.
-        let attempt = tokio::time::timeout(timeouts.connect, async {
-            config.connect(self.tls.clone()).await
-        })
-        .await;
+        let (tls, exchange) = self.tls.for_connection();
+        let attempt =
+            tokio::time::timeout(timeouts.connect, async { config.connect(tls).await }).await;
         let (client, connection) = match attempt {
             Err(_) => {
                 return Err((
@@ -150,6 +149,8 @@ impl PgEndpoint {
             }
             Ok(Ok(pair)) => pair,
         };
+        // sslcertmode=require, judged before the session is used: dropping it closes it.
+        exchange.judge().map_err(|why| (why, false))?;
         tokio::spawn(async move {
             let _ = connection.await;
         });

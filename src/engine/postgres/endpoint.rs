@@ -7,13 +7,12 @@ use crate::engine::conninfo::{
 };
 use crate::engine::secret::{mask_password, pgpass_password, scrub};
 use crate::engine::text::{excerpt, EXCERPT_CHARS};
-use crate::engine::tls::{connector, SslMode, TlsSettings};
+use crate::engine::tls::{connector, Connector, SslMode, TlsSettings};
 use crate::engine::{Error, Timeouts};
 use std::future::Future;
 use std::time::Duration;
 use tokio_postgres::config::SslNegotiation;
 use tokio_postgres::{Client, Config};
-use tokio_postgres_rustls::MakeRustlsConnect;
 
 /// Extra time a client-side timeout allows beyond the server's own `statement_timeout`, so the
 /// server's clearer error wins when the server is still there.
@@ -52,7 +51,7 @@ pub(super) struct HostConfig {
 #[derive(Clone)]
 pub struct PgEndpoint {
     pub(super) hosts: Vec<HostConfig>,
-    pub(super) tls: MakeRustlsConnect,
+    pub(super) tls: Connector,
     /// Shared: every session keeps a copy of its endpoint.
     pub(super) settings: std::sync::Arc<Settings>,
     /// The connection string as it may be shown: password masked.

@@ -4,21 +4,53 @@
 
 mod client;
 mod settings;
+mod witness;
 
 pub use settings::{CertMode, RootCert, SslMode, TlsSettings, TlsVersion};
+pub use witness::CertificateExchange;
 
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
 use rustls::client::WebPkiServerVerifier;
 use rustls::crypto::{verify_tls12_signature, verify_tls13_signature, CryptoProvider};
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
+use rustls::sign::CertifiedKey;
 use rustls::{CertificateError, DigitallySignedStruct, RootCertStore, SignatureScheme};
 use std::sync::Arc;
 use tokio_postgres::config::SslMode as WireMode;
 use tokio_postgres_rustls::MakeRustlsConnect;
 
+/// The TLS side of an endpoint's connections: one shared connector, or with
+/// `sslcertmode=require` one per connection, each with its own witness of the handshake.
+#[derive(Clone)]
+pub struct Connector {
+    shared: MakeRustlsConnect,
+    /// With `sslcertmode=require`: the configuration each connection's connector is made from,
+    /// and the certificate its witness offers.
+    witnessed: Option<(Arc<rustls::ClientConfig>, Option<Arc<CertifiedKey>>)>,
+}
+
+impl Connector {
+    /// The connector for one connection, and what its handshake will show.
+    pub fn for_connection(&self) -> (MakeRustlsConnect, CertificateExchange) {
+        let Some((config, certificate)) = &self.witnessed else {
+            return (self.shared.clone(), CertificateExchange::default());
+        };
+        let witness = Arc::new(witness::Witness::new(certificate.clone()));
+        let mut config = rustls::ClientConfig::clone(config);
+        config.client_auth_cert_resolver = witness.clone();
+        // A resumed TLS 1.3 session carries no CertificateRequest; PostgreSQL servers do not
+        // resume sessions, and with nothing resumed every handshake is judged afresh.
+        config.resumption = rustls::client::Resumption::disabled();
+        (
+            MakeRustlsConnect::new(config),
+            CertificateExchange(Some(witness)),
+        )
+    }
+}
+
 /// What tokio-postgres should do on the wire, and the connector that enforces the rest.
-pub fn connector(settings: &TlsSettings) -> Result<(WireMode, MakeRustlsConnect), String> {
+pub fn connector(settings: &TlsSettings) -> Result<(WireMode, Connector), String> {
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let verifier: Arc<dyn ServerCertVerifier> = match settings.roots_to_verify() {
         Some(root) => {
@@ -43,7 +75,7 @@ pub fn connector(settings: &TlsSettings) -> Result<(WireMode, MakeRustlsConnect)
         .map_err(|e| format!("TLS setup failed: {e}"))?
         .dangerous()
         .with_custom_certificate_verifier(verifier);
-    let mut config = match client::certificate(settings)? {
+    let certificate = match client::certificate(settings)? {
         Some((chain, key)) => {
             let signer = provider
                 .key_provider
@@ -52,11 +84,14 @@ pub fn connector(settings: &TlsSettings) -> Result<(WireMode, MakeRustlsConnect)
             // Not `with_client_auth_cert`: it parses the certificate, and rejects the X.509 v1
             // certificates PostgreSQL's own documentation shows how to make. The server judges
             // the certificate, as it does for libpq.
-            let certified = rustls::sign::CertifiedKey::new(chain, signer);
-            builder.with_client_cert_resolver(Arc::new(rustls::sign::SingleCertAndKey::from(
-                certified,
-            )))
+            Some(Arc::new(CertifiedKey::new(chain, signer)))
         }
+        None => None,
+    };
+    let mut config = match &certificate {
+        Some(certified) => builder.with_client_cert_resolver(Arc::new(
+            rustls::sign::SingleCertAndKey::from(CertifiedKey::clone(certified)),
+        )),
         None => builder.with_no_client_auth(),
     };
     config.enable_sni = settings.sni;
@@ -69,7 +104,15 @@ pub fn connector(settings: &TlsSettings) -> Result<(WireMode, MakeRustlsConnect)
         SslMode::Allow | SslMode::Prefer => WireMode::Prefer,
         _ => WireMode::Require,
     };
-    Ok((wire, MakeRustlsConnect::new(config)))
+    let witnessed =
+        (settings.cert_mode == CertMode::Require).then(|| (Arc::new(config.clone()), certificate));
+    Ok((
+        wire,
+        Connector {
+            shared: MakeRustlsConnect::new(config),
+            witnessed,
+        },
+    ))
 }
 
 /// rustls speaks TLS 1.2 and 1.3; a lower minimum than 1.2 is met by 1.2, a maximum below it

@@ -25,6 +25,9 @@ pub enum RootCert {
 pub enum CertMode {
     Disable,
     Allow,
+    /// The server must ask for a certificate and get one: a session that ends up authenticated
+    /// without one is closed before it is used.
+    Require,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
