@@ -1,0 +1,175 @@
+//! A destination reached through PgBouncer in transaction mode: each transaction may land on
+//! another server session, so the statements a run prepares, its applier lock and its batches
+//! would not share one. seqsync must stop with an error that names the pooler and says what to
+//! do, having changed nothing. A real PgBouncer (Debian's) pools the test destination; with
+//! `server_round_robin` and two warm server sessions, consecutive transactions alternate
+//! between them, so the run's first prepared statement is always lost.
+
+mod common;
+
+use common::{test_password, Pair};
+use std::net::TcpListener;
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// A PgBouncer in the foreground, stopped when dropped.
+struct Bouncer {
+    child: Child,
+    port: u16,
+}
+
+impl Drop for Bouncer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+fn start_bouncer(dir: &Path, database: &str, server_port: u16) -> Bouncer {
+    use std::os::unix::fs::PermissionsExt;
+    // PgBouncer refuses to run as root: as root it runs as postgres, which must reach its files.
+    let root = unsafe { libc::geteuid() } == 0;
+    let home = dir.join("pgbouncer");
+    std::fs::create_dir_all(&home).unwrap();
+    std::fs::set_permissions(&home, std::fs::Permissions::from_mode(0o777)).unwrap();
+    let port = free_port();
+    let ini = home.join("pgbouncer.ini");
+    std::fs::write(
+        &ini,
+        format!(
+            "[databases]\n\
+             pooled = host=127.0.0.1 port={server_port} dbname={database}\n\
+             [pgbouncer]\n\
+             listen_addr = 127.0.0.1\n\
+             listen_port = {port}\n\
+             unix_socket_dir =\n\
+             auth_type = scram-sha-256\n\
+             auth_file = {users}\n\
+             pool_mode = transaction\n\
+             server_round_robin = 1\n\
+             default_pool_size = 4\n\
+             ignore_startup_parameters = extra_float_digits,options\n\
+             logfile = {log}\n",
+            users = home.join("users.txt").display(),
+            log = home.join("pgbouncer.log").display(),
+        ),
+    )
+    .unwrap();
+    std::fs::write(
+        home.join("users.txt"),
+        format!("\"postgres\" \"{}\"\n", test_password()),
+    )
+    .unwrap();
+    for file in ["pgbouncer.ini", "users.txt"] {
+        std::fs::set_permissions(home.join(file), std::fs::Permissions::from_mode(0o644)).unwrap();
+    }
+    let binary = ["/usr/sbin/pgbouncer", "/usr/bin/pgbouncer"]
+        .into_iter()
+        .find(|p| Path::new(p).exists())
+        .expect("pgbouncer is installed by scripts/test");
+    let mut command = if root {
+        let mut c = Command::new("runuser");
+        c.args(["-u", "postgres", "--", binary]);
+        c
+    } else {
+        Command::new(binary)
+    };
+    let child = command
+        .arg(&ini)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("starting pgbouncer");
+    let bouncer = Bouncer { child, port };
+    let started = Instant::now();
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "pgbouncer did not listen on {port}: {}",
+            std::fs::read_to_string(home.join("pgbouncer.log")).unwrap_or_default()
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    bouncer
+}
+
+async fn backend_pid(client: &tokio_postgres::Client) -> String {
+    let messages = client
+        .simple_query("SELECT pg_catalog.pg_backend_pid()")
+        .await
+        .unwrap();
+    messages
+        .iter()
+        .find_map(|m| match m {
+            tokio_postgres::SimpleQueryMessage::Row(row) => row.get(0).map(str::to_string),
+            _ => None,
+        })
+        .unwrap()
+}
+
+#[tokio::test]
+async fn a_destination_behind_a_transaction_pooler_is_refused_by_name_and_nothing_changes() {
+    let pair = Pair::new("pooler").await;
+    pair.both("CREATE SEQUENCE orders_id_seq; CREATE SEQUENCE invoices_id_seq")
+        .await;
+    pair.source()
+        .await
+        .batch_execute("SELECT setval('orders_id_seq', 500); SELECT setval('invoices_id_seq', 70)")
+        .await
+        .unwrap();
+    let (server, _) = pair.destination_url.rsplit_once('/').unwrap();
+    let server_port: u16 = server.rsplit_once(':').unwrap().1.parse().unwrap();
+    let bouncer = start_bouncer(&pair.dir, &pair.name, server_port);
+    let pooled = format!(
+        "postgresql://postgres:{}@127.0.0.1:{}/pooled",
+        test_password(),
+        bouncer.port
+    );
+
+    // Two server sessions, warm: both clients inside a transaction at once.
+    let (a, b) = (
+        common::connect(&pooled).await,
+        common::connect(&pooled).await,
+    );
+    a.batch_execute("BEGIN").await.unwrap();
+    b.batch_execute("BEGIN").await.unwrap();
+    assert_ne!(backend_pid(&a).await, backend_pid(&b).await);
+    a.batch_execute("COMMIT").await.unwrap();
+    b.batch_execute("COMMIT").await.unwrap();
+    // What the run will meet: one client's consecutive transactions on different sessions.
+    let (first, second) = (backend_pid(&a).await, backend_pid(&a).await);
+    assert_ne!(
+        first, second,
+        "the pooler should alternate server sessions (server_round_robin)"
+    );
+
+    let before = pair.destination_states().await;
+    let out = pair.run(&[
+        "sync",
+        "--source",
+        &pair.source_url,
+        "--destination",
+        &pooled,
+        "--offset",
+        "100",
+        "--yes",
+    ]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("pool_mode = transaction")
+            && stderr.contains("connect to the server directly"),
+        "the error names the pooler and what to do: {stderr}"
+    );
+    assert!(!stderr.contains(&test_password()), "{stderr}");
+    assert_eq!(pair.destination_states().await, before, "nothing changed");
+}
