@@ -3,7 +3,9 @@
 //! would not share one. seqsync must stop with an error that names the pooler and says what to
 //! do, having changed nothing. A real PgBouncer (Debian's) pools the test destination; with
 //! `server_round_robin` and two warm server sessions, consecutive transactions alternate
-//! between them, so the run's first prepared statement is always lost.
+//! between them, so the run's first prepared statement is always lost. With a pool of one
+//! server session every transaction lands on it, the run goes through, and it must not leave
+//! its applier lock on that session, which the pooler keeps and hands to other clients.
 
 mod common;
 
@@ -48,6 +50,7 @@ fn start_bouncer(dir: &Path, database: &str, server_port: u16) -> Bouncer {
         format!(
             "[databases]\n\
              pooled = host=127.0.0.1 port={server_port} dbname={database}\n\
+             single = host=127.0.0.1 port={server_port} dbname={database} pool_size=1\n\
              [pgbouncer]\n\
              listen_addr = 127.0.0.1\n\
              listen_port = {port}\n\
@@ -172,4 +175,62 @@ async fn a_destination_behind_a_transaction_pooler_is_refused_by_name_and_nothin
     );
     assert!(!stderr.contains(&test_password()), "{stderr}");
     assert_eq!(pair.destination_states().await, before, "nothing changed");
+}
+
+#[tokio::test]
+async fn a_run_through_a_pool_of_one_session_leaves_no_applier_lock_behind() {
+    let pair = Pair::new("pooler_alone").await;
+    pair.both("CREATE SEQUENCE orders_id_seq").await;
+    pair.source()
+        .await
+        .batch_execute("SELECT setval('orders_id_seq', 500)")
+        .await
+        .unwrap();
+    let (server, _) = pair.destination_url.rsplit_once('/').unwrap();
+    let server_port: u16 = server.rsplit_once(':').unwrap().1.parse().unwrap();
+    let bouncer = start_bouncer(&pair.dir, &pair.name, server_port);
+    let single = format!(
+        "postgresql://postgres:{}@127.0.0.1:{}/single",
+        test_password(),
+        bouncer.port
+    );
+    let out = pair.run(&[
+        "sync",
+        "--source",
+        &pair.source_url,
+        "--destination",
+        &single,
+        "--offset",
+        "100",
+        "--yes",
+    ]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    // The source's 500 plus the offset is the next value: 600, so 599 as last value, called.
+    let states = pair.destination_states().await;
+    assert!(
+        states
+            .iter()
+            .any(|(name, value, called)| name.ends_with("orders_id_seq")
+                && *value == 599
+                && *called),
+        "{states:?}"
+    );
+    // The pooler's server session lives on; seqsync's lock must not.
+    let held = pair
+        .destination()
+        .await
+        .query(
+            "SELECT a.pid, a.application_name FROM pg_catalog.pg_locks l \
+             JOIN pg_catalog.pg_stat_activity a ON a.pid = l.pid \
+             WHERE l.locktype = 'advisory' AND a.datname = $1",
+            &[&pair.name],
+        )
+        .await
+        .unwrap();
+    let holders: Vec<(i32, String)> = held.iter().map(|r| (r.get(0), r.get(1))).collect();
+    assert!(
+        holders.is_empty(),
+        "left holding the applier lock: {holders:?}"
+    );
 }

@@ -89,6 +89,7 @@ pub async fn apply(
     )
     .await;
     if let Err(reason) = outcome {
+        session.unlock_applier().await;
         drop(session);
         return Err(roll_back(endpoint, timeouts, options, touched, reason.message).await);
     }
@@ -106,6 +107,7 @@ pub async fn apply(
         }
     }
     read_back_untouched(&session, rows).await;
+    session.unlock_applier().await;
     Ok(())
 }
 

@@ -88,6 +88,21 @@ impl PgSession {
         }
     }
 
+    /// Lets the applier lock go now rather than when the session closes. Through a pooler in
+    /// transaction mode the server session outlives ours, is handed to other clients, and would
+    /// keep the lock until the pooler closes it, refusing the next run. Best effort: the session
+    /// may be gone already, and then so is the lock.
+    pub async fn unlock_applier(&self) {
+        let keys: [&(dyn tokio_postgres::types::ToSql + Sync); 2] = [&LOCK_KEYS.0, &LOCK_KEYS.1];
+        let _ = self
+            .bounded(
+                "letting the applier lock go",
+                self.client
+                    .execute("SELECT pg_catalog.pg_advisory_unlock($1, $2)", &keys),
+            )
+            .await;
+    }
+
     /// The session holding the applier lock of this database, if any.
     pub async fn applier(&self) -> Result<Option<Holder>, Error> {
         self.holder_of(LOCK_KEYS.0, LOCK_KEYS.1).await

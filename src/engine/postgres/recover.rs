@@ -2,7 +2,7 @@
 //! process was killed, so that every run ends applied in full or not at all. What to restore
 //! and how each sequence is classified is decided in `engine::saga`.
 
-use super::endpoint::{PgEndpoint, CLIENT_GRACE};
+use super::endpoint::{PgEndpoint, PgSession, CLIENT_GRACE};
 use super::lock::Holder;
 use super::read::READ_CHUNK;
 use crate::engine::model::{Backend, Locked, PlanRow, RowStatus};
@@ -40,6 +40,26 @@ pub async fn recover(
     }
     // Never settle under a live run: it may be changing these very sequences.
     session.lock_applier("recovery", Holder::describe).await?;
+    let tallied = tally_under_lock(&session, &locked, rows).await;
+    session.unlock_applier().await;
+    drop(session);
+    let (tally, planned) = tallied?;
+    match tally.settle(planned) {
+        Ok(recovery) => Ok(recovery),
+        Err(restore) => {
+            let reason = "the run was interrupted part-way".to_string();
+            let rollback = roll_back(endpoint, timeouts, options, restore, reason).await;
+            Ok(tally.after_rollback(planned, rollback))
+        }
+    }
+}
+
+/// How each planned sequence stands now, read under the applier lock; and how many were planned.
+async fn tally_under_lock(
+    session: &PgSession,
+    locked: &std::collections::HashMap<(&str, &str), &Locked>,
+    rows: &mut [PlanRow],
+) -> Result<(Tally, usize), Error> {
     let planned: Vec<usize> = (0..rows.len())
         .filter(|&i| rows[i].status == RowStatus::Update && rows[i].target.is_some())
         .collect();
@@ -79,15 +99,7 @@ pub async fn recover(
             }));
         }
     }
-    drop(session);
-    match tally.settle(planned.len()) {
-        Ok(recovery) => Ok(recovery),
-        Err(restore) => {
-            let reason = "the run was interrupted part-way".to_string();
-            let rollback = roll_back(endpoint, timeouts, options, restore, reason).await;
-            Ok(tally.after_rollback(planned.len(), rollback))
-        }
-    }
+    Ok((tally, planned.len()))
 }
 
 /// Restores every touched sequence that still holds what we set, retrying on fresh connections
@@ -136,6 +148,17 @@ async fn restore(
     // The failed run's own session may still be ending; another run must not start on what
     // is being restored.
     session.lock_applier("rollback", Holder::describe).await?;
+    let restored = restore_under_lock(&session, options, touched).await;
+    session.unlock_applier().await;
+    restored
+}
+
+/// `restore`'s work, on a session that holds the applier lock.
+async fn restore_under_lock(
+    session: &PgSession,
+    options: &ApplyOptions,
+    touched: &[Touched],
+) -> Result<Vec<String>, Error> {
     let mut conflicts = vec![];
     for chunk in touched.chunks(options.batch_size.max(1)) {
         let oids: Vec<u32> = chunk.iter().map(|t| t.oid).collect();

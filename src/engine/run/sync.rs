@@ -390,20 +390,33 @@ impl Prepared {
                 return Err(not_started(why));
             }
             locked.map_err(|e| not_started(e.message))?;
-            self.data_still_clear(&session).await.map_err(not_started)?;
-            self.context.backend = Some(backend.map_err(|e| not_started(e.to_string()))?);
+            let checked = match self.data_still_clear(&session).await {
+                Ok(()) => backend.map_err(|e| e.to_string()),
+                Err(e) => Err(e),
+            };
+            match checked {
+                Ok(backend) => self.context.backend = Some(backend),
+                Err(e) => {
+                    session.unlock_applier().await;
+                    return Err(not_started(e));
+                }
+            }
             self.session = Some(session);
         }
         // Write-ahead: the intent is on disk before the first sequence changes.
-        journal
-            .record(
-                &self.context,
-                JournalEvent::ApplyStarted,
-                &self.rows,
-                "",
-                &[],
-            )
-            .map_err(|e| not_started(e.to_string()))?;
+        let intent = journal.record(
+            &self.context,
+            JournalEvent::ApplyStarted,
+            &self.rows,
+            "",
+            &[],
+        );
+        if let Err(e) = intent {
+            if let Some(session) = self.session.take() {
+                session.unlock_applier().await;
+            }
+            return Err(not_started(e.to_string()));
+        }
         let (outcome, event, message) = if self.changes() == 0 {
             (
                 Outcome::NothingToDo,
