@@ -19,10 +19,19 @@ use std::time::{Duration, Instant};
 struct Bouncer {
     child: Child,
     port: u16,
+    pidfile: std::path::PathBuf,
 }
 
 impl Drop for Bouncer {
+    /// By its pid file: as root the child is `runuser`, which does not pass a kill on.
     fn drop(&mut self) {
+        if let Some(pid) = std::fs::read_to_string(&self.pidfile)
+            .ok()
+            .and_then(|p| p.trim().parse::<i32>().ok())
+        {
+            // SAFETY: kill has no memory preconditions; the pid is PgBouncer's own.
+            unsafe { libc::kill(pid, libc::SIGTERM) };
+        }
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
@@ -61,9 +70,11 @@ fn start_bouncer(dir: &Path, database: &str, server_port: u16) -> Bouncer {
              server_round_robin = 1\n\
              default_pool_size = 4\n\
              ignore_startup_parameters = extra_float_digits,options\n\
-             logfile = {log}\n",
+             logfile = {log}\n\
+             pidfile = {pidfile}\n",
             users = home.join("users.txt").display(),
             log = home.join("pgbouncer.log").display(),
+            pidfile = home.join("pgbouncer.pid").display(),
         ),
     )
     .unwrap();
@@ -92,7 +103,11 @@ fn start_bouncer(dir: &Path, database: &str, server_port: u16) -> Bouncer {
         .stderr(Stdio::null())
         .spawn()
         .expect("starting pgbouncer");
-    let bouncer = Bouncer { child, port };
+    let bouncer = Bouncer {
+        child,
+        port,
+        pidfile: home.join("pgbouncer.pid"),
+    };
     let started = Instant::now();
     while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
         assert!(
@@ -233,4 +248,21 @@ async fn a_run_through_a_pool_of_one_session_leaves_no_applier_lock_behind() {
         holders.is_empty(),
         "left holding the applier lock: {holders:?}"
     );
+
+    // The pooler hands the same server session, with the first run's prepared statements
+    // still on it, to the next client: that run is refused by name too, and changes nothing.
+    let out = pair.run(&[
+        "sync",
+        "--source",
+        &pair.source_url,
+        "--destination",
+        &single,
+        "--offset",
+        "200",
+        "--yes",
+    ]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("pool_mode = transaction"), "{stderr}");
+    assert_eq!(pair.destination_states().await, states, "nothing changed");
 }

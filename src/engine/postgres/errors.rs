@@ -6,9 +6,11 @@ use crate::engine::Timeouts;
 const READ_ONLY_HINT: &str = "the destination is read-only (a hot standby, or \
      default_transaction_read_only is on): connect to the primary, or allow changes";
 
-/// SQLSTATE 26000 on a statement seqsync prepared a moment before: only a pooler that hands
-/// each transaction to another server session loses it (PgBouncer before 1.21 in transaction
-/// mode). A run needs one session throughout: its applier lock and its batches.
+/// SQLSTATE 26000 on a statement seqsync prepared a moment before, or 42P05 on one it is
+/// preparing on a session it just opened: only a pooler that hands each transaction to another
+/// server session, and keeps server sessions from one client to the next, loses or keeps them
+/// (PgBouncer before 1.21 in transaction mode). A run needs one session throughout: its
+/// applier lock and its batches.
 const POOLED_HINT: &str = "this connection goes through a pooler that hands each transaction \
      to another server session (PgBouncer pool_mode = transaction, say); seqsync needs one \
      server session for a whole run: connect to the server directly, or through a pool in \
@@ -43,7 +45,7 @@ pub(super) fn describe_with_timeouts(e: &tokio_postgres::Error, timeouts: &Timeo
             humantime::format_duration(timeouts.statement)
         ),
         Some("25006") => format!("{base}: {READ_ONLY_HINT}"),
-        Some("26000") => format!("{base}: {POOLED_HINT}"),
+        Some("26000") | Some("42P05") => format!("{base}: {POOLED_HINT}"),
         Some("57P01") | Some("57P02") | Some("57P03") => {
             format!("{base}: the server ended the session")
         }
