@@ -6,7 +6,7 @@
 
 mod common;
 
-use common::Pair;
+use common::{lock_holder, Pair};
 use seqsync::app::msg::{Effect, Response};
 use seqsync::config;
 use seqsync::engine::journal::Journal;
@@ -19,19 +19,6 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 const SEQUENCES: usize = 3_000;
-
-/// The session holding seqsync's applier lock on `db`: (pid, application_name).
-async fn lock_holder(observer: &tokio_postgres::Client, db: &str) -> Option<(i32, String)> {
-    observer
-        .query_opt(
-            "SELECT a.pid, a.application_name FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid \
-             WHERE l.locktype = 'advisory' AND l.granted AND a.datname = $1",
-            &[&db],
-        )
-        .await
-        .unwrap()
-        .map(|r| (r.get(0), r.get(1)))
-}
 
 fn signal(child: &Child, signal: &str) {
     let status = Command::new("kill")

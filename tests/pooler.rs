@@ -9,7 +9,7 @@
 
 mod common;
 
-use common::{test_password, Pair};
+use common::{lock_holder, test_password, Pair};
 use std::net::TcpListener;
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
@@ -20,6 +20,17 @@ struct Bouncer {
     child: Child,
     port: u16,
     pidfile: std::path::PathBuf,
+}
+
+impl Bouncer {
+    /// The URL of one of its pools.
+    fn url(&self, pool: &str) -> String {
+        format!(
+            "postgresql://postgres:{}@127.0.0.1:{}/{pool}",
+            test_password(),
+            self.port
+        )
+    }
 }
 
 impl Drop for Bouncer {
@@ -37,6 +48,24 @@ impl Drop for Bouncer {
     }
 }
 
+/// `seqsync sync --yes` from `pair`'s source to `destination`.
+fn sync(pair: &Pair, destination: &str, offset: &str) -> (Option<i32>, String) {
+    let out = pair.run(&[
+        "sync",
+        "--source",
+        &pair.source_url,
+        "--destination",
+        destination,
+        "--offset",
+        offset,
+        "--yes",
+    ]);
+    (
+        out.status.code(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
 fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")
         .unwrap()
@@ -45,8 +74,13 @@ fn free_port() -> u16 {
         .port()
 }
 
-fn start_bouncer(dir: &Path, database: &str, server_port: u16) -> Bouncer {
+/// A PgBouncer in front of `pair`'s destination, with two pools: `pooled` and `single` (one
+/// server session).
+fn start_bouncer(pair: &Pair) -> Bouncer {
     use std::os::unix::fs::PermissionsExt;
+    let (dir, database) = (&pair.dir, &pair.name);
+    let (server, _) = pair.destination_url.rsplit_once('/').unwrap();
+    let server_port: u16 = server.rsplit_once(':').unwrap().1.parse().unwrap();
     // PgBouncer refuses to run as root: as root it runs as postgres, which must reach its files.
     let root = unsafe { libc::geteuid() } == 0;
     let home = dir.join("pgbouncer");
@@ -144,14 +178,8 @@ async fn a_destination_behind_a_transaction_pooler_is_refused_by_name_and_nothin
         .batch_execute("SELECT setval('orders_id_seq', 500); SELECT setval('invoices_id_seq', 70)")
         .await
         .unwrap();
-    let (server, _) = pair.destination_url.rsplit_once('/').unwrap();
-    let server_port: u16 = server.rsplit_once(':').unwrap().1.parse().unwrap();
-    let bouncer = start_bouncer(&pair.dir, &pair.name, server_port);
-    let pooled = format!(
-        "postgresql://postgres:{}@127.0.0.1:{}/pooled",
-        test_password(),
-        bouncer.port
-    );
+    let bouncer = start_bouncer(&pair);
+    let pooled = bouncer.url("pooled");
 
     // Two server sessions, warm: both clients inside a transaction at once.
     let (a, b) = (
@@ -171,18 +199,8 @@ async fn a_destination_behind_a_transaction_pooler_is_refused_by_name_and_nothin
     );
 
     let before = pair.destination_states().await;
-    let out = pair.run(&[
-        "sync",
-        "--source",
-        &pair.source_url,
-        "--destination",
-        &pooled,
-        "--offset",
-        "100",
-        "--yes",
-    ]);
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    let (code, stderr) = sync(&pair, &pooled, "100");
+    assert_eq!(code, Some(1), "{stderr}");
     assert!(
         stderr.contains("pool_mode = transaction")
             && stderr.contains("connect to the server directly"),
@@ -201,26 +219,10 @@ async fn a_run_through_a_pool_of_one_session_leaves_no_applier_lock_behind() {
         .batch_execute("SELECT setval('orders_id_seq', 500)")
         .await
         .unwrap();
-    let (server, _) = pair.destination_url.rsplit_once('/').unwrap();
-    let server_port: u16 = server.rsplit_once(':').unwrap().1.parse().unwrap();
-    let bouncer = start_bouncer(&pair.dir, &pair.name, server_port);
-    let single = format!(
-        "postgresql://postgres:{}@127.0.0.1:{}/single",
-        test_password(),
-        bouncer.port
-    );
-    let out = pair.run(&[
-        "sync",
-        "--source",
-        &pair.source_url,
-        "--destination",
-        &single,
-        "--offset",
-        "100",
-        "--yes",
-    ]);
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    let bouncer = start_bouncer(&pair);
+    let single = bouncer.url("single");
+    let (code, stderr) = sync(&pair, &single, "100");
+    assert_eq!(code, Some(0), "{stderr}");
     // The source's 500 plus the offset is the next value: 600, so 599 as last value, called.
     let states = pair.destination_states().await;
     assert!(
@@ -232,37 +234,13 @@ async fn a_run_through_a_pool_of_one_session_leaves_no_applier_lock_behind() {
         "{states:?}"
     );
     // The pooler's server session lives on; seqsync's lock must not.
-    let held = pair
-        .destination()
-        .await
-        .query(
-            "SELECT a.pid, a.application_name FROM pg_catalog.pg_locks l \
-             JOIN pg_catalog.pg_stat_activity a ON a.pid = l.pid \
-             WHERE l.locktype = 'advisory' AND a.datname = $1",
-            &[&pair.name],
-        )
-        .await
-        .unwrap();
-    let holders: Vec<(i32, String)> = held.iter().map(|r| (r.get(0), r.get(1))).collect();
-    assert!(
-        holders.is_empty(),
-        "left holding the applier lock: {holders:?}"
-    );
+    let holder = lock_holder(&pair.destination().await, &pair.name).await;
+    assert_eq!(holder, None, "left holding the applier lock");
 
     // The pooler hands the same server session, with the first run's prepared statements
     // still on it, to the next client: that run is refused by name too, and changes nothing.
-    let out = pair.run(&[
-        "sync",
-        "--source",
-        &pair.source_url,
-        "--destination",
-        &single,
-        "--offset",
-        "200",
-        "--yes",
-    ]);
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    let (code, stderr) = sync(&pair, &single, "200");
+    assert_eq!(code, Some(1), "{stderr}");
     assert!(stderr.contains("pool_mode = transaction"), "{stderr}");
     assert_eq!(pair.destination_states().await, states, "nothing changed");
 }

@@ -616,6 +616,19 @@ impl Drop for Standby {
     }
 }
 
+/// The session holding seqsync's applier lock on `db`: (pid, application_name).
+pub async fn lock_holder(observer: &tokio_postgres::Client, db: &str) -> Option<(i32, String)> {
+    observer
+        .query_opt(
+            "SELECT a.pid, a.application_name FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid \
+             WHERE l.locktype = 'advisory' AND l.granted AND a.datname = $1",
+            &[&db],
+        )
+        .await
+        .unwrap()
+        .map(|r| (r.get(0), r.get(1)))
+}
+
 /// The pid of a seqsync backend in `db` (on `observer`'s cluster) once it waits for a lock.
 pub async fn wait_for_lock_wait(observer: &Client, db: &str) -> i32 {
     let deadline = Instant::now() + Duration::from_secs(30);

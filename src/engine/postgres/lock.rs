@@ -12,6 +12,9 @@ use crate::engine::Error;
 /// collide. Advisory locks are per database, which is the unit one run applies to.
 const LOCK_KEYS: (i32, i32) = (0x5345_5153, 0x594e_4331);
 
+/// How long letting the lock go may take: one statement on a session that has just answered.
+const UNLOCK_WITHIN: std::time::Duration = std::time::Duration::from_secs(1);
+
 /// Who holds the applier lock, as `pg_stat_activity` shows any role.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Holder {
@@ -90,17 +93,18 @@ impl PgSession {
 
     /// Lets the applier lock go now rather than when the session closes. Through a pooler in
     /// transaction mode the server session outlives ours, is handed to other clients, and would
-    /// keep the lock until the pooler closes it, refusing the next run. Best effort: the session
-    /// may be gone already, and then so is the lock.
+    /// keep the lock until the pooler closes it, refusing the next run. Best effort, and brief:
+    /// it runs before a rollback too, which must not wait a statement timeout on a connection
+    /// that has died; a session that is gone has taken its lock with it.
     pub async fn unlock_applier(&self) {
+        if !self.is_open() {
+            return;
+        }
         let keys: [&(dyn tokio_postgres::types::ToSql + Sync); 2] = [&LOCK_KEYS.0, &LOCK_KEYS.1];
-        let _ = self
-            .bounded(
-                "letting the applier lock go",
-                self.client
-                    .execute("SELECT pg_catalog.pg_advisory_unlock($1, $2)", &keys),
-            )
-            .await;
+        let unlock = self
+            .client
+            .execute("SELECT pg_catalog.pg_advisory_unlock($1, $2)", &keys);
+        let _ = tokio::time::timeout(UNLOCK_WITHIN, unlock).await;
     }
 
     /// The session holding the applier lock of this database, if any.

@@ -390,10 +390,10 @@ impl Prepared {
                 return Err(not_started(why));
             }
             locked.map_err(|e| not_started(e.message))?;
-            let checked = match self.data_still_clear(&session).await {
-                Ok(()) => backend.map_err(|e| e.to_string()),
-                Err(e) => Err(e),
-            };
+            let checked = self
+                .data_still_clear(&session)
+                .await
+                .and_then(|()| backend.map_err(|e| e.to_string()));
             match checked {
                 Ok(backend) => self.context.backend = Some(backend),
                 Err(e) => {
