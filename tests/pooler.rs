@@ -237,8 +237,20 @@ async fn a_run_through_a_pool_of_one_session_leaves_no_applier_lock_behind() {
     let holder = lock_holder(&pair.destination().await, &pair.name).await;
     assert_eq!(holder, None, "left holding the applier lock");
 
-    // The pooler hands the same server session, with the first run's prepared statements
-    // still on it, to the next client: that run is refused by name too, and changes nothing.
+    // The pooler hands its server session on without a reset, with whatever statements an
+    // earlier client prepared still on it (the first run's own may or may not be left: the
+    // driver closes them as it drops them). tokio-postgres names its statements s0, s1, … in
+    // one count per process, so an earlier client's s0…s99 hold the names the next run takes:
+    // that run is refused by name too, and changes nothing.
+    let squatter = common::connect(&single).await;
+    let names: String = (0..100)
+        .map(|i| format!("PREPARE s{i} AS SELECT {i};"))
+        .collect();
+    squatter
+        .batch_execute(&format!("DEALLOCATE ALL; {names}"))
+        .await
+        .unwrap();
+    drop(squatter);
     let (code, stderr) = sync(&pair, &single, "200");
     assert_eq!(code, Some(1), "{stderr}");
     assert!(stderr.contains("pool_mode = transaction"), "{stderr}");
