@@ -49,7 +49,7 @@ fn round_rows(round: usize, moving: usize) -> Vec<PlanRow> {
             let value = (round * 100 + i) as i64;
             PlanRow {
                 schema: "public".into(),
-                name: format!("orders_{i}_id_seq"),
+                name: format!("orders_{i}_id_seq").into(),
                 source_value: Some(value),
                 destination_before: Some(value - 50),
                 target: Some(value + 1_000),
@@ -78,8 +78,8 @@ fn applied(rows: &[PlanRow]) -> Vec<PlanRow> {
 fn locked(rows: &[PlanRow]) -> Vec<Locked> {
     rows.iter()
         .map(|r| Locked {
-            schema: r.schema.clone(),
-            name: r.name.clone(),
+            schema: r.schema.to_string(),
+            name: r.name.to_string(),
             state: RawState {
                 last_value: r.destination_before.unwrap() - 1,
                 is_called: true,

@@ -57,7 +57,7 @@ fn rows(n: i64) -> Vec<PlanRow> {
     (0..n)
         .map(|i| PlanRow {
             schema: "public".into(),
-            name: format!("table_{i:06}_id_seq"),
+            name: format!("table_{i:06}_id_seq").into(),
             source_value: Some(i * 3),
             destination_before: Some(1),
             target: Some(i * 3 + 10_000),

@@ -450,8 +450,8 @@ pub fn render_csv(rows: &[PlanRow]) -> String {
     let opt = |v: Option<i64>| v.map_or(String::new(), |v| v.to_string());
     for r in rows {
         let _ = writer.write_record([
-            r.schema.clone(),
-            r.name.clone(),
+            r.schema.to_string(),
+            r.name.to_string(),
             opt(r.source_value),
             opt(r.destination_before),
             opt(r.target),

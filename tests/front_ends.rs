@@ -323,7 +323,7 @@ async fn repair_from_the_cli_and_the_tui_plans_the_same_rows_and_journals_the_sa
     let planned: Vec<(String, Option<i64>, String)> = choice
         .rows()
         .iter()
-        .map(|r| (r.name.clone(), r.target, r.message.clone()))
+        .map(|r| (r.name.to_string(), r.target, r.message.clone()))
         .collect();
     let from_cli: Vec<(String, Option<i64>, String)> = common::rows(&cli)
         .iter()

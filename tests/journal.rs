@@ -86,7 +86,7 @@ async fn a_rotation_killed_at_any_moment_loses_nothing_and_settles_nothing_twice
     let rows: Vec<PlanRow> = (0..2_000)
         .map(|i| PlanRow {
             schema: "public".into(),
-            name: format!("filler_{i}"),
+            name: format!("filler_{i}").into(),
             source_value: Some(i),
             destination_before: Some(i),
             target: Some(i + 10),

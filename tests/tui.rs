@@ -979,7 +979,7 @@ fn results_render_only_the_visible_rows_of_a_huge_run() {
     let many: Vec<PlanRow> = (0..100_000)
         .map(|i| PlanRow {
             schema: "public".into(),
-            name: format!("s{i:06}"),
+            name: format!("s{i:06}").into(),
             source_value: Some(i),
             destination_before: Some(1),
             target: Some(i + 10),
@@ -1037,7 +1037,7 @@ fn hostile_names_in_the_preview_leave_the_frame_whole() {
         .iter()
         .map(|name| PlanRow {
             schema: "public".into(),
-            name: name.to_string(),
+            name: (*name).into(),
             source_value: Some(5),
             destination_before: Some(1),
             target: Some(105),
@@ -1803,8 +1803,8 @@ fn names_of_63_bytes_keep_every_screen_whole_and_the_selected_name_readable() {
     let name = |i: usize| format!("n{i}{}", "q".repeat(61));
     assert_eq!((schema.len(), name(1).len()), (63, 63));
     let long = |(i, mut r): (usize, PlanRow)| {
-        r.schema = schema.clone();
-        r.name = name(i);
+        r.schema = schema.as_str().into();
+        r.name = name(i).into();
         r
     };
     let whole = |state: &State, what: &str| {
@@ -1856,8 +1856,8 @@ fn names_of_63_bytes_keep_every_screen_whole_and_the_selected_name_readable() {
     for (i, watched) in round.sequences.iter_mut().enumerate() {
         watched.row = long((i, watched.row.clone()));
         if let Some(h) = watched.headroom.as_mut() {
-            h.schema = schema.clone();
-            h.name = name(i);
+            h.schema = schema.as_str().into();
+            h.name = name(i).into();
         }
     }
     let mut watching = task_scene();

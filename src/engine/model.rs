@@ -5,6 +5,12 @@ use std::fmt;
 
 pub use super::engines::{check_pair, supported_pairs_text, Engine, ENGINE_NAMES, SUPPORTED_PAIRS};
 
+/// A schema or sequence name as a catalogue row holds it: up to 24 bytes inline, so the usual
+/// names (`public`, `orders_id_seq`) take no allocation of their own. A plan holds three copies
+/// of every name (source, destination, row); at 100,000 sequences that was 600,000 allocations
+/// of at least 32 bytes each.
+pub type Name = compact_str::CompactString;
+
 /// The column a serial or identity sequence feeds.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct OwnedBy {
@@ -66,8 +72,8 @@ impl OwnedBy {
 pub struct Sequence {
     /// The catalogue's identity of the sequence (PostgreSQL OID); 0 where there is none.
     pub oid: u32,
-    pub schema: String,
-    pub name: String,
+    pub schema: Name,
+    pub name: Name,
     /// `bigint`, `integer`, `smallint` (no allocation for these: there are as many as
     /// sequences), or what the catalogue says.
     pub data_type: std::borrow::Cow<'static, str>,
@@ -289,8 +295,8 @@ impl fmt::Display for RowStatus {
 /// One line of a plan, and later of its result.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PlanRow {
-    pub schema: String,
-    pub name: String,
+    pub schema: Name,
+    pub name: Name,
     /// The source's `last_value`.
     pub source_value: Option<i64>,
     /// The value the destination's next `nextval()` would have returned.

@@ -161,8 +161,8 @@ fn plan_row(
     allow_lower: bool,
 ) -> PlanRow {
     let mut row = PlanRow {
-        schema: schema.to_string(),
-        name: name.to_string(),
+        schema: schema.into(),
+        name: name.into(),
         source_value: source.and_then(|s| s.last_value),
         destination_before: destination
             .filter(|d| d.can_read)

@@ -3,13 +3,13 @@
 //! refused rows the operator has already been told about. `run::watch` reads and applies; these
 //! functions decide. `seqsync rates` is the same tracker fed with two samples.
 
-use super::model::{PlanRow, RowStatus, Sequence};
+use super::model::{Name, PlanRow, RowStatus, Sequence};
 use super::offset::Offset;
 use std::collections::HashMap;
 use std::time::Duration;
 
 /// The key rows are tracked by: the destination's schema and name (the plan's).
-type Key = (String, String);
+type Key = (Name, Name);
 
 /// One sequence as the watch has seen it so far.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -36,8 +36,8 @@ pub struct Tracker {
 /// measured at: what `seqsync rates` prints.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Advice {
-    pub schema: String,
-    pub name: String,
+    pub schema: Name,
+    pub name: Name,
     pub source_value: i64,
     /// Ids per second over the sample; None when it was seen once only.
     pub rate: Option<f64>,
@@ -48,8 +48,8 @@ pub struct Advice {
 /// How far ahead of its source a destination sequence is after a round.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Headroom {
-    pub schema: String,
-    pub name: String,
+    pub schema: Name,
+    pub name: Name,
     /// Ids between the source's value and the destination's next value.
     pub ids: i64,
     /// How long the source takes to write that many at its peak rate; None when it has not
@@ -118,7 +118,7 @@ impl Tracker {
     }
 
     pub fn get(&self, schema: &str, name: &str) -> Option<&Tracked> {
-        self.sequences.get(&(schema.to_string(), name.to_string()))
+        self.sequences.get(&(Name::from(schema), Name::from(name)))
     }
 
     /// What was observed of the source sequence a row was planned from.
@@ -257,7 +257,7 @@ mod tests {
     use crate::engine::model::SourceKey;
 
     fn key(name: &str) -> Key {
-        ("public".to_string(), name.to_string())
+        ("public".into(), name.into())
     }
 
     fn secs(s: u64) -> Duration {

@@ -678,7 +678,7 @@ pub fn journal_killed_run(pair: &Pair, instance: &str, names: &[&str], set: &str
         .iter()
         .map(|name| PlanRow {
             schema: "public".into(),
-            name: name.to_string(),
+            name: (*name).into(),
             source_value: Some(1),
             destination_before: Some(1),
             target: Some(1_001),

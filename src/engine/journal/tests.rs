@@ -46,7 +46,7 @@ fn context(run_id: &str, instance: &str) -> RunContext {
 fn row(i: usize, status: RowStatus) -> PlanRow {
     PlanRow {
         schema: "public".into(),
-        name: format!("s\"{i}é"),
+        name: format!("s\"{i}é").into(),
         source_value: Some(i as i64 * 3),
         destination_before: Some(i as i64),
         target: Some(i as i64 * 3 + 10),
@@ -120,8 +120,8 @@ fn a_run_writes_its_rows_once_and_every_entry_reads_back_whole() {
         .iter()
         .enumerate()
         .map(|(i, r)| Locked {
-            schema: r.schema.clone(),
-            name: r.name.clone(),
+            schema: r.schema.to_string(),
+            name: r.name.to_string(),
             state: RawState {
                 last_value: r.destination_before.unwrap(),
                 is_called: i % 3 != 0,

@@ -1,7 +1,7 @@
 //! The Oracle catalogue, without a server: the query, its rows, and how each becomes a
 //! sequence named as the destination knows it.
 
-use crate::engine::model::{NameCase, OwnedBy, Sequence};
+use crate::engine::model::{Name, NameCase, OwnedBy, Sequence};
 use std::collections::HashMap;
 
 /// An Oracle sequence named as the destination knows it: the owner through `schema_map` (or
@@ -13,16 +13,16 @@ pub fn map_names(
 ) -> Sequence {
     let original = (seq.schema.clone(), seq.name.clone());
     let schema = schema_map
-        .get(&seq.schema)
+        .get(seq.schema.as_str())
         .cloned()
         .unwrap_or_else(|| case.apply(&seq.schema));
-    seq.name = case.apply(&seq.name);
+    seq.name = case.apply(&seq.name).into();
     if let Some(owner) = seq.owned_by.as_mut() {
         owner.schema = schema.clone();
         owner.table = case.apply(&owner.table);
         owner.column = case.apply(&owner.column);
     }
-    seq.schema = schema;
+    seq.schema = schema.into();
     if (&seq.schema, &seq.name) != (&original.0, &original.1) {
         seq.origin = Some(format!("{}.{}", original.0, original.1).into());
     }
@@ -37,7 +37,7 @@ pub fn map_all(
     case: NameCase,
     schema_map: &HashMap<String, String>,
 ) -> Result<Vec<Sequence>, String> {
-    let mut seen: HashMap<(String, String), String> = HashMap::new();
+    let mut seen: HashMap<(Name, Name), String> = HashMap::new();
     let mut mapped = Vec::with_capacity(sequences.len());
     for seq in sequences {
         let original = format!("{}.{}", seq.schema, seq.name);
@@ -184,8 +184,8 @@ pub fn to_sequence(row: &OracleRow) -> Result<Sequence, String> {
     });
     Ok(Sequence {
         oid: 0,
-        schema: row.owner.clone(),
-        name: row.name.clone(),
+        schema: row.owner.as_str().into(),
+        name: row.name.as_str().into(),
         data_type: "NUMBER".into(),
         start: if increment > 0 { min } else { max },
         min,

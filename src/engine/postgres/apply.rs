@@ -443,8 +443,8 @@ fn locked_entries(
         .iter()
         .zip(states.iter().zip(by_nextval))
         .map(|(&i, (&state, &by_nextval))| Locked {
-            schema: rows[i].schema.clone(),
-            name: rows[i].name.clone(),
+            schema: rows[i].schema.to_string(),
+            name: rows[i].name.to_string(),
             state,
             by_nextval,
         })

@@ -107,8 +107,8 @@ pub(super) fn sequence_of(r: &tokio_postgres::Row, at: &CatalogueColumns) -> Seq
     let data: (Option<i64>, Option<bool>) = (r.get(at.data_last_value), r.get(at.data_is_called));
     Sequence {
         oid: r.get(at.oid),
-        schema: r.get(at.nspname),
-        name: r.get(at.relname),
+        schema: r.get::<_, &str>(at.nspname).into(),
+        name: r.get::<_, &str>(at.relname).into(),
         data_type: type_name(r.get(at.data_type)),
         start: r.get(at.seqstart),
         min: r.get(at.seqmin),

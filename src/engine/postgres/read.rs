@@ -402,8 +402,8 @@ impl PgSession {
                 let oid: u32 = r.get(0);
                 let sequence = Sequence {
                     oid,
-                    schema: r.get(1),
-                    name: r.get(2),
+                    schema: r.get::<_, &str>(1).into(),
+                    name: r.get::<_, &str>(2).into(),
                     data_type: type_name(r.get(3)),
                     start: r.get(4),
                     min: r.get(5),

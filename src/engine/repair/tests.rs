@@ -1,7 +1,7 @@
 //! The repair planner's rules, one per test.
 
 use super::*;
-use crate::engine::model::OwnedBy;
+use crate::engine::model::{Name, OwnedBy};
 
 fn column(table: &str, column_type: &str, readable: bool) -> OwnedBy {
     OwnedBy {
@@ -201,7 +201,7 @@ fn a_source_pushes_the_target_further_but_never_lowers() {
     let already = feeding("already", 3, 90_000, 1, &["z"]);
     let synced = |oid: u32, target: i64, status: RowStatus| PlanRow {
         schema: "public".into(),
-        name: String::new(),
+        name: Name::default(),
         source_value: Some(target - 100),
         destination_before: None,
         target: Some(target),

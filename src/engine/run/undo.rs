@@ -6,7 +6,7 @@ use super::recover::{abbreviated, journaled_destination, settle};
 use super::sync::Prepared;
 use crate::engine::instance::{Endpoint, Instance};
 use crate::engine::journal::{new_run_id, JournalEntry, JournalEvent, RunContext};
-use crate::engine::model::{PlanRow, RowStatus, Sequence};
+use crate::engine::model::{Name, PlanRow, RowStatus, Sequence};
 use crate::engine::postgres::PgEndpoint;
 use crate::engine::saga::ApplyOptions;
 use crate::engine::saga::Recovery;
@@ -95,7 +95,7 @@ async fn prepare_undo(
         )));
     }
     let session = destination.connect(&ctx.timeouts).await?;
-    let now: HashMap<(String, String), Sequence> = session
+    let now: HashMap<(Name, Name), Sequence> = session
         .read_sequences()
         .await?
         .into_iter()
