@@ -4,7 +4,7 @@
 //! the destination so only its column pairs it. The baseline is the same plan with no columns.
 //! No database. Run with `cargo bench --bench matching`.
 
-use seqsync::engine::model::{OwnedBy, Sequence};
+use seqsync::engine::model::{Extras, OwnedBy, Sequence};
 use seqsync::engine::offset::Offset;
 use seqsync::engine::plan::{plan, PlanOptions};
 use std::time::{Duration, Instant};
@@ -35,15 +35,16 @@ fn sequence(name: &str, table: Option<&str>, last: i64) -> Sequence {
         can_read: true,
         can_update: true,
         schema_usable: true,
-        owned_by: table.map(|t| Box::new(column(t))),
-        default_for: table
-            .filter(|t| t.ends_with('0'))
-            .map(|t| vec![column(&format!("{t}_archive"))])
-            .unwrap_or_default(),
-        origin: None,
         unlogged: false,
-        unavailable: None,
-        note: None,
+        extras: Extras {
+            owned_by: table.map(column),
+            default_for: table
+                .filter(|t| t.ends_with('0'))
+                .map(|t| vec![column(&format!("{t}_archive"))])
+                .unwrap_or_default(),
+            ..Extras::default()
+        }
+        .boxed(),
     }
 }
 

@@ -183,8 +183,7 @@ pub fn pair<'a>(source: &'a [Sequence], destination: &'a [Sequence]) -> Vec<Pair
 /// The source sequence's name as the operator knows it (Oracle's own, where mapped).
 pub fn source_label(source: &Sequence) -> String {
     source
-        .origin
-        .as_deref()
+        .origin()
         .map_or_else(|| source.qualified_name(), String::from)
 }
 
@@ -241,7 +240,7 @@ impl Groups {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::engine::model::OwnedBy;
+    use crate::engine::model::{Extras, OwnedBy};
 
     fn seq(name: &str, feeds: &[&str]) -> Sequence {
         let mut s = Sequence::for_test(name, 1, true, 1, 1, i64::MAX);
@@ -258,8 +257,12 @@ mod tests {
             }
         };
         let mut fed = feeds.iter().map(column);
-        s.owned_by = fed.next().map(Box::new);
-        s.default_for = fed.collect();
+        s.extras = Extras {
+            owned_by: fed.next(),
+            default_for: fed.collect(),
+            ..Extras::default()
+        }
+        .boxed();
         s
     }
 

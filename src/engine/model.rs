@@ -91,22 +91,37 @@ pub struct Sequence {
     /// This role has USAGE on the sequence's schema (without it, no privilege on the sequence
     /// helps).
     pub schema_usable: bool,
-    /// Boxed: most sequences of a large catalogue own no column, and each one read is held
-    /// twice over (source and destination) while a plan is made.
-    pub owned_by: Option<Box<OwnedBy>>,
+    /// An unlogged sequence (PostgreSQL 15+): physical replication does not carry it, and a
+    /// crash resets it to its start.
+    pub unlogged: bool,
+    /// What most sequences lack, behind one pointer (None when it has none of it): each
+    /// sequence read is held twice over (source and destination) while a plan is made, and
+    /// these fields inline took 80 of its 224 bytes.
+    pub extras: Option<Box<Extras>>,
+}
+
+/// The rarer facts about a sequence (see [`Sequence::extras`]).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Extras {
+    /// The column it feeds as a serial or identity sequence.
+    pub owned_by: Option<OwnedBy>,
     /// Other columns whose DEFAULT calls `nextval()` on it (a sequence may feed many tables).
     pub default_for: Vec<OwnedBy>,
     /// The source's own name when it differs from the one matched (Oracle's `OWNER.NAME`).
     pub origin: Option<Box<str>>,
-    /// An unlogged sequence (PostgreSQL 15+): physical replication does not carry it, and a
-    /// crash resets it to its start.
-    pub unlogged: bool,
     /// Why its value cannot be read here although the role may read it (an unlogged sequence
     /// on a standby).
     pub unavailable: Option<Box<str>>,
     /// Something the operator should know about the value read (an Oracle CYCLE sequence
     /// read past its MAXVALUE, taken as wrapped).
     pub note: Option<Box<str>>,
+}
+
+impl Extras {
+    /// Boxed, or None when there is nothing in it (no allocation for most sequences).
+    pub fn boxed(self) -> Option<Box<Extras>> {
+        (self != Extras::default()).then(|| Box::new(self))
+    }
 }
 
 /// A type name as a sequence holds it: the usual ones without an allocation.
@@ -169,14 +184,41 @@ impl Sequence {
     /// Every column it feeds: the owning column (serial, identity) first, then the columns
     /// whose DEFAULT calls it.
     pub fn fed_columns(&self) -> impl Iterator<Item = &OwnedBy> {
-        self.owned_by
-            .as_deref()
-            .into_iter()
-            .chain(&self.default_for)
+        self.owned_by().into_iter().chain(self.default_for())
     }
 
     pub fn feeds_a_column(&self) -> bool {
-        self.owned_by.is_some() || !self.default_for.is_empty()
+        self.owned_by().is_some() || !self.default_for().is_empty()
+    }
+
+    /// The column it feeds as a serial or identity sequence.
+    pub fn owned_by(&self) -> Option<&OwnedBy> {
+        self.extras.as_ref()?.owned_by.as_ref()
+    }
+
+    /// Other columns whose DEFAULT calls `nextval()` on it.
+    pub fn default_for(&self) -> &[OwnedBy] {
+        self.extras.as_ref().map_or(&[], |e| &e.default_for)
+    }
+
+    /// The source's own name when it differs from the one matched.
+    pub fn origin(&self) -> Option<&str> {
+        self.extras.as_ref()?.origin.as_deref()
+    }
+
+    /// Why its value cannot be read here although the role may read it.
+    pub fn unavailable(&self) -> Option<&str> {
+        self.extras.as_ref()?.unavailable.as_deref()
+    }
+
+    /// Something the operator should know about the value read.
+    pub fn note(&self) -> Option<&str> {
+        self.extras.as_ref()?.note.as_deref()
+    }
+
+    /// The rarer facts, to change (allocated on first use).
+    pub fn extras_mut(&mut self) -> &mut Extras {
+        self.extras.get_or_insert_with(Default::default)
     }
 
     /// The GRANT that would let `role` do `privileges` on this sequence.
@@ -471,12 +513,8 @@ impl Sequence {
             can_read: true,
             can_update: true,
             schema_usable: true,
-            owned_by: None,
-            default_for: vec![],
-            origin: None,
             unlogged: false,
-            unavailable: None,
-            note: None,
+            extras: None,
         }
     }
 }

@@ -132,7 +132,7 @@ fn row_for(
         .map(|(side, _)| side)
         .collect();
     let mut notes: Vec<String> = s
-        .and_then(|s| s.note.as_deref())
+        .and_then(|s| s.note())
         .map(String::from)
         .into_iter()
         .collect();
@@ -172,7 +172,7 @@ fn plan_row(
         status: RowStatus::Update,
         message: String::new(),
         destination_oid: destination.map(|d| d.oid),
-        source_name: source.and_then(|s| s.origin.as_deref()).map(String::from),
+        source_name: source.and_then(|s| s.origin()).map(String::from),
         matched: Matched::Name,
         source_key: source.map(|s| SourceKey::of(schema, name, &s.schema, &s.name)),
     };
@@ -194,7 +194,7 @@ fn plan_row(
         }
     };
     for (side, seq) in [("source", src), ("destination", dst)] {
-        if let Some(why) = &seq.unavailable {
+        if let Some(why) = seq.unavailable() {
             return with(
                 row,
                 RowStatus::Unavailable,
@@ -563,7 +563,7 @@ mod tests {
             "{}",
             r.message
         );
-        src.unavailable = Some("on a standby".into());
+        src.extras_mut().unavailable = Some("on a standby".into());
         src.last_value = None;
         let r = one(src, dst, opts(10));
         assert_eq!((r.status, r.target), (RowStatus::Unavailable, None));

@@ -214,7 +214,7 @@ fn repair_row(
             .and_then(PlanRow::source_names)
             .map(|(schema, name)| SourceKey::of(&seq.schema, &seq.name, schema, name)),
     };
-    if let Some(why) = &seq.unavailable {
+    if let Some(why) = seq.unavailable() {
         return with(
             row,
             RowStatus::Unavailable,

@@ -1,7 +1,7 @@
 //! The Oracle catalogue, without a server: the query, its rows, and how each becomes a
 //! sequence named as the destination knows it.
 
-use crate::engine::model::{Name, NameCase, OwnedBy, Sequence};
+use crate::engine::model::{Extras, Name, NameCase, OwnedBy, Sequence};
 use std::collections::HashMap;
 
 /// An Oracle sequence named as the destination knows it: the owner through `schema_map` (or
@@ -17,14 +17,14 @@ pub fn map_names(
         .cloned()
         .unwrap_or_else(|| case.apply(&seq.schema));
     seq.name = case.apply(&seq.name).into();
-    if let Some(owner) = seq.owned_by.as_mut() {
+    if let Some(owner) = seq.extras.as_mut().and_then(|e| e.owned_by.as_mut()) {
         owner.schema = schema.clone();
         owner.table = case.apply(&owner.table);
         owner.column = case.apply(&owner.column);
     }
     seq.schema = schema.into();
     if (&seq.schema, &seq.name) != (&original.0, &original.1) {
-        seq.origin = Some(format!("{}.{}", original.0, original.1).into());
+        seq.extras_mut().origin = Some(format!("{}.{}", original.0, original.1).into());
     }
     seq
 }
@@ -202,23 +202,25 @@ pub fn to_sequence(row: &OracleRow) -> Result<Sequence, String> {
         can_read: true,
         can_update: false,
         schema_usable: true,
-        origin: None,
-        owned_by: match (&row.table_name, &row.column_name) {
-            (Some(table), Some(column)) => Some(Box::new(OwnedBy {
-                schema: row.owner.clone(),
-                table: table.clone(),
-                column: column.clone(),
-                identity: true,
-                indexed: false,
-                readable: false,
-                column_type: String::new(),
-            })),
-            _ => None,
-        },
         unlogged: false,
-        unavailable: unavailable.map(Into::into),
-        note: note.map(Into::into),
-        default_for: vec![],
+        extras: Extras {
+            owned_by: match (&row.table_name, &row.column_name) {
+                (Some(table), Some(column)) => Some(OwnedBy {
+                    schema: row.owner.clone(),
+                    table: table.clone(),
+                    column: column.clone(),
+                    identity: true,
+                    indexed: false,
+                    readable: false,
+                    column_type: String::new(),
+                }),
+                _ => None,
+            },
+            unavailable: unavailable.map(Into::into),
+            note: note.map(Into::into),
+            ..Extras::default()
+        }
+        .boxed(),
     })
 }
 
@@ -284,38 +286,38 @@ mod tests {
         scalable.extend_flag = Some("Y".into());
         let s = to_sequence(&scalable).unwrap();
         assert_eq!(s.last_value, None);
-        let why = s.unavailable.unwrap();
+        let why = s.unavailable().unwrap();
         assert!(why.contains("scalable sequence (SCALE EXTEND)"), "{why}");
         let mut session = row("PER_SESSION", "1", "1000", "1", "N", "7");
         session.session_flag = Some("Y".into());
         session.scale_flag = Some("N".into());
         let s = to_sequence(&session).unwrap();
         assert!(s
-            .unavailable
+            .unavailable()
             .unwrap()
             .contains("session sequence (SESSION)"));
         let mut plain = row("PLAIN", "1", "1000", "1", "N", "7");
         plain.scale_flag = Some("N".into());
         plain.session_flag = Some("N".into());
         let s = to_sequence(&plain).unwrap();
-        assert_eq!((s.last_value, s.unavailable), (Some(7), None));
+        assert_eq!((s.last_value, s.unavailable()), (Some(7), None));
     }
 
     #[test]
     fn a_cycle_sequence_past_its_bound_is_taken_as_wrapped_and_says_so() {
         let s = to_sequence(&row("RING", "1", "1000", "1", "Y", "1001")).unwrap();
         assert_eq!((s.last_value, s.is_called), (Some(1), false));
-        let note = s.note.unwrap();
+        let note = s.note().unwrap();
         assert!(
             note.contains("LAST_NUMBER 1001 is past its MAXVALUE 1000") && note.contains("wrapped"),
             "{note}"
         );
         let s = to_sequence(&row("DOWN", "-1000", "-1", "-1", "Y", "-1001")).unwrap();
         assert_eq!((s.last_value, s.is_called), (Some(-1), false));
-        assert!(s.note.unwrap().contains("MINVALUE -1000"));
+        assert!(s.note().unwrap().contains("MINVALUE -1000"));
         // Without CYCLE, past the bound is exhausted, not wrapped.
         let s = to_sequence(&row("FULL", "1", "1000", "1", "N", "1001")).unwrap();
-        assert_eq!((s.last_value, s.note), (Some(1001), None));
+        assert_eq!((s.last_value, s.note()), (Some(1001), None));
     }
 
     #[test]
@@ -362,7 +364,7 @@ mod tests {
         r.table_name = Some("ORDERS".into());
         r.column_name = Some("ID".into());
         let s = to_sequence(&r).unwrap();
-        let owner = s.owned_by.unwrap();
+        let owner = s.owned_by().unwrap();
         assert_eq!(
             (owner.table.as_str(), owner.column.as_str(), owner.identity),
             ("ORDERS", "ID", true)
@@ -460,7 +462,7 @@ mod mapping_properties {
                     prop_assert_eq!(distinct.len(), names.len());
                     for (s, (owner, name)) in mapped.iter().zip(&names) {
                         let renamed = (s.schema.as_str(), s.name.as_str()) != (owner.as_str(), name.as_str());
-                        prop_assert_eq!(s.origin.is_some(), renamed, "the preview shows the Oracle name when it differs");
+                        prop_assert_eq!(s.origin().is_some(), renamed, "the preview shows the Oracle name when it differs");
                     }
                 }
                 Err(e) => {

@@ -2,7 +2,7 @@
 //! and owning column, with its state where the server can read it in the same query, and what
 //! seqsync keeps of each row.
 
-use crate::engine::model::{type_name, OwnedBy, Sequence};
+use crate::engine::model::{type_name, Extras, OwnedBy, Sequence};
 
 const CATALOGUE_SQL: &str = r#"
 SELECT c.oid,
@@ -121,13 +121,10 @@ pub(super) fn sequence_of(r: &tokio_postgres::Row, at: &CatalogueColumns) -> Seq
         can_read: r.get(at.can_read),
         can_update: r.get(at.can_update),
         schema_usable: r.get(at.schema_usable),
-        origin: None,
         unlogged,
-        unavailable: unavailable.map(Into::into),
-        note: None,
-        default_for: vec![],
-        owned_by: owner_table.map(|table| {
-            Box::new(OwnedBy {
+        extras: Extras {
+            unavailable: unavailable.map(Into::into),
+            owned_by: owner_table.map(|table| OwnedBy {
                 schema: r.get(at.owner_schema),
                 table,
                 column: r.get(at.owner_column),
@@ -137,8 +134,10 @@ pub(super) fn sequence_of(r: &tokio_postgres::Row, at: &CatalogueColumns) -> Seq
                 column_type: r
                     .get::<_, Option<String>>(at.owner_column_type)
                     .unwrap_or_default(),
-            })
-        }),
+            }),
+            ..Extras::default()
+        }
+        .boxed(),
     }
 }
 

@@ -56,14 +56,17 @@ impl PgSession {
         }
         for seq in sequences.iter_mut() {
             if let Some(columns) = by_oid.remove(&seq.oid) {
-                let owner = seq
-                    .owned_by
-                    .as_ref()
-                    .map(|o| (&o.schema, &o.table, &o.column));
-                seq.default_for = columns
+                let others: Vec<OwnedBy> = columns
                     .into_iter()
-                    .filter(|c| Some((&c.schema, &c.table, &c.column)) != owner)
+                    .filter(|c| {
+                        seq.owned_by().is_none_or(|o| {
+                            (&o.schema, &o.table, &o.column) != (&c.schema, &c.table, &c.column)
+                        })
+                    })
                     .collect();
+                if !others.is_empty() {
+                    seq.extras_mut().default_for = others;
+                }
             }
         }
         Ok(())

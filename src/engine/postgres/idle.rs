@@ -156,7 +156,7 @@ pub fn quick_state(seq: &Sequence, exact: bool) -> Option<RawState> {
 pub fn quick_oids(sequences: &[Sequence]) -> Vec<u32> {
     sequences
         .iter()
-        .filter(|s| s.can_read && s.unavailable.is_none() && s.last_value.is_some())
+        .filter(|s| s.can_read && s.unavailable().is_none() && s.last_value.is_some())
         .map(|s| s.oid)
         .collect()
 }

@@ -117,14 +117,15 @@ impl PgSession {
         if self.reads_sequence_data() {
             // The catalogue query read every value already.
             for seq in sequences.iter_mut() {
-                if seq.can_read && seq.unavailable.is_none() && seq.last_value.is_none() {
-                    seq.unavailable = Some("the server returned no value for it".into());
+                if seq.can_read && seq.unavailable().is_none() && seq.last_value.is_none() {
+                    seq.extras_mut().unavailable =
+                        Some("the server returned no value for it".into());
                 }
             }
             return Ok(sequences);
         }
         let readable: Vec<usize> = (0..sequences.len())
-            .filter(|&i| sequences[i].can_read && sequences[i].unavailable.is_none())
+            .filter(|&i| sequences[i].can_read && sequences[i].unavailable().is_none())
             .collect();
         let chunk_oids: Vec<Vec<u32>> = readable
             .chunks(READ_CHUNK)
@@ -416,12 +417,8 @@ impl PgSession {
                     can_read: true,
                     can_update: true,
                     schema_usable: true,
-                    owned_by: None,
-                    default_for: vec![],
-                    origin: None,
                     unlogged: false,
-                    unavailable: None,
-                    note: None,
+                    extras: None,
                 };
                 (oid, sequence)
             })

@@ -1,7 +1,7 @@
 //! The repair planner's rules, one per test.
 
 use super::*;
-use crate::engine::model::{Name, OwnedBy};
+use crate::engine::model::{Extras, Name, OwnedBy};
 
 fn column(table: &str, column_type: &str, readable: bool) -> OwnedBy {
     OwnedBy {
@@ -24,8 +24,12 @@ fn feeding(name: &str, oid: u32, next: i64, increment: i64, tables: &[&str]) -> 
     let mut seq = Sequence::for_test(name, next, false, increment, min, max);
     seq.oid = oid;
     let mut fed = tables.iter().map(|t| column(t, "bigint", true));
-    seq.owned_by = fed.next().map(Box::new);
-    seq.default_for = fed.collect();
+    seq.extras = Extras {
+        owned_by: fed.next(),
+        default_for: fed.collect(),
+        ..Extras::default()
+    }
+    .boxed();
     seq
 }
 
@@ -118,7 +122,7 @@ fn clear_empty_and_columnless_sequences_are_left_alone() {
 #[test]
 fn targets_past_the_sequence_or_the_column_type_are_refused_naming_the_largest_value() {
     let mut narrow = feeding("narrow", 1, 1, 1, &["n"]);
-    narrow.owned_by.as_mut().unwrap().column_type = "integer".into();
+    narrow.extras_mut().owned_by.as_mut().unwrap().column_type = "integer".into();
     let mut capped = feeding("capped", 2, 1, 1, &["m"]);
     capped.max = 10_000;
     let rows = repair(
@@ -166,7 +170,7 @@ fn targets_past_the_sequence_or_the_column_type_are_refused_naming_the_largest_v
 #[test]
 fn unreadable_unindexed_and_cycling_rows_are_refused_never_guessed() {
     let mut secret = feeding("secret", 1, 1, 1, &["s"]);
-    secret.owned_by.as_mut().unwrap().readable = false;
+    secret.extras_mut().owned_by.as_mut().unwrap().readable = false;
     let big = feeding("big", 2, 1, 1, &["b"]);
     let mut round = feeding("round", 3, 1, 1, &["r"]);
     round.cycle = true;

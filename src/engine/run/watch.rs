@@ -278,7 +278,7 @@ pub(super) struct IdleRound {
 fn quick_states_of(sequences: &[Sequence], exact: bool) -> Vec<Option<RawState>> {
     sequences
         .iter()
-        .filter(|s| s.can_read && s.unavailable.is_none() && s.last_value.is_some())
+        .filter(|s| s.can_read && s.unavailable().is_none() && s.last_value.is_some())
         .map(|s| quick_state(s, exact))
         .collect()
 }
