@@ -20,6 +20,7 @@ struct Measured {
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() {
+    common::measure_if_asked();
     let counts: Vec<i64> = std::env::var("SEQSYNC_BENCH_SCALE")
         .unwrap_or_else(|_| "10000 50000 100000".into())
         .split_whitespace()
@@ -56,10 +57,10 @@ async fn main() {
                     .await,
             );
             bench.reset(DestinationState::NeverUsed).await;
-            let run = bench.seqsync("sync", &journal);
+            let run = bench.seqsync_measured("sync", &journal);
             bench.verify().await;
             sync.push(run.elapsed);
-            peak = peak.max(run.peak_kib);
+            peak = peak.max(run.peak_kib.expect("measured"));
             bench.reset(DestinationState::NeverUsed).await;
             plan.push(bench.seqsync("plan", &journal).elapsed);
         }

@@ -29,8 +29,35 @@ pub enum DestinationState {
 /// What one `seqsync` run cost, seen from outside.
 pub struct Run {
     pub elapsed: Duration,
-    /// Peak resident set size of the seqsync process, in KiB (`wait4`'s `ru_maxrss`).
-    pub peak_kib: i64,
+    /// Peak resident set size of the seqsync process, in KiB, where it was measured (see
+    /// [`measure_if_asked`]).
+    pub peak_kib: Option<i64>,
+}
+
+/// Names the file a bench binary started again as a measurer writes its command's peak to.
+const MEASURE_TO: &str = "SEQSYNC_BENCH_MEASURE_TO";
+
+/// Call first in the main of a bench that measures seqsync's memory. When this process was
+/// started as a measurer, it runs the command in its arguments, writes the command's peak
+/// resident set size (KiB) to the file named by `SEQSYNC_BENCH_MEASURE_TO`, and exits with the
+/// command's code. Why a measurer: Linux charges a vfork'd child, at its exec, with the
+/// high-water mark of the process it came from (a `/bin/true` started from a 300 MiB process
+/// reports a 321 MB `ru_maxrss`), and the bench holds about 100 MiB of its own at 100,000
+/// sequences; this small process is what seqsync is started from instead.
+pub fn measure_if_asked() {
+    let Some(to) = std::env::var_os(MEASURE_TO) else {
+        return;
+    };
+    let mut args = std::env::args_os().skip(1);
+    let program = args.next().expect("a command to measure");
+    let child = Command::new(program)
+        .args(args)
+        .env_remove(MEASURE_TO)
+        .spawn()
+        .expect("starting the measured command");
+    let (status, peak_kib) = wait_with_peak_memory(child);
+    std::fs::write(to, peak_kib.to_string()).expect("writing the peak");
+    std::process::exit(status);
 }
 
 pub async fn connect(url: &str) -> Client {
@@ -244,6 +271,16 @@ impl Fixture {
 
     /// `seqsync sync --yes` or `seqsync plan` with this fixture's offset, as a user runs it.
     pub fn seqsync(&self, verb: &str, journal: &std::path::Path) -> Run {
+        self.run_seqsync(verb, journal, false)
+    }
+
+    /// [`Fixture::seqsync`], started from a measurer process (the bench's main must call
+    /// [`measure_if_asked`] first) so that its peak memory is its own.
+    pub fn seqsync_measured(&self, verb: &str, journal: &std::path::Path) -> Run {
+        self.run_seqsync(verb, journal, true)
+    }
+
+    fn run_seqsync(&self, verb: &str, journal: &std::path::Path, measured: bool) -> Run {
         let offset = self.offset.to_string();
         let mut args = vec![
             verb,
@@ -263,8 +300,18 @@ impl Fixture {
             args.push("--yes".into());
         }
         let stdout = journal.with_extension("out");
+        let peak_file = journal.with_extension("peak");
+        let mut command = if measured {
+            let mut measurer = Command::new(std::env::current_exe().unwrap());
+            measurer
+                .env(MEASURE_TO, &peak_file)
+                .arg(env!("CARGO_BIN_EXE_seqsync"));
+            measurer
+        } else {
+            Command::new(env!("CARGO_BIN_EXE_seqsync"))
+        };
         let started = Instant::now();
-        let child = Command::new(env!("CARGO_BIN_EXE_seqsync"))
+        let child = command
             .args(&args)
             .env("SEQSYNC_JOURNAL", journal)
             .env("HOME", journal.parent().unwrap())
@@ -272,13 +319,20 @@ impl Fixture {
             .stdout(std::fs::File::create(&stdout).unwrap())
             .spawn()
             .unwrap();
-        let (status, peak_kib) = wait_with_peak_memory(child);
+        let (status, _) = wait_with_peak_memory(child);
         let elapsed = started.elapsed();
         assert_eq!(status, 0, "seqsync {verb} exited with {status}");
         let json: serde_json::Value =
             serde_json::from_slice(&std::fs::read(&stdout).unwrap()).unwrap();
         let expected = if verb == "sync" { "updated" } else { "update" };
         assert_eq!(json["summary"][expected], self.count, "{}", json["summary"]);
+        let peak_kib = measured.then(|| {
+            std::fs::read_to_string(&peak_file)
+                .unwrap()
+                .trim()
+                .parse()
+                .unwrap()
+        });
         Run { elapsed, peak_kib }
     }
 
